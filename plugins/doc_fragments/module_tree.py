@@ -23,4 +23,3 @@ options:
     type: path
     default: /
 '''
-
