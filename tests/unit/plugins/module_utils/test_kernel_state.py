@@ -46,7 +46,7 @@ def test_parse_kernel_without_module_unload():
 
 
 def test_parse_unloading_marker_is_not_a_taint_letter():
-    mods, _ = parse_proc_modules('x 1 0 - Unloading 0x1 (E-)\n')
+    mods = parse_proc_modules('x 1 0 - Unloading 0x1 (E-)\n')[0]
     assert mods['x']['state'] == 'Unloading'
     assert mods['x']['taint'] == 'E'
 
@@ -94,7 +94,7 @@ def test_empty_file_and_missing_final_newline():
 
 
 def test_long_odd_line_is_shortened_in_the_warning():
-    _, warnings = parse_proc_modules('x' * 500 + '\n')
+    warnings = parse_proc_modules('x' * 500 + '\n')[1]
     assert len(warnings[0]) < 200
     assert warnings[0].endswith("...'")
 
@@ -327,7 +327,7 @@ def _params_as_nobody(root):
             break
         chunks.append(chunk)
     os.close(rfd)
-    _, status = os.waitpid(pid, 0)
+    status = os.waitpid(pid, 0)[1]
     assert status == 0
     return tuple(json.loads(b''.join(chunks).decode()))
 
@@ -389,7 +389,9 @@ def test_kernel_wide_settings_garbage_warns(tmp_path):
     assert ks.sig_enforce() is None
     assert ks.tainted() is None
     assert ks.modules_disabled() is None
-    p = lambda rel: os.path.join(root, rel)  # noqa: E731
+
+    def p(rel):
+        return os.path.join(root, rel)
     assert ks.warnings == [
         "%s: expected Y or N, got 'maybe'" % p('sys/module/module/parameters/sig_enforce'),
         "%s: expected an integer, got 'lots'" % p('proc/sys/kernel/tainted'),
