@@ -251,7 +251,10 @@ class KernelState(object):
         /sys/module/<name>/parameters: dict param -> value string (trailing
         newline stripped), None for a parameter that cannot be read.  {} when
         the module has no parameters directory."""
-        name = self._check_name(name)
+        return self._read_params(self._check_name(name))
+
+    def _read_params(self, name):
+        """Parameters of /sys/module/<name> for a name as the directory has it."""
         params_dir = '%s/%s/parameters' % (SYS_MODULE, name)
         entries = self._list_dir(params_dir)
         params = {}
@@ -285,7 +288,7 @@ class KernelState(object):
         holders = self._list_dir(base + '/holders') if 'holders' in entries else None
         info['holders'] = holders or []
         if params is not None:
-            info['params'] = self.module_params(name) if 'parameters' in entries else {}
+            info['params'] = self._read_params(name) if 'parameters' in entries else {}
         return info
 
     def module_sysfs(self, name, params=False):
@@ -325,7 +328,7 @@ class KernelState(object):
                 version = self._read_optional('%s/%s/version' % (SYS_MODULE, name)) if 'version' in entries else None
                 info = {'version': version.strip() if version is not None else None}
                 if params:
-                    info['params'] = self.module_params(name) if 'parameters' in entries else {}
+                    info['params'] = self._read_params(name) if 'parameters' in entries else {}
                 builtin[name] = info
         for name in proc:
             if name not in loaded:  # listed by the kernel but no /sys/module dir (yet)

@@ -503,3 +503,9 @@ def test_release_falls_back_to_uname_only_for_the_real_root(tmp_path, monkeypatc
     monkeypatch.setattr(kernel_state, 'OSRELEASE', '/proc/sys/kernel/no-such-osrelease')
     assert KernelState('/').release() == os.uname()[2]
     assert KernelState(str(tmp_path)).release() is None
+
+
+def test_survey_reads_sysfs_dirs_by_their_own_names(tmp_path):
+    # the kernel names dirs with '_', but a survey must not rename what it finds
+    root = FakeKernel(tmp_path).add_builtin('odd-name', params={'x': '1'}).write()
+    assert KernelState(root).builtin_in_sysfs(params=True) == {'odd-name': {'version': None, 'params': {'x': '1'}}}
