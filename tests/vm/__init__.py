@@ -1,0 +1,1 @@
+"""A throwaway Debian VM with a real kernel, for the demo and the integration tests."""
