@@ -98,21 +98,20 @@ class BinaryIndex(object):
     cannot be opened, FormatError when it is not a valid index.
     """
 
-    def __init__(self, path):
+    def __init__(self, path, data=None):
+        """Open and map the file at path; with data (bytes), read those
+        instead and use path only in messages."""
         self.path = path
         self._map = None
-        try:
-            with open(path, 'rb') as f:
-                size = os.fstat(f.fileno()).st_size
-                if size < HEADER_SIZE:
-                    raise FormatError('%s: not a kmod index: %d bytes, shorter than its header'
-                                      % (path, size), path=path)
-                self._map = mmap.mmap(f.fileno(), size, access=mmap.ACCESS_READ)
-        except (OSError, IOError, ValueError) as exc:
-            if isinstance(exc, (OSError, IOError)):
-                raise KmodError.from_os_error(exc, 'cannot read index', path=path)
-            raise FormatError('%s: cannot map index: %s' % (path, exc), path=path)
-        self.size = size
+        if data is not None:
+            self._map = data
+        else:
+            self._map = self._open_map(path)
+        self.size = len(self._map)
+        if self.size < HEADER_SIZE:
+            self.close()
+            raise FormatError('%s: not a kmod index: %d bytes, shorter than its header'
+                              % (path, self.size), path=path)
         magic, version, root = _HEADER.unpack_from(self._map, 0)
         if magic != MAGIC:
             self.close()
@@ -131,11 +130,31 @@ class BinaryIndex(object):
             self.close()
             raise
 
+    @classmethod
+    def from_bytes(cls, data, name='<memory>'):
+        """An index held in memory (bytes); name appears in error messages."""
+        return cls(name, data=bytes(data))
+
+    @staticmethod
+    def _open_map(path):
+        try:
+            with open(path, 'rb') as f:
+                size = os.fstat(f.fileno()).st_size
+                if size < HEADER_SIZE:
+                    # mmap cannot map an empty file; the caller reports the size
+                    return f.read()
+                return mmap.mmap(f.fileno(), size, access=mmap.ACCESS_READ)
+        except (OSError, IOError) as exc:
+            raise KmodError.from_os_error(exc, 'cannot read index', path=path)
+        except ValueError as exc:
+            raise FormatError('%s: cannot map index: %s' % (path, exc), path=path)
+
     # -- life cycle ---------------------------------------------------------
 
     def close(self):
         if self._map is not None:
-            self._map.close()
+            if isinstance(self._map, mmap.mmap):
+                self._map.close()
             self._map = None
 
     @property
