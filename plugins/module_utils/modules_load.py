@@ -17,6 +17,7 @@ file's entries (with their arguments) stand where the link sorts.
 """
 
 import os
+import re
 
 from ansible_collections.kernel.kmod.plugins.module_utils import config_files
 from ansible_collections.kernel.kmod.plugins.module_utils import names
@@ -26,6 +27,7 @@ ETC_MODULES = '/etc/modules'
 
 # systemd's strstrip() blanks.
 _BLANKS = ' \t\n\r'
+_ARG_SPLIT = re.compile('[ \t\r\v\f]+')
 
 
 class BootModule(object):
@@ -107,8 +109,9 @@ def parse_etc_modules_text(text, filename=ETC_MODULES):
         line = raw.strip(' \t\r\v\f')
         if not line or line[0] in '#;':
             continue
-        parts = line.split(None, 1)
-        args = parts[1].strip() if len(parts) > 1 else ''
+        # Only ASCII blanks separate (str.split() would also cut at U+0085).
+        parts = _ARG_SPLIT.split(line, 1)
+        args = parts[1] if len(parts) > 1 else ''
         modules.append(BootModule(names.module_name(parts[0]), filename, number, args))
     return modules, []
 
