@@ -130,6 +130,21 @@ def host_path(root, path):
     return os.path.join(root, path.lstrip('/'))
 
 
+def inside_root(root, path):
+    """A path inside root, given either inside root or as a host path under it.
+
+    '/srv/img/lib/modules/6.1' with root '/srv/img' -> '/lib/modules/6.1'.
+    """
+    if root in (None, '', '/'):
+        return path
+    prefix = root.rstrip('/')
+    if path == prefix:
+        return '/'
+    if path.startswith(prefix + '/'):
+        return path[len(prefix):]
+    return path
+
+
 def resolve_in_root(root, path):
     """Follow symlinks of a path inside root, keeping absolute targets in root.
 
@@ -269,10 +284,12 @@ def modprobe_files(root='/', paths=None, module_dir=None, weakdep=True):
 
     paths: explicit files or directories replacing the default directories
     (modprobe -C); module_dir: the module directory inside root whose
-    modules.softdep (and modules.weakdep when weakdep is True) join the list.
+    modules.softdep (and modules.weakdep when weakdep is True) join the list
+    (a path already under root on this machine is accepted too).
     """
     first = []
     if module_dir:
+        module_dir = inside_root(root, module_dir)
         first.append(module_dir.rstrip('/') + '/modules.softdep')
         if weakdep:
             first.append(module_dir.rstrip('/') + '/modules.weakdep')

@@ -171,3 +171,18 @@ def _add_etc_modules(entry, result):
         result.modules.extend(modules)
         result.warnings.extend(warnings)
     return True
+
+
+def read_modules_load(root='/', paths=None, etc_modules=ETC_MODULES):
+    """load_boot_modules as plain data: {'entries', 'warnings', 'files', 'masked'}.
+
+    entries: [{'name', 'file', 'line', 'args'}] in load order; files: the
+    modules-load.d paths read; masked: [{'file', 'by', 'reason'}].
+    """
+    result = load_boot_modules(root=root, paths=paths, etc_modules=etc_modules)
+    return {
+        'entries': [{'name': m.name, 'file': m.file, 'line': m.line, 'args': m.args} for m in result.modules],
+        'warnings': list(result.warnings),
+        'files': result.files.paths(),
+        'masked': [{'file': m.path, 'by': m.by, 'reason': m.reason} for m in result.files.masked],
+    }

@@ -204,3 +204,17 @@ def test_read_text_keeps_bytes_and_reports_errors(tmp_path):
         cf.read_text(got.files[0])
     assert exc.value.path == '/etc/modprobe.d/a.conf'
     assert exc.value.errno == 2
+
+
+def test_module_dir_given_as_host_path_under_root(tmp_path):
+    write(tmp_path, '/lib/modules/1/modules.softdep', '')
+    host = os.path.join(str(tmp_path), 'lib/modules/1')
+    got = cf.modprobe_files(root=str(tmp_path), module_dir=host)
+    assert got.paths() == ['/lib/modules/1/modules.softdep']
+
+
+def test_inside_root():
+    assert cf.inside_root('/srv/img', '/srv/img/lib/modules/6.1') == '/lib/modules/6.1'
+    assert cf.inside_root('/srv/img/', '/srv/img') == '/'
+    assert cf.inside_root('/srv/img', '/srv/image/x') == '/srv/image/x'
+    assert cf.inside_root('/', '/lib/modules') == '/lib/modules'

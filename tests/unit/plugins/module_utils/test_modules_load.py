@@ -102,3 +102,19 @@ def test_unreadable_file_is_a_warning(tmp_path):
 def test_boot_module_repr():
     assert repr(ml.BootModule('a', 'f', 2, 'x=1')) == "BootModule('a', f:2, args='x=1')"
     assert repr(ml.BootModule('a', 'f', 2)) == "BootModule('a', f:2)"
+
+
+def test_read_modules_load_plain_data(tmp_path):
+    write(tmp_path, '/etc/modules', 'loop max_loop=8\n')
+    write(tmp_path, '/usr/lib/modules-load.d/a.conf', 'first\n')
+    write(tmp_path, '/etc/modules-load.d/a.conf', 'winner\nbad line\n')
+    got = ml.read_modules_load(root=str(tmp_path))
+    assert got == {
+        'entries': [{'name': 'winner', 'file': '/etc/modules-load.d/a.conf', 'line': 1, 'args': ''},
+                    {'name': 'loop', 'file': '/etc/modules', 'line': 1, 'args': 'max_loop=8'}],
+        'warnings': ["/etc/modules-load.d/a.conf:2: 'bad line' is not a module name: systemd-modules-load "
+                     "takes the whole line as the name, so it cannot load"],
+        'files': ['/etc/modules-load.d/a.conf'],
+        'masked': [{'file': '/usr/lib/modules-load.d/a.conf', 'by': '/etc/modules-load.d/a.conf',
+                    'reason': 'masked'}],
+    }
