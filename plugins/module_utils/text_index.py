@@ -277,12 +277,17 @@ def open_index(module_dir, name):
     """The index name ('modules.dep', 'modules.alias', ...) of a module dir:
     its ``.bin`` file when present, else rebuilt from the text file.
 
-    Raises KmodError (errno ENOENT) when neither exists.
+    depmod leaves an empty (0-byte) ``.bin`` when its source is missing, for
+    example modules.builtin.alias.bin without modules.builtin.modinfo: that
+    reads as an empty index.  Raises KmodError (errno ENOENT) when neither
+    file exists, FormatError when the ``.bin`` is damaged.
     """
     name = _index_name(name)
     if name not in TEXT_SOURCES:
         raise KmodError('unknown module index %r (known: %s)' % (name, ', '.join(sorted(TEXT_SOURCES))))
     binary = os.path.join(module_dir, name + '.bin')
     if os.path.exists(binary):
+        if os.path.isfile(binary) and os.path.getsize(binary) == 0:
+            return TextIndex(binary, [])
         return BinaryIndex(binary)
     return read_text_index(module_dir, name)
