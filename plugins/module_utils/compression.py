@@ -95,7 +95,7 @@ def _decompress_zstd_module(data, where, path):
 def _decompress_zstd_program(data, where, path):
     try:
         proc = subprocess.run(['zstd', '-d', '-q', '-c'], input=bytes(data),
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
     except OSError as exc:
         if exc.errno == _errno.ENOENT:
             raise KmodError('%s: cannot decompress zstd: neither the Python package zstandard '

@@ -257,11 +257,12 @@ class ModuleImage(object):
                     key, _eq, value = rec.partition(b'=')
                     out.append((_text(key), _text(value)))
             self._modinfo = out
-        return self._modinfo
+        return list(self._modinfo)
 
     def modinfo_values(self, key):
         """All values of one modinfo key, in file order."""
-        return [v for k, v in self.modinfo if k == key]
+        self.modinfo
+        return [v for k, v in self._modinfo if k == key]
 
     # -- symbols ----------------------------------------------------------
     def _walk_symbols(self):

@@ -340,3 +340,15 @@ def test_describe_modinfo_empty_and_edge_cases():
     assert d['weakdep'] == ['x y']
     empty = describe_modinfo([])
     assert empty['depends'] == [] and empty['parameters'] == {} and empty['license'] is None
+
+
+def test_extended_section_numbering(good64):
+    # e_shnum 0 and e_shstrndx SHN_XINDEX: the real values sit in section header 0
+    shoff = _u(good64, 'Q', 0x28)
+    shnum, shstrndx = _u(good64, 'H', 0x3c), _u(good64, 'H', 0x3e)
+    data = _put(_put(good64, 'H', 0x3c, 0), 'H', 0x3e, 0xffff)
+    data = _put(_put(data, 'Q', shoff + 0x20, shnum), 'I', shoff + 0x28, shstrndx)
+    m = parse_module(data, 'x.ko')
+    assert len(m.sections) == shnum
+    assert m.modinfo == MODINFO_RECORDS
+    assert m.export_names() == ['fake_a', 'fake_c']
