@@ -30,6 +30,7 @@ from ansible_collections.kernel.kmod.plugins.module_utils import cmdline as cmdl
 from ansible_collections.kernel.kmod.plugins.module_utils import config_files
 from ansible_collections.kernel.kmod.plugins.module_utils import names
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
+from ansible_collections.kernel.kmod.plugins.module_utils.fnmatch_glibc import fnmatch
 
 CMDLINE_FILE = '/proc/cmdline'
 
@@ -119,104 +120,6 @@ class Blacklist(Directive):
 
     def __init__(self, module, file, line):
         self.module, self.file, self.line = module, file, line
-
-
-# ---------------------------------------------------------------- matching
-
-_CLASSES = {
-    'alpha': 'a-zA-Z', 'digit': '0-9', 'alnum': 'a-zA-Z0-9', 'upper': 'A-Z', 'lower': 'a-z',
-    'space': ' \\t\\n\\r\\f\\v', 'blank': ' \\t', 'punct': re.escape('!"#$%&\'()*+,-./:;<=>?@[\\]^_`{|}~'),
-    'xdigit': '0-9a-fA-F', 'cntrl': '\\x00-\\x1f\\x7f', 'print': '\\x20-\\x7e', 'graph': '\\x21-\\x7e',
-}
-_pattern_cache = {}
-
-
-def _class_char(c):
-    return '\\' + c if c in '\\]^-[' else c
-
-
-def _bracket(pattern, i):
-    """Translate a '[...]' set starting after '['; (regex, next index) or None."""
-    n = len(pattern)
-    negate = False
-    if i < n and pattern[i] in '!^':
-        negate = True
-        i += 1
-    items = []
-    first = True
-    while i < n:
-        c = pattern[i]
-        if c == ']' and not first:
-            break
-        first = False
-        if c == '[' and pattern.startswith('[:', i):
-            end = pattern.find(':]', i + 2)
-            if end > 0 and pattern[i + 2:end] in _CLASSES:
-                items.append(_CLASSES[pattern[i + 2:end]])
-                i = end + 2
-                continue
-        if c == '\\' and i + 1 < n:
-            i += 1
-            c = pattern[i]
-        low = c
-        i += 1
-        if i + 1 < n and pattern[i] == '-' and pattern[i + 1] != ']':
-            high = pattern[i + 1]
-            i += 2
-            if high == '\\' and i < n:
-                high = pattern[i]
-                i += 1
-            if low <= high:
-                items.append('%s-%s' % (_class_char(low), _class_char(high)))
-            continue
-        items.append(_class_char(low))
-    else:
-        return None
-    body = ''.join(items)
-    if not body:
-        return ('.' if negate else '(?!)'), i + 1
-    return '[%s%s]' % ('^' if negate else '', body), i + 1
-
-
-def _compile(pattern):
-    regex = _pattern_cache.get(pattern)
-    if regex is not None:
-        return regex
-    out = []
-    i = 0
-    n = len(pattern)
-    while i < n:
-        c = pattern[i]
-        if c == '*':
-            out.append('.*')
-        elif c == '?':
-            out.append('.')
-        elif c == '[':
-            found = _bracket(pattern, i + 1)
-            if found is not None:
-                out.append(found[0])
-                i = found[1]
-                continue
-            out.append(re.escape(c))
-        elif c == '\\' and i + 1 < n:
-            i += 1
-            out.append(re.escape(pattern[i]))
-        else:
-            out.append(re.escape(c))
-        i += 1
-    regex = re.compile('(?s)' + ''.join(out) + r'\Z')
-    if len(_pattern_cache) < 4096:
-        _pattern_cache[pattern] = regex
-    return regex
-
-
-def fnmatch(pattern, name):
-    """True when name matches an fnmatch(3) pattern as glibc does with flags 0.
-
-    '*' and '?' match any character ('/' and a leading '.' included); sets
-    take '!' or '^' for negation, ranges and [:classes:]; '\\' escapes.
-    """
-    return _compile(pattern).match(name) is not None
 
 
 # ---------------------------------------------------------------- parsing

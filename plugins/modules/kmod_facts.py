@@ -9,7 +9,7 @@ module: kmod_facts
 short_description: Gather facts about Linux kernel modules
 version_added: 0.1.0
 description:
-  - Reports the kernel modules of a host as C(ansible_facts.kmod): which are
+  - Reports the kernel modules of a host as C(ansible_facts.kmod), that is which are
     loaded (with size, reference count, holders, state, taint and parameters),
     which are built into the kernel, which are available in the module tree,
     and the effective configuration from C(modprobe.d), C(modules-load.d),
@@ -28,7 +28,7 @@ options:
     default: false
   modules:
     description:
-      - Report the C(modinfo) of these modules, found by name, alias or file
+      - Report the C(modinfo) of these modules, found by name, alias, C(symbol:NAME) or absolute file
         path the way C(modinfo) finds them, as RV(ansible_facts.kmod.info).
       - A name that is neither a module of the tree nor a builtin module is
         listed in RV(ansible_facts.kmod.missing) with a warning; the task does not fail.
@@ -191,7 +191,7 @@ ansible_facts:
               type: list
               elements: str
             warnings:
-              description: Lines that kmod would skip, as C(FILE:LINE: reason).
+              description: Lines that kmod would skip, each as C(FILE:LINE) followed by the reason.
               type: list
               elements: str
         modules_load:
@@ -229,7 +229,9 @@ ansible_facts:
           type: dict
           sample: {dummy: /lib/modules/6.1.0-56-amd64/kernel/drivers/net/dummy.ko}
         info:
-          description: The C(modinfo) of each module asked for in O(modules), keyed by the name asked.
+          description:
+            - The C(modinfo) of each module that the names in O(modules) resolved to, keyed by module name.
+            - C(fields) holds every C(.modinfo) record, key to list of values, for keys not given their own entry.
           returned: when O(modules) is not empty
           type: dict
           sample:
@@ -251,6 +253,11 @@ ansible_facts:
               sig_hashalgo: sha256
               parameters:
                 numdummies: {type: int, description: Number of dummy pseudo devices}
+        lookup:
+          description: Each name of O(modules) that was found, to the module names it resolved to (an alias may match several).
+          returned: when O(modules) is not empty
+          type: dict
+          sample: {"pci:v00008086d000010D3sv*sd*bc*sc*i*": [e1000e]}
         missing:
           description: Names in O(modules) that are neither modules of the tree nor builtin.
           returned: when O(modules) is not empty
