@@ -47,7 +47,7 @@ def main():
     tree = get_tree()
     files = tree.ko_files()
     times = {'ours': [], 'kmod': []}
-    for _ in range(REPEAT):
+    for _round in range(REPEAT):
         times['kmod'].append(measure(kmods, files))
         times['ours'].append(measure(ours, files))
     med = dict((k, statistics.median(v)) for k, v in times.items())

@@ -238,7 +238,7 @@ class BinaryIndex(object):
     def _values(self, node):
         out = []
         pos = node.values_at
-        for _ in range(node.value_count):
+        for _value in range(node.value_count):
             if pos + 4 > self.size:
                 raise self._bad('value past the end of the file', node.offset)
             priority = _U32.unpack_from(self._map, pos)[0]

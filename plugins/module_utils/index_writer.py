@@ -18,8 +18,7 @@ import struct
 
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
 from ansible_collections.kernel.kmod.plugins.module_utils.index import (
-    CHILD_MAX, ENCODING, FLAG_CHILDREN, FLAG_PREFIX, FLAG_VALUES, HEADER_SIZE, MAGIC, OFFSET_MASK,
-    VERSION, PriorityList)
+    FLAG_CHILDREN, FLAG_PREFIX, FLAG_VALUES, HEADER_SIZE, MAGIC, OFFSET_MASK, VERSION)
 
 LAYOUTS = ('pre', 'post')
 

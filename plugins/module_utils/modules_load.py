@@ -54,8 +54,8 @@ class BootModule(object):
         return not self == other
 
     def __repr__(self):
-        return 'BootModule(%r, %s:%s%s)' % (self.name, self.file, self.line,
-                                           ', args=%r' % self.args if self.args else '')
+        args = ', args=%r' % self.args if self.args else ''
+        return 'BootModule(%r, %s:%s%s)' % (self.name, self.file, self.line, args)
 
 
 class BootModules(object):

@@ -85,4 +85,3 @@ def read_system_config(root, module_dir, cmdline_text):
         'warnings': warnings,
         'alias_lookup': alias_lookup,
     }
-

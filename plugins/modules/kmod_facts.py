@@ -17,7 +17,7 @@ description:
   - With O(modules), reports what C(modinfo) shows for each of those modules.
   - Reads only; never changes the host.
 author:
-  - kernel.kmod developers
+  - kernel.kmod developers (@kernel-kmod)
 extends_documentation_fragment:
   - kernel.kmod.module_tree
 options:

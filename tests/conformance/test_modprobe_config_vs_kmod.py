@@ -35,7 +35,7 @@ if not os.path.exists(MODPROBE):
 
 
 def kmod_version():
-    out = subprocess.run([MODPROBE, '--version'], stdout=subprocess.PIPE, universal_newlines=True).stdout
+    out = subprocess.run([MODPROBE, '--version'], stdout=subprocess.PIPE, universal_newlines=True, check=False).stdout
     return int(re.search(r'kmod version (\d+)', out).group(1))
 
 
@@ -47,7 +47,7 @@ def can_fake_cmdline():
     if os.geteuid() != 0 or not shutil.which('unshare'):
         return False
     r = subprocess.run(['unshare', '-m', 'sh', '-c', 'mount --bind /dev/null /proc/cmdline'],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
     return r.returncode == 0
 
 
@@ -85,7 +85,7 @@ def run_kmod(tmp, paths, cmdline_text=None):
         with open(cl, 'wb') as f:
             f.write(cmdline_text.encode('utf-8', 'surrogateescape'))
         argv = ['unshare', '-m', 'sh', '-c', 'mount --bind "$0" /proc/cmdline && exec "$@"', cl] + argv
-    r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
     assert r.returncode == 0, r.stderr
     return Kmod(r.stdout, r.stderr)
 
@@ -186,7 +186,7 @@ def test_dev_null_mask_and_modules_softdep(tmp_path):
                          '# Soft dependencies extracted from modules themselves.\nsoftdep m pre: n\n'})
     os.makedirs(os.path.join(tmp, 'd1'))
     os.symlink('/dev/null', os.path.join(tmp, 'd1', 'a.conf'))
-    config, _ = compare(tmp, [os.path.join(tmp, 'd1'), os.path.join(tmp, 'd2')])
+    config, _output = compare(tmp, [os.path.join(tmp, 'd1'), os.path.join(tmp, 'd2')])
     assert [d.module for d in config.blacklists][:1] == ['z']
     assert config.softdeps_for('m') == (['n'], [])
 
@@ -208,7 +208,7 @@ def test_host_default_dirs(tmp_path):
     fake_root = os.path.join(tmp, 'fakeroot')
     os.makedirs(os.path.join(fake_root, 'lib', 'modules', RELEASE))
     r = subprocess.run([MODPROBE, '-c', '-d', fake_root, '-S', RELEASE], stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE)
+                       stderr=subprocess.PIPE, check=False)
     kmod = Kmod(r.stdout, r.stderr)
     config = mc.load_modprobe_config(module_dir=os.path.join(fake_root, 'lib', 'modules', RELEASE),
                                      weakdep=HAS_WEAKDEP)
@@ -250,7 +250,7 @@ def directive(draw):
     cmd = draw(st.sampled_from(['alias', 'blacklist', 'options', 'install', 'remove', 'softdep',
                                 'weakdep', 'include', 'bogus', '#', '', ' #']))
     parts = [cmd]
-    for _ in range(draw(st.integers(0, 5))):
+    for _line in range(draw(st.integers(0, 5))):
         parts.append(draw(st.one_of(NAME, WORD, SECTION)))
     line = ''
     for i, part in enumerate(parts):
@@ -270,8 +270,8 @@ def config_text(draw):
     return text.rstrip('\\') if not text.endswith('\\\n') else text
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                    HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(texts=st.lists(config_text(), min_size=1, max_size=3))
 def test_random_configs(tmp_path_factory, texts):
     tmp = str(tmp_path_factory.mktemp('rand'))

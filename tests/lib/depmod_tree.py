@@ -41,5 +41,5 @@ def build_tree(base, release, modules, order=None, builtin=None, builtin_modinfo
 def modprobe_resolve(base, release, alias):
     """Module names `modprobe -R` resolves an alias to (no config), or []."""
     proc = subprocess.run(['/sbin/modprobe', '-d', str(base), '-S', release, '-C', '/dev/null', '-R', alias],
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, check=False)
     return proc.stdout.split() if proc.returncode == 0 else []

@@ -32,7 +32,7 @@ KEYWORDS = ['alias', 'blacklist', 'options', 'install', 'remove', 'softdep', 'we
 def mutated(draw):
     """VALID with random cuts, insertions of keywords and random characters."""
     text = VALID
-    for _ in range(draw(st.integers(1, 8))):
+    for _line in range(draw(st.integers(1, 8))):
         pos = draw(st.integers(0, len(text)))
         action = draw(st.sampled_from(['insert', 'delete', 'keyword']))
         if action == 'delete':

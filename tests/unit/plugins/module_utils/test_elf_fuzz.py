@@ -70,13 +70,13 @@ def field_offsets(data):
     is64 = data[4] == 2
     out = []
     if is64:
-        out += [(o, s) for o, s in ((16, 2), (18, 2), (20, 4), (40, 8), (58, 2), (60, 2), (62, 2))]
+        out += [(16, 2), (18, 2), (20, 4), (40, 8), (58, 2), (60, 2), (62, 2)]
         shoff, = struct.unpack_from(order + 'Q', data, 40)
         shnum, = struct.unpack_from(order + 'H', data, 60)
         sh_fields = ((0, 4), (4, 4), (24, 8), (32, 8), (40, 4), (44, 4), (56, 8))
         shsize, sym_fields, symsize = 64, ((0, 4), (4, 1), (6, 2), (8, 8)), 24
     else:
-        out += [(o, s) for o, s in ((16, 2), (18, 2), (20, 4), (32, 4), (46, 2), (48, 2), (50, 2))]
+        out += [(16, 2), (18, 2), (20, 4), (32, 4), (46, 2), (48, 2), (50, 2)]
         shoff, = struct.unpack_from(order + 'I', data, 32)
         shnum, = struct.unpack_from(order + 'H', data, 48)
         sh_fields = ((0, 4), (4, 4), (16, 4), (20, 4), (24, 4), (28, 4), (36, 4))
@@ -132,7 +132,7 @@ def test_overwritten_fields(cc, data):
     good = seed(cc)
     order, fields = field_offsets(good)
     buf = bytearray(good)
-    for _ in range(data.draw(st.integers(1, 3))):
+    for _flip in range(data.draw(st.integers(1, 3))):
         off, size = data.draw(st.sampled_from(fields))
         special = [0, 1, 0xff, 0xffff, 0xfff1, 0xff00, len(good), len(good) - 1, (1 << (8 * size)) - 1]
         value = data.draw(st.one_of(st.sampled_from(special), st.integers(0, (1 << (8 * size)) - 1)))

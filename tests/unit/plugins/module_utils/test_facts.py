@@ -20,8 +20,8 @@ def system(tmp_path):
                       'parm=numdummies:Number of dummy pseudo devices', 'parmtype=numdummies:int',
                       'depends=', 'intree=Y', 'name=dummy', 'vermagic=6.1.0 SMP mod_unload'])
     tree.add('kernel/drivers/base/core-a.ko', modinfo=['license=GPL', 'name=core_a'], exports=['core_a_fn'])
-    tree.add('kernel/drivers/net/user-b.ko.xz', modinfo=['license=GPL', 'name=user_b', 'depends=core_a',
-                                                      'alias=pci:v00001234d*sv*sd*bc*sc*i*'],
+    tree.add('kernel/drivers/net/user-b.ko.xz',
+             modinfo=['license=GPL', 'name=user_b', 'depends=core_a', 'alias=pci:v00001234d*sv*sd*bc*sc*i*'],
              needs=['core_a_fn'], signed=True, compress='xz')
     tree.add_builtin('kernel/kernel/printk/printk.ko',
                      modinfo=['parm=time:Show timing information on printks', 'parmtype=time:bool'])

@@ -248,8 +248,9 @@ def test_query_with_wildcard_characters_finds_a_key_twice():
 def depmod_tree(tmp_path_factory):
     base = tmp_path_factory.mktemp('depmod')
     modules = {
-        'kernel/drivers/net/foo-eth.ko': dict(modinfo=['alias=pci:v00001234d*sv*sd*bc*sc*i*', 'alias=net-pf-99',
-                                                      'license=GPL'], exports=['foo_send']),
+        'kernel/drivers/net/foo-eth.ko': dict(
+            modinfo=['alias=pci:v00001234d*sv*sd*bc*sc*i*', 'alias=net-pf-99', 'license=GPL'],
+            exports=['foo_send']),
         'kernel/drivers/net/bar.ko': dict(modinfo=['alias=pci:v00001234d00000001sv*sd*bc*sc*i*',
                                                    'alias=usb:v1D6Bp000[1-3]d*', 'license=GPL'],
                                           needs=['foo_send'], exports=['bar_recv']),

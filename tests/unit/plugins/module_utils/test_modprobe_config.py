@@ -61,12 +61,12 @@ def test_blacklist_normalised():
 
 
 def test_options_rest_of_line_tabs_become_spaces():
-    directives, _ = parse('options e1000e\tIntMode=1\tx=2  \noptions m  a\n')
+    directives, _warnings = parse('options e1000e\tIntMode=1\tx=2  \noptions m  a\n')
     assert [(d.module, d.options) for d in directives] == [('e1000e', 'IntMode=1 x=2  '), ('m', ' a')]
 
 
 def test_install_and_remove_keep_command_as_written():
-    directives, _ = parse('install fake-* /bin/true\t$CMDLINE_OPTS\nremove a /sbin/modprobe -r --ignore-remove a\n')
+    directives, _warnings = parse('install fake-* /bin/true\t$CMDLINE_OPTS\nremove a /sbin/modprobe -r --ignore-remove a\n')
     assert directives == [mc.Command('install', 'fake_*', '/bin/true\t$CMDLINE_OPTS', 'f.conf', 1),
                           mc.Command('remove', 'a', '/sbin/modprobe -r --ignore-remove a', 'f.conf', 2)]
 
@@ -94,7 +94,7 @@ def test_softdep_two_blanks_hide_the_first_section_like_kmod():
 
 
 def test_softdep_other_whitespace_separates_names():
-    directives, _ = parse('softdep m pre:\x0ba\rb\x0cc\n')
+    directives, _warnings = parse('softdep m pre:\x0ba\rb\x0cc\n')
     assert directives[0].pre == ['a', 'b', 'c']
 
 
@@ -142,7 +142,7 @@ def test_entry_line_is_first_physical_line():
 
 
 def test_cr_is_ordinary_text():
-    directives, _ = parse('alias a b\r\nblacklist x\r\n')
+    directives, _warnings = parse('alias a b\r\nblacklist x\r\n')
     assert [(d.kind, d.module) for d in directives] == [('alias', 'b\r'), ('blacklist', 'x\r')]
 
 

@@ -149,7 +149,7 @@ def test_fuzz_random_signature_never_raises(blob, id_type):
 @given(st.data())
 def test_fuzz_flipped_pkcs7_never_raises(data):
     sig = bytearray(pkcs7(issuer_serial(), signed_attrs=True))
-    for _ in range(data.draw(st.integers(1, 4))):
+    for _flip in range(data.draw(st.integers(1, 4))):
         sig[data.draw(st.integers(0, len(sig) - 1))] ^= data.draw(st.integers(1, 255))
     out = parse_signature(trailer(bytes(sig)), bytes(sig))
     assert out['sig_id'] == 'PKCS#7'
