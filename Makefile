@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.build
 export KMOD_TEST_CACHE ?= $(HOME)/.cache/kernel-kmod
 
-.PHONY: help deps venv collection-link demo test unit conformance integration sanity lint bench clean
+.PHONY: help deps venv collection-link demo test unit conformance integration sanity lint docs bench clean
 
 help:
 	@echo "make demo   - boot a throwaway Debian VM and run playbooks/demo.yml against it"
@@ -47,11 +47,14 @@ sanity: venv
 	PATH=$(CURDIR)/$(BIN):$$PATH tests/sanity/run.sh
 
 lint: venv collection-link
-	$(BIN)/ansible-lint
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/ansible-lint
+
+docs: venv collection-link
+	PATH=$(CURDIR)/$(BIN):$$PATH docs/build.sh
 
 test: deps venv collection-link
 	$(BIN)/pytest tests/unit tests/conformance tests/integration
-	# sanity and lint join once they have something to check
+	$(MAKE) sanity lint docs
 
 demo: deps venv collection-link
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python tests/vm/run_playbook.py playbooks/demo.yml
