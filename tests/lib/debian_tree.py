@@ -22,15 +22,27 @@ def cache_dir():
     return base
 
 
-def resolve_image_package(meta=META_PACKAGE):
-    """'linux-image-6.1.0-56-amd64' from `apt-cache depends linux-image-amd64`."""
-    out = subprocess.run(['apt-cache', 'depends', meta], stdout=subprocess.PIPE,
-                         universal_newlines=True, check=True).stdout
-    for line in out.splitlines():
+def _depends_of(meta):
+    proc = subprocess.run(['apt-cache', 'depends', meta], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                          universal_newlines=True, check=False)
+    for line in proc.stdout.splitlines():
         m = re.match(r'\s*Depends:\s*(linux-image-\S+)', line)
         if m:
             return m.group(1)
-    raise RuntimeError('cannot resolve the kernel image package of %s (run apt-get update?)' % meta)
+    return None
+
+
+def resolve_image_package(meta=META_PACKAGE):
+    """'linux-image-6.1.0-56-amd64' from `apt-cache depends linux-image-amd64`.
+
+    A fresh machine may have no package lists yet: then update them once."""
+    package = _depends_of(meta)
+    if package is None:
+        subprocess.run(['apt-get', 'update', '-q'], check=True)
+        package = _depends_of(meta)
+    if package is None:
+        raise RuntimeError('cannot resolve the kernel image package of %s' % meta)
+    return package
 
 
 class DebianTree(object):
