@@ -1,0 +1,155 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) kernel.kmod contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Whole-file changes: compare, write atomically, describe for diff mode.
+
+A change set is planned first (pure: what is on disk against what should
+be), then applied: every new content goes to a temporary file in the target's
+own directory and is fsynced before any target is touched, then each temp
+file is renamed over its target.  A failure while writing the temporaries
+removes them and leaves every target as it was.
+"""
+
+import errno
+import os
+import tempfile
+
+from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
+
+DEFAULT_MODE = 0o644
+
+
+def read_current(path):
+    """The bytes of `path`, or None when it does not exist."""
+    try:
+        with open(path, 'rb') as f:
+            return f.read()
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            return None
+        raise KmodError.from_os_error(exc, 'cannot read', path=path)
+
+
+class FileChange(object):
+    """One file whose content should become `new` (None: be removed)."""
+
+    __slots__ = ('path', 'old', 'new', 'mode')
+
+    def __init__(self, path, old, new, mode=None):
+        self.path = path
+        self.old = old
+        self.new = new
+        self.mode = mode
+
+    @property
+    def action(self):
+        if self.new is None:
+            return 'remove'
+        return 'create' if self.old is None else 'update'
+
+    def __repr__(self):
+        return 'FileChange(%r, %s)' % (self.path, self.action)
+
+
+def plan_changes(wanted, current=read_current):
+    """FileChanges for the entries of `wanted` ({path: bytes or None}) whose
+    content differs from what is on disk, in the order given."""
+    changes = []
+    for path, new in wanted.items():
+        old = current(path)
+        if old != new:
+            changes.append(FileChange(path, old, new))
+    return changes
+
+
+def _mode_for(change):
+    if change.mode is not None:
+        return change.mode
+    if change.old is not None:
+        try:
+            return os.stat(change.path).st_mode & 0o7777
+        except OSError:
+            pass
+    return DEFAULT_MODE
+
+
+def _write_temp(change):
+    directory = os.path.dirname(change.path) or '.'
+    fd, tmp = tempfile.mkstemp(prefix='.%s.' % os.path.basename(change.path), suffix='.tmp', dir=directory)
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            f.write(change.new)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, _mode_for(change))
+    except BaseException:
+        _unlink_quietly(tmp)
+        raise
+    return tmp
+
+
+def _unlink_quietly(path):
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def _fsync_dir(directory):
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def apply_changes(changes):
+    """Carry out FileChanges; nothing is touched unless every temporary file
+    could be written.  Raises KmodError naming the file that failed."""
+    temps = []
+    try:
+        for change in changes:
+            if change.new is not None:
+                temps.append((change, _write_temp(change)))
+    except OSError as exc:
+        for _change, tmp in temps:
+            _unlink_quietly(tmp)
+        raise KmodError.from_os_error(exc, 'cannot write', path=change.path)
+    directories = set()
+    try:
+        for change, tmp in temps:
+            os.rename(tmp, change.path)
+            directories.add(os.path.dirname(change.path) or '.')
+        for change in changes:
+            if change.new is None and change.old is not None:
+                os.unlink(change.path)
+                directories.add(os.path.dirname(change.path) or '.')
+    except OSError as exc:
+        for _change, tmp in temps:
+            _unlink_quietly(tmp)
+        raise KmodError.from_os_error(exc, 'cannot replace', path=change.path)
+    for directory in sorted(directories):
+        _fsync_dir(directory)
+
+
+def diff_entry(change, max_bytes=65536):
+    """An Ansible diff dict for one change of a text file, cut at max_bytes
+    per side (with a note) so huge indexes do not flood the output."""
+    def side(data):
+        if data is None:
+            return ''
+        text = data.decode('utf-8', 'replace')
+        if len(data) > max_bytes:
+            text = text[:max_bytes] + '\n[... %d more bytes not shown]\n' % (len(data) - max_bytes)
+        return text
+    return {
+        'before_header': change.path if change.old is not None else '%s (absent)' % change.path,
+        'after_header': change.path if change.new is not None else '%s (removed)' % change.path,
+        'before': side(change.old),
+        'after': side(change.new),
+    }

@@ -1,0 +1,125 @@
+import os
+import pathlib
+import shutil
+import stat
+import sys
+import tempfile
+
+import pytest
+
+from ansible_collections.kernel.kmod.plugins.module_utils import files
+from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
+
+
+def test_plan_only_lists_differences(tmp_path):
+    (tmp_path / 'same').write_bytes(b'a\n')
+    (tmp_path / 'other').write_bytes(b'old\n')
+    wanted = {str(tmp_path / 'same'): b'a\n', str(tmp_path / 'other'): b'new\n', str(tmp_path / 'fresh'): b'x'}
+    changes = files.plan_changes(wanted)
+    assert [(os.path.basename(c.path), c.action) for c in changes] == [('other', 'update'), ('fresh', 'create')]
+
+
+def test_apply_writes_and_keeps_mode(tmp_path):
+    target = tmp_path / 'f'
+    target.write_bytes(b'old')
+    os.chmod(target, 0o600)
+    files.apply_changes(files.plan_changes({str(target): b'new', str(tmp_path / 'g'): b'g'}))
+    assert target.read_bytes() == b'new'
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(tmp_path / 'g').st_mode) == 0o644
+    assert sorted(os.listdir(tmp_path)) == ['f', 'g']  # no temporaries left
+
+
+def test_unchanged_file_is_not_touched(tmp_path):
+    target = tmp_path / 'f'
+    target.write_bytes(b'same')
+    os.utime(target, ns=(1, 1))
+    changes = files.plan_changes({str(target): b'same'})
+    files.apply_changes(changes)
+    assert changes == [] and os.stat(target).st_mtime_ns == 1
+
+
+def _as_nobody(fn):
+    """Run fn in a child without root's right to write anywhere; its result
+    is the exit status (0: fn returned normally)."""
+    if os.geteuid() != 0:
+        fn()
+        return 0
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        status = 1
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            fn()
+            status = 0
+        except BaseException as exc:
+            sys.stderr.write('as nobody: %r\n' % (exc,))
+        finally:
+            os._exit(status)
+    return os.WEXITSTATUS(os.waitpid(pid, 0)[1])
+
+
+@pytest.fixture
+def shared_dir():
+    """A directory that nobody (uid 65534) can reach, unlike pytest's tmp_path."""
+    path = tempfile.mkdtemp(prefix='kmod-files-')
+    os.chmod(path, 0o777)
+    yield pathlib.Path(path)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_failure_leaves_every_file_as_it_was(shared_dir):
+    tmp_path = shared_dir
+    good = tmp_path / 'good'
+    good.write_bytes(b'old')
+    ro = tmp_path / 'ro'
+    ro.mkdir()
+    (ro / 'f').write_bytes(b'old')
+    for p in (good, ro / 'f'):
+        os.chmod(p, 0o666)
+    os.chmod(ro, 0o555)  # a directory nobody may write into
+
+    def attempt():
+        with pytest.raises(KmodError) as info:
+            files.apply_changes(files.plan_changes({str(good): b'new', str(ro / 'f'): b'new'}))
+        assert info.value.path == str(ro / 'f')
+
+    try:
+        assert _as_nobody(attempt) == 0
+    finally:
+        os.chmod(ro, 0o700)
+    assert good.read_bytes() == b'old' and (ro / 'f').read_bytes() == b'old'
+    assert sorted(os.listdir(tmp_path)) == ['good', 'ro']
+
+
+def test_failure_writing_temporaries_cleans_up(tmp_path):
+    good = tmp_path / 'good'
+    good.write_bytes(b'old')
+    missing_dir = tmp_path / 'nodir' / 'f'
+    with pytest.raises(KmodError) as info:
+        files.apply_changes(files.plan_changes({str(good): b'new', str(missing_dir): b'x'}))
+    assert 'cannot write' in str(info.value) and info.value.errno is not None
+    assert good.read_bytes() == b'old'
+    assert sorted(os.listdir(tmp_path)) == ['good']
+
+
+def test_remove(tmp_path):
+    target = tmp_path / 'f'
+    target.write_bytes(b'x')
+    changes = files.plan_changes({str(target): None, str(tmp_path / 'absent'): None})
+    assert [c.action for c in changes] == ['remove']
+    files.apply_changes(changes)
+    assert not target.exists()
+
+
+def test_diff_entry_is_bounded():
+    change = files.FileChange('/x/modules.dep', None, b'a' * 100)
+    d = files.diff_entry(change, max_bytes=10)
+    assert d['before'] == '' and d['before_header'] == '/x/modules.dep (absent)'
+    assert d['after'].startswith('a' * 10 + '\n[... 90 more bytes not shown]')
+
+
+def test_unreadable_current_file_is_an_error(tmp_path):
+    with pytest.raises(KmodError, match='cannot read'):
+        files.read_current(str(tmp_path))  # a directory
