@@ -16,6 +16,7 @@ Strings from the file are decoded as UTF-8 with 'surrogateescape', so bytes
 that are not UTF-8 survive a round trip back to bytes unchanged.
 """
 
+import mmap
 import struct
 from collections import namedtuple
 
@@ -98,7 +99,9 @@ class ModuleImage(object):
         self.path = path
         self.compression = compression
         self._where = path or '<memory>'
-        if not isinstance(data, (bytes, bytearray)):
+        # bytes, bytearray and mmap are read in place (mmap spares copying a
+        # whole file when only a few sections are wanted); anything else is copied
+        if not isinstance(data, (bytes, bytearray, mmap.mmap)):
             data = bytes(data)
         self._data = data
         self._modinfo = None
@@ -115,7 +118,7 @@ class ModuleImage(object):
     def _find_signature(self):
         data = self._data
         size = len(data)
-        self.signed = data.endswith(SIGNATURE_MAGIC)
+        self.signed = size >= len(SIGNATURE_MAGIC) and data[size - len(SIGNATURE_MAGIC):] == SIGNATURE_MAGIC
         self.signature_info = None
         self.signature = None
         if self.signed:
@@ -288,6 +291,7 @@ class ModuleImage(object):
             data = self._data
             count = sym_size // layout.sym_size
             has_crcs = data.find(CRC_PREFIX, str_start, str_end) >= 0
+            crc_len = len(CRC_PREFIX)
             # Entry 0 is the null symbol.  Local symbols (sh_info counts them)
             # are never undefined, so without __crc_ names only globals matter:
             # that skips two thirds of a typical table.
@@ -305,7 +309,7 @@ class ModuleImage(object):
                             raw = c_string(str_start + name, str_end, 'symbol string table')
                             if raw:
                                 needs.append((raw, info >> 4 == STB_WEAK))
-                    elif has_crcs and data.startswith(CRC_PREFIX, str_start + name, str_end):
+                    elif has_crcs and data[str_start + name:str_start + name + crc_len] == CRC_PREFIX:
                         crcs.append((c_string(str_start + name, str_end, 'symbol string table'), shndx, value))
             else:
                 # (name, value, info, shndx)
@@ -315,7 +319,7 @@ class ModuleImage(object):
                             raw = c_string(str_start + name, str_end, 'symbol string table')
                             if raw:
                                 needs.append((raw, info >> 4 == STB_WEAK))
-                    elif has_crcs and data.startswith(CRC_PREFIX, str_start + name, str_end):
+                    elif has_crcs and data[str_start + name:str_start + name + crc_len] == CRC_PREFIX:
                         crcs.append((c_string(str_start + name, str_end, 'symbol string table'), shndx, value))
         self._symbols = ([(_text(n), w) for n, w in needs],
                          [(_text(n[len(CRC_PREFIX):]), self._crc_value(shndx, value)) for n, shndx, value in crcs])

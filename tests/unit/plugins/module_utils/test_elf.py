@@ -352,3 +352,23 @@ def test_extended_section_numbering(good64):
     assert len(m.sections) == shnum
     assert m.modinfo == MODINFO_RECORDS
     assert m.export_names() == ['fake_a', 'fake_c']
+
+
+def test_reads_an_mmap_in_place(tmp_path):
+    """depmod maps module files instead of copying them: same answers."""
+    import mmap
+    from ansible_collections.kernel.kmod.plugins.module_utils.elf import parse_module
+    from tests.lib.fakeko import build_ko
+    path = build_ko(str(tmp_path / 'm.ko'), modinfo=['license=GPL', 'alias=x'], exports=['e1'],
+                    needs=['n1'], crcs={'e1': 7}, versions=[(5, 'n1')], signed=True)
+    with open(path, 'rb') as f:
+        data = f.read()
+        mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    try:
+        a, b = parse_module(data, path), parse_module(mapped, path)
+        assert b.signed and a.signed
+        assert (a.modinfo, a.exports(), a.needs(), a.versions()) == (b.modinfo, b.exports(), b.needs(), b.versions())
+        assert b.exports() == [('e1', 7)]
+    finally:
+        del b
+        mapped.close()
