@@ -1,0 +1,222 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) kernel.kmod contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""depmod's parse stage: what each module file says, read once.
+
+Fills modinfo, exports, needs and versions of ModuleRecords.  Uncompressed
+files are mapped, not copied (only a few sections of each are touched);
+compressed ones are decompressed in memory.  Work is spread over worker
+processes when there is enough of it, and results of unchanged files can
+come from a ParseCache.  A file that cannot be read or parsed is reported by
+path and skipped, as kmod's depmod does.
+"""
+
+import errno
+import json
+import mmap
+import multiprocessing
+import os
+import tempfile
+
+from ansible_collections.kernel.kmod.plugins.module_utils.compression import detect_compression, decompress
+from ansible_collections.kernel.kmod.plugins.module_utils.elf import parse_module
+from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
+
+# Below this many files the cost of starting workers outweighs their help.
+PARALLEL_MIN_FILES = 256
+CACHE_FORMAT = 1
+
+
+def parse_file(path, want_versions=True):
+    """The compact parse result of one module file (see expand()).
+
+    Raises KmodError/FormatError naming the path.
+    """
+    try:
+        f = open(path, 'rb')
+    except OSError as exc:
+        raise KmodError.from_os_error(exc, 'cannot read module file', path=path)
+    with f:
+        try:
+            size = os.fstat(f.fileno()).st_size
+            head = f.read(6)
+            compression = detect_compression(head)
+            if compression is None and size > 0:
+                data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+            else:
+                data = decompress(head + f.read(), compression, path)
+        except (OSError, ValueError) as exc:
+            if isinstance(exc, OSError):
+                raise KmodError.from_os_error(exc, 'cannot read module file', path=path)
+            raise KmodError('cannot map module file %s: %s' % (path, exc), path=path)
+        try:
+            image = parse_module(data, path, compression)
+            result = compact(image.modinfo, image.exports(), image.needs(),
+                             image.versions() if want_versions else [])
+            del image
+        finally:
+            if isinstance(data, mmap.mmap):
+                data.close()
+    return result
+
+
+# A compact result is a few strings and one list of numbers instead of
+# hundreds of tuples: cheap to send between processes and to cache.
+# Names never hold NUL or newline (they come from NUL-terminated strings,
+# and modinfo records are split at NULs).
+def compact(modinfo, exports, needs, versions):
+    return (
+        '\0'.join('%s=%s' % kv for kv in modinfo),
+        '\n'.join(name for name, _crc in exports),
+        [crc for _name, crc in exports],
+        '\n'.join(name for name, _weak in needs),
+        '\n'.join(name for name, weak in needs if weak),
+        '\n'.join(name for name, _crc in versions),
+        [crc for _name, crc in versions],
+    )
+
+
+def _split(text, sep):
+    return text.split(sep) if text else []
+
+
+def expand(result):
+    """(modinfo, exports, needs, versions) lists from a compact result."""
+    modinfo_text, export_names, export_crcs, need_names, weak_names, version_names, version_crcs = result
+    modinfo = [tuple(rec.partition('=')[::2]) for rec in _split(modinfo_text, '\0')]
+    weak = set(_split(weak_names, '\n'))
+    needs = [(name, name in weak) for name in _split(need_names, '\n')]
+    return (modinfo, list(zip(_split(export_names, '\n'), export_crcs)), needs,
+            list(zip(_split(version_names, '\n'), version_crcs)))
+
+
+def _parse_many(job):
+    """Worker: parse a list of (index, path); errors come back as text."""
+    items, want_versions = job
+    out = []
+    for index, path in items:
+        try:
+            out.append((index, parse_file(path, want_versions), None))
+        except KmodError as exc:
+            out.append((index, None, str(exc)))
+    return out
+
+
+def _chunks(items, count):
+    size = max(1, (len(items) + count - 1) // count)
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+def default_workers():
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, multiprocessing.cpu_count())
+
+
+def parse_records(records, workers=None, cache=None, want_versions=True):
+    """Fill the parse fields of each record; return (good records, problems).
+
+    problems: 'PATH: reason' for each file skipped.  workers: processes to
+    use (None: one per CPU; 1: this process only).  cache: a ParseCache or
+    None.
+    """
+    todo = []
+    for index, record in enumerate(records):
+        hit = cache.get(record, want_versions) if cache is not None else None
+        if hit is not None:
+            record.modinfo, record.exports, record.needs, record.versions = expand(hit)
+        else:
+            todo.append((index, record.path))
+    workers = default_workers() if workers is None else max(1, workers)
+    results = []
+    if workers > 1 and len(todo) >= PARALLEL_MIN_FILES:
+        jobs = [(chunk, want_versions) for chunk in _chunks(todo, workers * 4)]
+        try:
+            context = multiprocessing.get_context('fork')
+            pool = context.Pool(workers)
+        except (OSError, ValueError):
+            pool = None
+        if pool is not None:
+            try:
+                for part in pool.imap_unordered(_parse_many, jobs):
+                    results.extend(part)
+            finally:
+                pool.close()
+                pool.join()
+        else:
+            results = _parse_many((todo, want_versions))
+    elif todo:
+        results = _parse_many((todo, want_versions))
+    problems = []
+    bad = set()
+    for index, parsed, error in sorted(results, key=lambda r: r[0]):
+        record = records[index]
+        if error is not None:
+            problems.append(error)
+            bad.add(index)
+            continue
+        record.modinfo, record.exports, record.needs, record.versions = expand(parsed)
+        if cache is not None:
+            cache.put(record, parsed, want_versions)
+    good = [r for i, r in enumerate(records) if i not in bad]
+    return good, problems
+
+
+class ParseCache(object):
+    """Parse results of module files keyed by path and (size, mtime, inode).
+
+    One JSON file; safe to delete at any time (it is rebuilt on the next
+    run).  Entries of files not seen in a run are dropped when it is saved.
+    """
+
+    def __init__(self, path):
+        self.path = path
+        self.entries = {}
+        self.used = {}
+        self.dirty = False
+        self.warning = None
+        self._load()
+
+    def _load(self):
+        try:
+            with open(self.path, 'r') as f:
+                data = json.load(f)
+        except (OSError, ValueError) as exc:
+            if not (isinstance(exc, OSError) and exc.errno == errno.ENOENT):
+                self.warning = 'ignoring unreadable parse cache %s: %s' % (self.path, exc)
+            return
+        if isinstance(data, dict) and data.get('format') == CACHE_FORMAT and isinstance(data.get('entries'), dict):
+            self.entries = data['entries']
+
+    def get(self, record, want_versions=True):
+        entry = self.entries.get(record.path)
+        if not entry or record.stat_key is None or list(record.stat_key) != entry[0]:
+            return None
+        if want_versions and not entry[2]:
+            return None
+        self.used[record.path] = entry
+        return entry[1]
+
+    def put(self, record, result, want_versions=True):
+        """Remember the compact parse result of a record's file."""
+        if record.stat_key is None:
+            return
+        self.used[record.path] = [list(record.stat_key), list(result), bool(want_versions)]
+        self.dirty = True
+
+    def save(self):
+        """Write the entries used in this run, if anything changed."""
+        if not self.dirty and len(self.used) == len(self.entries):
+            return False
+        directory = os.path.dirname(self.path)
+        try:
+            os.makedirs(directory, mode=0o755, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix='.parse-cache.', dir=directory)
+            with os.fdopen(fd, 'w') as f:
+                json.dump({'format': CACHE_FORMAT, 'entries': self.used}, f, separators=(',', ':'))
+            os.rename(tmp, self.path)
+        except OSError as exc:
+            self.warning = 'cannot save parse cache %s: %s' % (self.path, exc.strerror or exc)
+            return False
+        return True
