@@ -1,0 +1,107 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) kernel.kmod contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The iteration order of kmod's internal hash tables.
+
+depmod writes some outputs in the order its hash tables iterate, not in a
+sorted order: modules.symbols walks the symbol table, and without a usable
+modules.order the module list itself is the walk of the table of module
+names.  Reproducing those files byte for byte means reproducing that order.
+
+kmod's table has a fixed number of buckets (the requested size rounded up to
+a power of two), picks a bucket with Paul Hsieh's SuperFastHash of the key
+and keeps each bucket sorted by strcmp(); iteration visits buckets in index
+order.  So the order is: by bucket, then by key bytes.
+
+The hash reads 16-bit words in the byte order of the machine depmod runs on
+(so does this code) and single bytes as a signed C `char` (as on x86).
+"""
+
+import struct
+import sys
+
+# sizes depmod gives its tables (rounded up to a power of two by kmod)
+DEPMOD_SYMBOL_BUCKETS = 2048
+DEPMOD_MODULE_NAME_BUCKETS = 512
+
+_MASK = 0xFFFFFFFF
+_LITTLE_ENDIAN = sys.byteorder == 'little'
+
+
+_WORDS = {}
+
+
+def _words_struct(count):
+    got = _WORDS.get(count)
+    if got is None:
+        got = _WORDS[count] = struct.Struct('=%dH' % (count * 2))
+    return got
+
+
+def _half(key, at):
+    if _LITTLE_ENDIAN:
+        return key[at] | key[at + 1] << 8
+    return key[at] << 8 | key[at + 1]
+
+
+def superfast_hash(key):
+    """kmod's hash of a key (bytes, or str as elf.py decodes names), as an unsigned 32-bit int."""
+    if not isinstance(key, bytes):
+        key = key.encode('utf-8', 'surrogateescape')
+    length = len(key)
+    words = length >> 2
+    value = length
+    if words:
+        halves = iter(_words_struct(words).unpack_from(key))
+        for low, high in zip(halves, halves):
+            value = (value + low) & _MASK
+            value = ((value << 16) & _MASK) ^ (high << 11) ^ value
+            value = (value + (value >> 11)) & _MASK
+    rem = length & 3
+    if rem:
+        tail = words * 4
+        if rem == 3:
+            value = (value + _half(key, tail)) & _MASK
+            value ^= (value << 16) & _MASK
+            # a C char: bytes above 127 are negative (x86)
+            last = key[tail + 2]
+            value ^= ((last - 256 if last >= 128 else last) << 18) & _MASK
+            value = (value + (value >> 11)) & _MASK
+        elif rem == 2:
+            value = (value + _half(key, tail)) & _MASK
+            value ^= (value << 11) & _MASK
+            value = (value + (value >> 17)) & _MASK
+        else:
+            last = key[tail]
+            value = (value + (last - 256 if last >= 128 else last)) & _MASK
+            value ^= (value << 10) & _MASK
+            value = (value + (value >> 1)) & _MASK
+    # final avalanche
+    value ^= (value << 3) & _MASK
+    value = (value + (value >> 5)) & _MASK
+    value ^= (value << 4) & _MASK
+    value = (value + (value >> 17)) & _MASK
+    value ^= (value << 25) & _MASK
+    return (value + (value >> 6)) & _MASK
+
+
+def bucket_count(requested):
+    """The number of buckets kmod allocates for a requested size."""
+    if requested < 2:
+        # kmod's rounding of 1 is undefined behaviour in C; depmod never asks for it
+        return 1
+    return 1 << (requested - 1).bit_length()
+
+
+def hash_iteration_order(keys, requested_buckets):
+    """The keys (str) in the order kmod's table of that size iterates them.
+
+    Duplicate keys are kept once, as kmod's table keeps one entry per key.
+    """
+    mask = bucket_count(requested_buckets) - 1
+    decorated = []
+    for key in set(keys):
+        raw = key.encode('utf-8', 'surrogateescape')
+        decorated.append((superfast_hash(raw) & mask, raw, key))
+    decorated.sort()
+    return [key for _bucket, _raw, key in decorated]
