@@ -32,7 +32,7 @@ import os
 import re
 
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
-from ansible_collections.kernel.kmod.plugins.module_utils.index_writer import IndexBuilder
+from ansible_collections.kernel.kmod.plugins.module_utils.index_bulk import build_index_bytes
 from ansible_collections.kernel.kmod.plugins.module_utils.kmod_hash import (
     DEPMOD_SYMBOL_BUCKETS, hash_iteration_order)
 from ansible_collections.kernel.kmod.plugins.module_utils.text_index import depmod_alias_key
@@ -66,11 +66,7 @@ def _encode(text):
 
 
 def _index_bytes(entries, layout):
-    builder = IndexBuilder()
-    add = builder.add
-    for key, value, priority in entries:
-        add(key, value, priority)
-    return builder.to_bytes(layout)
+    return build_index_bytes(entries, layout)
 
 
 def _modinfo(record):
@@ -114,7 +110,10 @@ def render_aliases(records, warnings):
             if k != 'alias':
                 continue
             out.append('alias %s %s\n' % (value, name))
-            key = depmod_alias_key(value)
+            if '[' in value or ']' in value:
+                key = depmod_alias_key(value)
+            else:
+                key = value.replace('-', '_')
             if key is None:
                 warnings.append('Unmatched bracket in %s' % value)
                 continue
