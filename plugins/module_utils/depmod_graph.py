@@ -321,11 +321,12 @@ def _report_cycles(result, records, direct, users):
     report already covered it; a depth-first walk from the root (a module's
     dependencies pushed in need order, the last explored first) reports every
     path that comes back to the root.  depmod never stops a walk that enters
-    a cycle not through its root (it loops forever there); this walk does not
-    follow a module already on its path instead.
+    a cycle not through its root (it loops forever there); this walk reports
+    that cycle instead, from the module met twice.
     """
     roots = [i for i, n in enumerate(users) if n > 0]
     pending = set(roots)
+    reported = set()
     visited = set()
     in_cycles = set()
     for root in roots:
@@ -363,8 +364,35 @@ def _report_cycles(result, records, direct, users):
                 p = vertices[p][1]
             for d in direct[m]:
                 if d in on_path and d != root:
+                    # depmod would walk this loop forever: report it from d
+                    names = _loop_names(records, vertices, v, d)
+                    if tuple(names) not in reported:
+                        reported.add(tuple(names))
+                        result.cycles.append(names)
+                        result.messages.append('Cycle detected: %s' % ' -> '.join(names))
+                    on_loop = _loop_positions(vertices, v, d)
+                    in_cycles.update(on_loop)
+                    pending.difference_update(on_loop)
                     continue
                 vertices.append((d, v))
                 stack.append(len(vertices) - 1)
     result.cycle_modules = len(in_cycles)
     result.messages.append('Found %d modules in dependency cycles!' % len(in_cycles))
+
+
+def _loop_positions(vertices, v, start):
+    """Module positions from `start` down the path to vertex v."""
+    out = []
+    while v >= 0:
+        m, parent = vertices[v]
+        out.append(m)
+        if m == start:
+            break
+        v = parent
+    out.reverse()
+    return out
+
+
+def _loop_names(records, vertices, v, start):
+    loop = _loop_positions(vertices, v, start)
+    return [records[k].name for k in loop] + [records[start].name]
