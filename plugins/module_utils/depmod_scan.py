@@ -438,7 +438,7 @@ def scan_modules(root='/', release=None, config=None, module_dir=None, suffixes=
     if warning:
         result.warnings.append(warning)
     if state == 'used':
-        unlisted = len(positions)
+        unlisted = max(positions.values(), default=-1) + 1
         found.sort(key=lambda f: positions.get(f.order_key(), unlisted))
 
     for order, item in enumerate(found):

@@ -321,3 +321,57 @@ def test_external_dirs_walked_last_defined_first(tree):
     tree.add(os.path.join(second, 'shared.ko'))
     tree.conf('external * %s\nexternal * %s\n' % (first, second))
     assert os.path.join(second, 'shared.ko') in tree.check()
+
+
+def test_modules_order_odd_lines(tree):
+    for name in NAMES[:8]:
+        tree.add('kernel/%s.ko' % name)
+    with open(os.path.join(tree.module_dir, 'modules.order'), 'wb') as f:
+        f.write(b'kernel/xfs.ko\n\0kernel/ext4.ko\n' + b'k' * 3000 + b'\nkernel/e1000e.ko\n')
+    got = tree.check()
+    assert got[:2] == ['kernel/xfs.ko', 'kernel/e1000e.ko']
+
+
+def test_modules_order_overlong_line_ignores_file(tree):
+    for name in NAMES[:8]:
+        tree.add('kernel/%s.ko' % name)
+    tree.order(['kernel/xfs.ko', 'k' * 4095, 'kernel/ext4.ko'])
+    assert tree.check()[0] != 'kernel/xfs.ko'
+
+
+def test_non_ascii_and_odd_names(tree):
+    for name in ('é', 'aé', 'abé', 'abcé', 'ü-x', 'x_ü', '\u4e2d\u6587', 'a.b.c', '-', '_x', 'UPPER'):
+        tree.add('kernel/%s.ko' % name)
+    tree.check()
+
+
+@pytest.mark.parametrize('seed', range(12))
+def test_random_trees(tree, seed):
+    """Random names, places, depmod.d lines and modules.order."""
+    rng = random.Random(seed)
+    ext = [os.path.join(tree.base, 'ext%d' % i) for i in range(3)]
+    tops = ['kernel/a', 'kernel/b/c', 'updates', 'updates/x', 'extra', 'vendor', 'misc/deep'] + ext
+    names = ['m%d' % i for i in range(25)] + ['snd-%d' % i for i in range(5)] + ['snd_%d' % i for i in range(5)]
+    placed = []
+    for name in names:
+        for top in rng.sample(tops, rng.randint(1, 3)):
+            suffix = rng.choice(['.ko', '.ko', '.ko.xz', '.ko.zst'])
+            path = '%s/%s%s' % (top, name, suffix)
+            tree.add(path, compress={'.ko.xz': 'xz', '.ko.zst': 'zst'}.get(suffix))
+            placed.append(path)
+    words = ['updates', 'extra', 'vendor', 'misc', 'built-in', 'external', 'kernel/b', 'updates/x']
+    lines = []
+    if rng.random() < 0.8:
+        lines.append('search ' + ' '.join(rng.sample(words, rng.randint(1, 5))))
+    for _i in range(rng.randint(0, 4)):
+        lines.append('override %s %s %s' % (rng.choice(names), rng.choice(['*', RELEASE, '^5']),
+                                             rng.choice(tops[:7])))
+    for path in rng.sample(ext, rng.randint(0, 3)):
+        lines.append('external * %s' % path)
+    if rng.random() < 0.3:
+        lines.append('exclude %s' % rng.choice(['x', 'deep', 'm3.ko']))
+    tree.conf('\n'.join(lines) + '\n')
+    inside = [p for p in placed if not p.startswith('/')]
+    listed = [p.split('.ko')[0] + '.ko' for p in rng.sample(inside, len(inside) // 2)]
+    tree.order(listed + rng.sample(listed, 3))
+    tree.check()

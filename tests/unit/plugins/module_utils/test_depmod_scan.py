@@ -298,3 +298,9 @@ def test_default_config_and_release(tree, monkeypatch):
     tree.add('kernel/m.ko')
     monkeypatch.setattr(ds, 'load_depmod_config', lambda release: config())
     assert scan_modules(tree.root, REL).dep_paths() == ['kernel/m.ko']
+
+
+def test_repeated_lines_still_rank_before_unlisted(tree):
+    tree.add('kernel/alpha.ko', 'kernel/gamma.ko', 'kernel/beta.ko')
+    tree.order('kernel/alpha.ko\nkernel/alpha.ko\nkernel/alpha.ko\nkernel/beta.ko\nkernel/alpha.ko\n')
+    assert [m.name for m in tree.scan().modules] == ['beta', 'alpha', 'gamma']
