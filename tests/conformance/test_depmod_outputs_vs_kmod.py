@@ -123,6 +123,7 @@ MIXED = {
                                             'alias=devname:disk/by-x']),
     'kernel/drv/late.ko': dict(modinfo=['alias=char-major-5-1', 'alias=char-major-7-3', 'alias=devname:late0',
                                         'alias=char-major-9-9']),
+    'kernel/drv/oddmajor.ko': dict(modinfo=['alias=char-major- +4-  -1junk', 'alias=devname:odd']),
     'kernel/drv/nomajor.ko': dict(modinfo=['alias=devname:lonely', 'alias=char-major-x-1']),
     'kernel/drv/weakdep.ko': dict(modinfo=['weakdep=chain_3', 'softdep=pre: app']),
     # not in modules.order: goes after the listed ones, in scan order
@@ -132,8 +133,9 @@ MIXED_ORDER = ['kernel/app/app.ko', 'kernel/lib/left.ko', 'kernel/lib/right.ko',
                'kernel/lib/chain-1.ko', 'kernel/lib/chain-2.ko', 'kernel/lib/chain_3.ko', 'kernel/dup/dup-a.ko',
                'kernel/dup/dup-b.ko', 'kernel/weak/weakuser.ko', 'kernel/ver/veruser.ko',
                'kernel/drv/aliases.ko', 'kernel/drv/chardev.ko', 'kernel/drv/blockdev.ko', 'kernel/drv/late.ko',
-               'kernel/drv/nomajor.ko', 'kernel/drv/weakdep.ko', 'kernel/not/there.ko']
-MIXED_BUILTIN = b'kernel/fs/ext4.ko\nkernel/drivers/char/mem-x.ko\n/bad/leading/slash.ko\n\nkernel/noext\n'
+               'kernel/drv/oddmajor.ko', 'kernel/drv/nomajor.ko', 'kernel/drv/weakdep.ko', 'kernel/not/there.ko']
+MIXED_BUILTIN = (b'kernel/fs/ext4.ko\nkernel/drivers/char/mem-x.ko\n/bad/leading/slash.ko\n\nkernel/noext\n'
+                 b'kernel/nul\0.ko\n' + b'x' * 5000 + b'\n')
 MIXED_BUILTIN_MODINFO = (b'ext4.alias=fs-ext4\0ext4.alias=fs-ext3\0ext4.license=GPL\0mem_x.alias=char-major-1-*\0'
                          b'bad.alias=x]y\0noequals.alias\0swallowed.alias=never-seen\0'
                          b'after.alias=seen-again\0.alias=no-module\0tail.alias=no-nul-at-end')
@@ -156,6 +158,7 @@ def test_mixed_tree_every_file_equals_depmod(mixed_tree):
     assert graph.records[-1].name == 'unlisted'
     assert 'gzipped' not in deps
     assert b'lonely' not in files['modules.devname']
+    assert b'oddmajor odd c4:4294967295\n' in files['modules.devname']
     assert 'modules.weakdep' not in files
 
 

@@ -1,0 +1,171 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) kernel.kmod contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""depmod_outputs, index_bulk and kmod_hash on hand-built input."""
+
+import random
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from ansible_collections.kernel.kmod.plugins.module_utils.depmod_graph import resolve_dependencies
+from ansible_collections.kernel.kmod.plugins.module_utils.depmod_model import ModuleRecord
+from ansible_collections.kernel.kmod.plugins.module_utils.depmod_outputs import (
+    builtin_alias_entries, builtin_entries, output_names, render_devname, render_outputs)
+from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
+from ansible_collections.kernel.kmod.plugins.module_utils.index import BinaryIndex
+from ansible_collections.kernel.kmod.plugins.module_utils.index_bulk import build_index_bytes
+from ansible_collections.kernel.kmod.plugins.module_utils.index_writer import IndexBuilder
+from ansible_collections.kernel.kmod.plugins.module_utils.kmod_hash import hash_iteration_order, superfast_hash
+
+
+def record(name, order, modinfo=(), exports=(), needs=()):
+    r = ModuleRecord(name, '/m/%s.ko' % name, 'kernel/%s.ko' % name, order=order)
+    r.modinfo = [tuple(x.split('=', 1)) for x in modinfo]
+    r.exports = [(s, None) for s in exports]
+    r.needs = [(s, False) for s in needs]
+    r.versions = []
+    return r
+
+
+def render(records, **kwargs):
+    kwargs.setdefault('builtin', b'kernel/fs/ext4.ko\n')
+    kwargs.setdefault('builtin_modinfo', b'ext4.alias=fs-ext4\0')
+    return render_outputs(resolve_dependencies(records), **kwargs)
+
+
+def test_text_files_exactly():
+    records = [record('app', 0, ['alias=pci:v*d-1*', 'softdep=pre: lib', 'alias=bad]x'], needs=['lib_fn']),
+               record('lib', 1, ['alias=char-major-4-*', 'weakdep=app'], exports=['lib_fn', 'other'])]
+    files, warnings = render(records)
+    assert list(files) == output_names()
+    assert files['modules.dep'] == b'kernel/app.ko: kernel/lib.ko\nkernel/lib.ko:\n'
+    assert files['modules.alias'] == (b'# Aliases extracted from modules themselves.\n'
+                                      b'alias pci:v*d-1* app\nalias bad]x app\nalias char-major-4-* lib\n')
+    assert files['modules.softdep'] == (b'# Soft dependencies extracted from modules themselves.\n'
+                                        b'softdep app pre: lib\n')
+    assert files['modules.symbols'].startswith(b'# Aliases for symbols, used by symbol_request().\n')
+    assert sorted(files['modules.symbols'].splitlines()[1:]) == [b'alias symbol:lib_fn lib',
+                                                                 b'alias symbol:other lib']
+    assert files['modules.devname'] == b''
+    assert warnings == ['Unmatched bracket in bad]x']
+
+
+def test_bin_files_hold_normalised_keys_and_module_priorities():
+    records = [record('app', 0, ['alias=pci:v*d-1*', 'alias=x-[a-b]-y'], needs=['lib_fn']),
+               record('lib', 1, ['alias=pci:v*d-1*'], exports=['lib_fn'])]
+    files, _w = render(records)
+    with BinaryIndex.from_bytes(files['modules.alias.bin']) as idx:
+        assert list(idx.items()) == [('pci:v*d_1*', 0, 'app'), ('pci:v*d_1*', 1, 'lib'), ('x_[a-b]_y', 0, 'app')]
+    with BinaryIndex.from_bytes(files['modules.dep.bin']) as idx:
+        assert list(idx.items()) == [('app', 0, 'kernel/app.ko: kernel/lib.ko'), ('lib', 1, 'kernel/lib.ko:')]
+    with BinaryIndex.from_bytes(files['modules.symbols.bin']) as idx:
+        assert list(idx.items()) == [('symbol:lib_fn', 1, 'lib')]
+    with BinaryIndex.from_bytes(files['modules.builtin.bin']) as idx:
+        assert list(idx.items()) == [('ext4', 0, '')]
+    with BinaryIndex.from_bytes(files['modules.builtin.alias.bin']) as idx:
+        assert list(idx.items()) == [('fs_ext4', 0, 'ext4')]
+
+
+def test_layouts_and_weakdep_option():
+    records = [record('a', 0, ['weakdep=b c', 'alias=x']), record('b', 1)]
+    post, _w = render(records)
+    pre, _w = render(records, layout='pre', weakdep=True)
+    assert pre['modules.weakdep'] == b'# Weak dependencies extracted from modules themselves.\nweakdep a b c\n'
+    assert 'modules.weakdep' not in post
+    assert pre['modules.alias.bin'] != post['modules.alias.bin']
+    assert pre['modules.alias'] == post['modules.alias']
+
+
+def test_missing_builtin_inputs_give_empty_indexes_and_warnings(tmp_path):
+    files, warnings = render_outputs(resolve_dependencies([]), str(tmp_path))
+    assert files['modules.builtin.bin'] == b'' and files['modules.builtin.alias.bin'] == b''
+    assert files['modules.dep'] == b'' and files['modules.alias'].startswith(b'# Aliases')
+    assert warnings == ['could not open modules.builtin at %s: No such file or directory' % tmp_path,
+                        'could not open modules.builtin.modinfo at %s: No such file or directory' % tmp_path]
+
+
+def test_cycle_refuses_to_render():
+    graph = resolve_dependencies([record('a', 0, exports=['x'], needs=['x'])])
+    with pytest.raises(KmodError) as info:
+        render_outputs(graph, builtin=None, builtin_modinfo=None)
+    assert 'a -> a' in info.value.msg
+
+
+def test_devname_rules():
+    records = [record('c', 0, ['alias=devname:cdev', 'alias=char-major-10-200']),
+               # the last major before both are known wins; later ones are not read
+               record('late', 1, ['alias=char-major-5-1', 'alias=block-major-7-3', 'alias=devname:l0',
+                                  'alias=char-major-9-9']),
+               record('wild', 2, ['alias=block-major-8-*', 'alias=devname:w']),
+               record('odd', 3, ['alias=char-major- +4-  -1junk', 'alias=devname:o']),
+               record('none', 4, ['alias=devname:n'])]
+    warnings = []
+    assert render_devname(records, warnings) == (
+        '# Device nodes to trigger on-demand module loading.\n'
+        'c cdev c10:200\nlate l0 b7:3\nodd o c4:4294967295\n')
+    assert warnings == ["Module 'wild' has devname (w) but lacks major and minor information. Ignoring.",
+                        "Module 'none' has devname (n) but lacks major and minor information. Ignoring."]
+
+
+def test_builtin_lines_like_kmod():
+    warnings = []
+    data = b'kernel/fs/ext4.ko\n/abs.ko\n\nkernel/a-b.ko.xz\nkernel/noext\nkernel/nul\0.ko\n' + b'x' * 5000
+    assert builtin_entries(data, warnings) == [
+        ('ext4', '', 0), ('a_b', '', 0), ('noext\n', '', 0), ('nul', '', 0), ('x' * 4095, '', 0),
+        ('x' * 905, '', 0)]
+    assert warnings == ['Invalid modules.builtin line: /abs.ko', 'Invalid modules.builtin line: ']
+
+
+def test_builtin_modinfo_records_like_kmod():
+    warnings = []
+    data = (b'ext4.alias=fs-ext4\0ext4.license=GPL\0bad.alias=x]y\0noequals.alias\0swallowed.alias=gone\0'
+            b'after.alias=a-[b-c]\0.alias=nomod\0m.alias=\0tail.alias=no-nul')
+    assert builtin_alias_entries(data, warnings) == [('fs_ext4', 'ext4', 0), ('a_[b-c]', 'after', 0)]
+    assert warnings == ['Unmatched bracket in x]y']
+
+
+def test_builtin_modinfo_overlong_field_is_cut():
+    warnings = []
+    entries = builtin_alias_entries(b'm.alias=' + b'a' * 4096 + b'\0', warnings)
+    assert entries == [('a' * 4095, 'm', 0)]
+    assert len(warnings) == 1 and warnings[0].startswith('Could not flush stream: 28.')
+
+
+# Ten consecutive lines of Debian's modules.symbols written by kmod 30: the
+# iteration order of its symbol table
+DEBIAN_SYMBOL_ORDER = ['drm_need_swiotlb', 'jbd2_journal_inode_ranged_write', 'qmi_txn_wait', '__twofish_setkey',
+                       'mlx4_db_free', 'nf_send_unreach', 'nvmf_register_transport', 'phy_write_mmd',
+                       'sdhci_remove_host', 't10_pi_type1_crc']
+
+
+def test_hash_order_matches_kmod():
+    shuffled = list(DEBIAN_SYMBOL_ORDER)
+    random.Random(3).shuffle(shuffled)
+    assert hash_iteration_order(shuffled + shuffled[:3], 2048) == DEBIAN_SYMBOL_ORDER
+
+
+def test_hash_handles_every_tail_length_and_high_bytes():
+    values = [superfast_hash(b'abcdefg'[:n]) for n in range(8)]
+    assert len(set(values)) == 8 and all(0 <= v <= 0xFFFFFFFF for v in values)
+    assert superfast_hash(b'\xff') != superfast_hash(b'\x7f')
+    assert superfast_hash('caf\udce9') == superfast_hash(b'caf\xe9')
+
+
+entry_lists = st.lists(st.tuples(st.text('ab_-:*[]', max_size=6), st.sampled_from(['m1', 'm2', '', 'long_value']),
+                                 st.integers(0, 3)), max_size=25)
+
+
+@settings(max_examples=300, deadline=None)
+@given(entry_lists, st.sampled_from(['pre', 'post']))
+def test_bulk_index_equals_index_builder(entries, layout):
+    assert build_index_bytes(entries, layout) == IndexBuilder().add_all(entries).to_bytes(layout)
+
+
+@pytest.mark.parametrize('entries, message', [
+    ([('a\0', 'x', 0)], 'NUL'), ([('a', 'x', 0), ('a', 'y\0', 1)], 'NUL'), ([('\xe9', 'x', 0)], 'ASCII'),
+    ([('a', 'x', -1)], 'out of range'), ([('a', 'x', 1 << 32)], 'out of range'), ([('a', None, 0)], 'ASCII')])
+def test_bulk_index_refuses_what_kmod_cannot_store(entries, message):
+    with pytest.raises(KmodError) as info:
+        build_index_bytes(entries)
+    assert message in info.value.msg
