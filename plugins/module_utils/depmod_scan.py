@@ -285,7 +285,8 @@ class _Walker(object):
 
     def _walk_dir(self, host_dir, kpath_dir, dep_dir, rel_dir, stack, required=False):
         try:
-            entries = list(os.scandir(host_dir))
+            with os.scandir(host_dir) as iterator:
+                entries = list(iterator)
         except OSError as exc:
             if required:
                 raise KmodError.from_os_error(exc, 'cannot open module directory', path=host_dir)
