@@ -35,12 +35,12 @@ config root for external directories (kmod writes the path as found).
 import errno
 import os
 import stat
-import sys
 
 from ansible_collections.kernel.kmod.plugins.module_utils import config_files
 from ansible_collections.kernel.kmod.plugins.module_utils.depmod_config import load_depmod_config
 from ansible_collections.kernel.kmod.plugins.module_utils.depmod_model import ModuleRecord
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
+from ansible_collections.kernel.kmod.plugins.module_utils.kmod_hash import hash_iteration_order
 from ansible_collections.kernel.kmod.plugins.module_utils.names import MODULE_SUFFIXES
 from ansible_collections.kernel.kmod.plugins.module_utils.tree import find_module_dir
 
@@ -50,8 +50,6 @@ ALWAYS_SKIPPED = ('build', 'source')
 # fgets() in kmod reads modules.order through a PATH_MAX buffer.
 _ORDER_LINE_MAX = 4096 - 1
 _HASH_BUCKETS = 512
-_MASK32 = 0xffffffff
-_LITTLE_ENDIAN = sys.byteorder == 'little'
 
 
 class Skipped(object):
@@ -130,57 +128,9 @@ class _Found(object):
 
 # ---------------------------------------------------------------- kmod's hash
 
-def _signed_char(value):
-    return value - 256 if value >= 128 else value
-
-
-def superfast_hash(key):
-    """Paul Hsieh's SuperFastHash of bytes, as kmod's hash table computes it
-    (16-bit reads in this machine's byte order, signed chars at the tail)."""
-    length = len(key)
-    value = length
-    rem = length & 3
-    pos = 0
-
-    def half(at):
-        if _LITTLE_ENDIAN:
-            return key[at] | (key[at + 1] << 8)
-        return (key[at] << 8) | key[at + 1]
-
-    for _round in range(length >> 2):
-        value = (value + half(pos)) & _MASK32
-        tmp = ((half(pos + 2) << 11) ^ value) & _MASK32
-        value = ((value << 16) & _MASK32) ^ tmp
-        pos += 4
-        value = (value + (value >> 11)) & _MASK32
-    if rem == 3:
-        value = (value + half(pos)) & _MASK32
-        value ^= (value << 16) & _MASK32
-        value ^= (_signed_char(key[pos + 2]) << 18) & _MASK32
-        value = (value + (value >> 11)) & _MASK32
-    elif rem == 2:
-        value = (value + half(pos)) & _MASK32
-        value ^= (value << 11) & _MASK32
-        value = (value + (value >> 17)) & _MASK32
-    elif rem == 1:
-        value = (value + _signed_char(key[pos])) & _MASK32
-        value ^= (value << 10) & _MASK32
-        value = (value + (value >> 1)) & _MASK32
-    value ^= (value << 3) & _MASK32
-    value = (value + (value >> 5)) & _MASK32
-    value ^= (value << 4) & _MASK32
-    value = (value + (value >> 17)) & _MASK32
-    value ^= (value << 25) & _MASK32
-    value = (value + (value >> 6)) & _MASK32
-    return value
-
-
 def hash_order(names):
-    """Names in the order kmod's module hash table iterates them."""
-    def key(name):
-        raw = name.encode('utf-8', 'surrogateescape')
-        return (superfast_hash(raw) & (_HASH_BUCKETS - 1), raw)
-    return sorted(names, key=key)
+    """Names in the order kmod's module table (512 buckets) iterates them."""
+    return hash_iteration_order(names, _HASH_BUCKETS)
 
 
 # ---------------------------------------------------------------- priorities
