@@ -60,7 +60,10 @@ demo: deps venv collection-link
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python tests/vm/run_playbook.py playbooks/demo.yml
 
 bench: deps venv collection-link
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/run.py
+	@mkdir -p bench/results
+	set -o pipefail; { echo "# $$(date -u '+%F %H:%M UTC'); $$(nproc) CPUs,$$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2); make bench"; \
+	    PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/modinfo_tree.py; } | tee bench/results/modinfo_tree.txt
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/facts_vm.py
 
 clean:
 	rm -rf .build $(VENV) tests/output
