@@ -56,7 +56,8 @@ def _q(text):
 
 def setup_and_snapshot_script():
     """One shell script: write the test config, load dummy, print every tool's view in sections."""
-    lines = ['set -u', 'modprobe -r -a dummy brd 2>/dev/null']
+    # settle: after a boot (or another test's reboot) udev may still be loading modules.
+    lines = ['set -u', 'udevadm settle --timeout=120', 'modprobe -r -a dummy brd 2>/dev/null']
     for name, text in sorted(TEST_FILES.items()):
         lines.append('printf %%s %s > %s/%s' % (_q(text), CONF_DIR, name))
     lines += [
