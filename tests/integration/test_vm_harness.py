@@ -89,3 +89,11 @@ def test_reboot_changes_boot_id_and_keeps_the_disk(vm):
     assert vm.ssh('cat %s' % marker) == (0, 'kept\n', '')
     rc, out, _ = vm.ssh('uname -r')
     assert out.strip() == vm.image.kernel_release
+
+
+def test_ansible_reboot_module_works(vm):
+    before = vm.boot_id()
+    result = run_module(vm, 'ansible.builtin.reboot', {'reboot_timeout': 600})
+    assert result['_status'] == 'changed', result
+    assert result['rebooted'] is True
+    assert vm.boot_id() != before

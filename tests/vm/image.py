@@ -27,7 +27,7 @@ SUITE = 'bookworm'
 PACKAGES = [
     'linux-image-amd64', 'initramfs-tools', 'systemd-sysv', 'udev',
     'openssh-server', 'python3', 'kmod', 'iproute2', 'procps',
-    'ca-certificates', 'less', 'file',
+    'ca-certificates', 'less', 'file', 'dbus',
 ]
 DISK_SIZE = '3G'            # sparse; the root filesystem uses about 1 GiB
 HOSTNAME = 'kmod-test'
@@ -97,6 +97,7 @@ DPKG_EXCLUDES = [
     'path-exclude=/usr/share/info/*',
 ]
 
+UNUSED_DAYS = 3             # images of other recipes unused this long are removed
 REQUIRED_TOOLS = ['mmdebstrap', 'mkfs.ext4', 'qemu-img', 'ssh-keygen']
 
 
@@ -160,6 +161,7 @@ def ensure_image(log=None):
     key = recipe_hash()
     final = os.path.join(root, key)
     if os.path.exists(os.path.join(final, META)):
+        os.utime(final)     # marks it used, so prune_unused keeps it
         return Image(final)
     missing = missing_tools()
     if missing:
@@ -189,7 +191,18 @@ def ensure_image(log=None):
                                  % (exc, logfile, tail(logfile)))
             raise
         log('VM image ready in %.0f s: %s' % (time.monotonic() - started, final))
+        prune_unused(root, keep=key)
         return Image(final)
+
+
+def prune_unused(root, keep, days=UNUSED_DAYS):
+    """Remove images of other recipes unused for `days` (a running VM keeps its open base file)."""
+    cutoff = time.time() - days * 86400
+    for name in os.listdir(root):
+        path = os.path.join(root, name)
+        if (name != keep and len(name) == 16 and os.path.exists(os.path.join(path, META))
+                and os.path.getmtime(path) < cutoff):
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def tail(path, lines=40):
