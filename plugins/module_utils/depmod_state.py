@@ -1,0 +1,227 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) kernel.kmod contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Knowing, cheaply, that depmod has nothing to do.
+
+Two shortcuts:
+- ``quick_up_to_date``: depmod -A's rule.  modules.dep exists and no module
+  file under the module directory (walked as kmod does: 'build' and
+  'source' skipped, symlinks followed, external directories not looked at)
+  has a modification time, in whole seconds, later than modules.dep's;
+- ``DepmodState``: a small JSON file per module directory in the cache
+  directory.  It holds a digest of every input of the last full run (each
+  module file's path and (size, mtime_ns, inode) in walk order, the
+  depmod.d settings, modules.order / modules.builtin / modules.builtin.modinfo
+  and the options that change the output) and the (size, mtime_ns, inode) of
+  every output file as it was left.  When both still match, the outputs are
+  what a full run would write again.  A hand-edited or deleted output, a
+  touched, new or removed module file, a changed setting: each changes one
+  of them, and the caller falls back to the full run.  The file is safe to
+  delete at any time.
+"""
+
+import errno
+import hashlib
+import json
+import os
+import stat
+import tempfile
+
+from ansible_collections.kernel.kmod.plugins.module_utils.depmod_scan import ALWAYS_SKIPPED, external_path
+
+STATE_FORMAT = 1
+# Inputs depmod reads from the module directory besides the module files.
+INPUT_FILES = ('modules.order', 'modules.builtin', 'modules.builtin.modinfo')
+
+
+def stat_key(path):
+    """[size, mtime_ns, inode] of path (symlinks followed), or None."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns, st.st_ino]
+
+
+def _walk_modules(top, suffixes, skipped_names, digest, stack):
+    """Feed digest with every module file below top, in readdir order."""
+    try:
+        with os.scandir(top) as iterator:
+            entries = list(iterator)
+    except OSError as exc:
+        digest.update(('!%s:%s\n' % (top, exc.errno)).encode('utf-8', 'surrogateescape'))
+        return
+    for entry in entries:
+        name = entry.name
+        if name in skipped_names:
+            continue
+        try:
+            if entry.is_dir():
+                st = entry.stat()
+                ident = (st.st_dev, st.st_ino)
+                if ident in stack:
+                    continue
+                _walk_modules(entry.path, suffixes, skipped_names, digest, stack + [ident])
+                continue
+            if not name.endswith(suffixes):
+                continue
+            st = entry.stat()
+        except OSError as exc:
+            digest.update(('!%s:%s\n' % (entry.path, exc.errno)).encode('utf-8', 'surrogateescape'))
+            continue
+        digest.update(('%s %d %d %d\n' % (entry.path, st.st_size, st.st_mtime_ns, st.st_ino))
+                      .encode('utf-8', 'surrogateescape'))
+
+
+def _config_settings(config):
+    """What of a DepmodConfig changes depmod's output, as plain data."""
+    return {
+        'search': [[s.kind, s.path] for s in config.search_order],
+        'override': [[o.module, o.kver, o.subdir] for o in config.overrides],
+        'external': [[e.kver, e.dir] for e in config.externals],
+        'exclude': list(config.excludes),
+    }
+
+
+def input_fingerprint(module_dir, config, options):
+    """A hex digest of every input of a depmod run on module_dir.
+
+    config: the DepmodConfig used; options: plain data (JSON-serialisable)
+    of everything else that changes the output.
+    """
+    digest = hashlib.sha256()
+    head = {'module_dir': module_dir, 'config': _config_settings(config), 'options': options,
+            'inputs': dict((name, stat_key(os.path.join(module_dir, name))) for name in INPUT_FILES)}
+    digest.update(json.dumps(head, sort_keys=True).encode('utf-8', 'surrogateescape'))
+    suffixes = tuple(options.get('suffixes') or ())
+    skipped_names = frozenset(ALWAYS_SKIPPED) | frozenset(config.excludes)
+    tops = [module_dir] + [external_path(config, e.dir) for e in reversed(config.externals)]
+    for top in tops:
+        digest.update(('@%s\n' % top).encode('utf-8', 'surrogateescape'))
+        try:
+            st = os.stat(top)
+        except OSError as exc:
+            digest.update(('!%s\n' % exc.errno).encode())
+            continue
+        _walk_modules(top, suffixes, skipped_names, digest, [(st.st_dev, st.st_ino)])
+    return digest.hexdigest()
+
+
+def outputs_stat(module_dir, names):
+    """{name: [size, mtime_ns, inode] or None} of the output files."""
+    return dict((name, stat_key(os.path.join(module_dir, name))) for name in names)
+
+
+# ---------------------------------------------------------------- depmod -A
+
+def _newer_module(directory, mtime, suffixes):
+    try:
+        with os.scandir(directory) as iterator:
+            entries = list(iterator)
+    except OSError:
+        return None  # kmod reports the error and goes on
+    for entry in entries:
+        if entry.name in ALWAYS_SKIPPED:
+            continue
+        try:
+            st = entry.stat()
+        except OSError:
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            found = _newer_module(entry.path, mtime, suffixes)
+            if found:
+                return found
+        elif stat.S_ISREG(st.st_mode) and entry.name.endswith(suffixes) and int(st.st_mtime) > mtime:
+            return entry.path
+    return None
+
+
+def quick_up_to_date(module_dir, suffixes):
+    """(True, None) when depmod -A would do nothing; else (False, why)."""
+    try:
+        dep_mtime = int(os.stat(os.path.join(module_dir, 'modules.dep')).st_mtime)
+    except OSError as exc:
+        return False, 'modules.dep: %s' % (exc.strerror or exc)
+    newer = _newer_module(module_dir, dep_mtime, tuple(suffixes))
+    if newer is not None:
+        return False, '%s is newer than modules.dep' % newer
+    return True, None
+
+
+# ---------------------------------------------------------------- the state file
+
+def state_file_name(module_dir, release):
+    """'<release>-<hash of the module dir>': one state per module directory."""
+    ident = hashlib.sha256(os.path.abspath(module_dir).encode('utf-8', 'surrogateescape')).hexdigest()[:16]
+    safe = ''.join(c if c.isalnum() or c in '._-+' else '_' for c in release) or 'release'
+    return '%s-%s' % (safe, ident)
+
+
+class DepmodState(object):
+    """The state file of one module directory: load, compare, save.
+
+    fingerprint: the input digest of the run that wrote it; outputs: {name:
+    stat} of the outputs as left; report: what that run reported (module
+    count, unresolved symbols, skipped files, warnings), given back when the
+    outputs are current.
+    """
+
+    def __init__(self, path):
+        self.path = path
+        self.fingerprint = None
+        self.outputs = None
+        self.report = None
+        self.warning = None
+        self._load()
+
+    def _load(self):
+        try:
+            with open(self.path, 'r') as f:
+                data = json.load(f)
+        except (OSError, ValueError) as exc:
+            if not (isinstance(exc, OSError) and exc.errno == errno.ENOENT):
+                self.warning = 'ignoring unreadable depmod state %s: %s' % (self.path, exc)
+            return
+        if not isinstance(data, dict) or data.get('format') != STATE_FORMAT:
+            return
+        if isinstance(data.get('outputs'), dict) and isinstance(data.get('report'), dict):
+            self.fingerprint = data.get('fingerprint')
+            self.outputs = data['outputs']
+            self.report = data['report']
+
+    def matches(self, fingerprint, module_dir):
+        """True when the inputs are those of the saved run and every output
+        file is still exactly as that run left it."""
+        if self.fingerprint is None or self.fingerprint != fingerprint:
+            return False
+        return outputs_stat(module_dir, sorted(self.outputs)) == self.outputs
+
+    def save(self, fingerprint, outputs, report):
+        """Write the state atomically; False (with .warning) when it cannot."""
+        directory = os.path.dirname(self.path)
+        data = {'format': STATE_FORMAT, 'fingerprint': fingerprint, 'outputs': outputs, 'report': report}
+        try:
+            os.makedirs(directory, mode=0o755, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix='.state.', dir=directory)
+            try:
+                with os.fdopen(fd, 'w') as f:
+                    json.dump(data, f, sort_keys=True)
+                os.rename(tmp, self.path)
+            except BaseException:
+                try:
+                    os.unlink(tmp)
+                except OSError:
+                    pass
+                raise
+        except OSError as exc:
+            self.warning = 'cannot save depmod state %s: %s' % (self.path, exc.strerror or exc)
+            return False
+        self.fingerprint, self.outputs, self.report = fingerprint, outputs, report
+        return True
+
+    def forget(self):
+        """Remove the state file (the outputs are about to change)."""
+        try:
+            os.unlink(self.path)
+        except OSError:
+            pass
