@@ -1,0 +1,348 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) kernel.kmod contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""kmod_depmod end to end against the host's depmod (kmod 30).
+
+Each synthetic tree is built once with gcc and copied twice: /sbin/depmod -b
+indexes one copy, run_depmod (or the module file, run as Ansible runs it)
+the other.  Every output file must be byte-identical; modprobe -D and
+modprobe -R, pointed at either copy, must give the same answers; with -e -E
+/ -e -F our unresolved symbols must be depmod's messages.  The same on a
+copy of Debian's real tree (its .ko files hard-linked, never written).
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from ansible_collections.kernel.kmod.plugins.module_utils.depmod import run_depmod
+from ansible_collections.kernel.kmod.plugins.module_utils.depmod_outputs import output_names
+from ansible_collections.kernel.kmod.plugins.module_utils.kmod_version import KmodFlavour, kmod_flavour
+from tests.lib.fakeko import build_ko
+
+pytestmark = pytest.mark.conformance
+
+REL = '6.1.0-kdepmod'
+DEPMOD = '/sbin/depmod'
+MODPROBE = '/sbin/modprobe'
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
+MODULE = os.path.join(REPO, 'plugins', 'modules', 'kmod_depmod.py')
+OUTPUTS = output_names(weakdep=False)
+INPUTS = ('modules.order', 'modules.builtin', 'modules.builtin.modinfo')
+
+
+def host_flavour():
+    """The host's kmod (30 on Debian 12), with its compression features."""
+    return kmod_flavour()
+
+
+# ---------------------------------------------------------------- trees
+
+GPL = 'license=GPL'
+SCENARIOS = {
+    'basic': {
+        'modules': {
+            'kernel/lib/core.ko': dict(modinfo=[GPL, 'alias=core-alias', 'alias=pci:v00001234d*sv*sd*bc*sc*i*'],
+                                       exports=['core_fn', 'core_data']),
+            'kernel/drivers/mid.ko.xz': dict(modinfo=[GPL, 'softdep=pre: helper post: extra_mod'],
+                                             exports=['mid_fn'], needs=['core_fn'], compress='xz'),
+            'kernel/drivers/top-level.ko.zst': dict(modinfo=[GPL, 'alias=top_alias', 'weakdep=core'],
+                                                    needs=['mid_fn', 'core_data', 'printk'], compress='zst'),
+            'kernel/drivers/helper.ko': dict(modinfo=[GPL, 'alias=devname:helper0', 'alias=char-major-10-200'],
+                                             weak_needs=['mid_fn']),
+            'kernel/drivers/dup1.ko': dict(modinfo=[GPL], exports=['shared_sym']),
+            'kernel/drivers/dup2.ko': dict(modinfo=[GPL], exports=['shared_sym']),
+            'kernel/drivers/user.ko': dict(modinfo=[GPL], needs=['shared_sym'], versions=[(0x11, 'core_fn')]),
+            'extra/extra_mod.ko': dict(modinfo=[GPL, 'alias=block-major-7-*'], needs=['nothere']),
+        },
+        'corrupt': ['kernel/drivers/broken.ko'],
+        'order': ['kernel/lib/core.ko', 'kernel/drivers/mid.ko', 'kernel/drivers/top-level.ko',
+                  'kernel/drivers/dup1.ko', 'kernel/drivers/dup2.ko', 'kernel/drivers/user.ko'],
+        'builtin': 'kernel/fs/ext4.ko\nkernel/crypto/crc32c.ko\n',
+        'builtin_modinfo': b'ext4.alias=fs-ext4\0ext4.license=GPL\0crc32c.alias=crypto-crc32c\0',
+        'config': '',
+    },
+    'config': {
+        'modules': {
+            'kernel/a/same.ko': dict(modinfo=[GPL, 'alias=from-kernel'], exports=['same_sym']),
+            'updates/same.ko': dict(modinfo=[GPL, 'alias=from-updates'], exports=['same_sym']),
+            'kernel/a/over.ko': dict(modinfo=[GPL, 'alias=over-kernel']),
+            'extra/over.ko': dict(modinfo=[GPL, 'alias=over-extra']),
+            'kernel/a/user.ko': dict(modinfo=[GPL], needs=['same_sym', 'ext_sym']),
+            'kernel/skipme/hidden.ko': dict(modinfo=[GPL, 'alias=hidden']),
+            'weird/early.ko': dict(modinfo=[GPL], exports=['early_sym']),
+        },
+        'external': {'ext.ko': dict(modinfo=[GPL, 'alias=external-one'], exports=['ext_sym'])},
+        'order': ['kernel/a/same.ko', 'kernel/a/over.ko', 'kernel/a/user.ko'],
+        'builtin': '',
+        'builtin_modinfo': b'',
+        'config': ('search weird updates built-in external\n'
+                   'override over * extra\n'
+                   'exclude skipme\n'
+                   'external * {external}\n'),
+    },
+    'missing-inputs': {
+        'modules': {
+            'kernel/one.ko': dict(modinfo=[GPL], exports=['one_sym']),
+            'kernel/two.ko.xz': dict(modinfo=[GPL], needs=['one_sym'], compress='xz'),
+        },
+    },
+}
+
+
+def build_scenario(base, spec):
+    module_dir = os.path.join(base, 'lib', 'modules', REL)
+    for rel, kwargs in spec['modules'].items():
+        build_ko(os.path.join(module_dir, rel), **kwargs)
+    for rel in spec.get('corrupt', ()):
+        with open(os.path.join(module_dir, rel), 'wb') as f:
+            f.write(b'\x7fELF\x02\x01\x01 not really')
+    external = os.path.join(base, 'external')
+    for rel, kwargs in spec.get('external', {}).items():
+        build_ko(os.path.join(external, rel), **kwargs)
+    if 'order' in spec:
+        with open(os.path.join(module_dir, 'modules.order'), 'w') as f:
+            f.write(''.join(line + '\n' for line in spec['order']))
+    if 'builtin' in spec:
+        with open(os.path.join(module_dir, 'modules.builtin'), 'w') as f:
+            f.write(spec['builtin'])
+    if 'builtin_modinfo' in spec:
+        with open(os.path.join(module_dir, 'modules.builtin.modinfo'), 'wb') as f:
+            f.write(spec['builtin_modinfo'])
+    conf = os.path.join(base, 'depmod.d')
+    os.makedirs(conf)
+    with open(os.path.join(conf, 'test.conf'), 'w') as f:
+        f.write(spec.get('config', '').format(external=external))
+
+
+@pytest.fixture(scope='module')
+def scenarios(tmp_path_factory):
+    built = {}
+    for name, spec in SCENARIOS.items():
+        base = str(tmp_path_factory.mktemp('scenario-' + name))
+        build_scenario(base, spec)
+        built[name] = base
+    return built
+
+
+class Pair(object):
+    """Two copies of one tree: kmod indexes `theirs`, we index `ours`."""
+
+    def __init__(self, source, tmp_path):
+        self.theirs = str(tmp_path / 'theirs')
+        self.ours = str(tmp_path / 'ours')
+        for target in (self.theirs, self.ours):
+            shutil.copytree(os.path.join(source, 'lib'), os.path.join(target, 'lib'), symlinks=True)
+        # both read the same depmod.d and external directory (outside the copies)
+        self.conf = os.path.join(source, 'depmod.d')
+
+    def module_dir(self, which):
+        return os.path.join(getattr(self, which), 'lib', 'modules', REL)
+
+    def run_kmod(self, *extra):
+        proc = subprocess.run([DEPMOD, '-b', self.theirs, '-C', self.conf] + list(extra) + [REL],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
+                              timeout=300, check=False)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stderr.splitlines()
+
+    def run_ours(self, **kwargs):
+        kwargs.setdefault('config_paths', [self.conf])
+        kwargs.setdefault('cache_dir', None)
+        kwargs.setdefault('flavour', host_flavour())
+        return run_depmod(REL, basedir=self.ours, **kwargs)
+
+
+def read_outputs(module_dir):
+    out = {}
+    for name in sorted(os.listdir(module_dir)):
+        if name.startswith('modules.') and name not in INPUTS:
+            with open(os.path.join(module_dir, name), 'rb') as f:
+                out[name] = f.read()
+    return out
+
+
+def assert_same_outputs(pair):
+    theirs = read_outputs(pair.module_dir('theirs'))
+    ours = read_outputs(pair.module_dir('ours'))
+    assert sorted(ours) == sorted(theirs) == sorted(OUTPUTS)
+    # paths of external modules are absolute and the same in both copies
+    assert [n for n in OUTPUTS if ours[n] != theirs[n]] == []
+
+
+def modprobe(root, *args):
+    proc = subprocess.run([MODPROBE, '-d', root, '-S', REL, '-C', '/dev/null'] + list(args),
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
+                          timeout=120, check=False)
+    return proc.returncode, (proc.stdout + proc.stderr).replace(root, 'ROOT')
+
+
+def assert_same_modprobe_answers(pair, names, aliases=()):
+    for name in names:
+        assert modprobe(pair.ours, '-D', name) == modprobe(pair.theirs, '-D', name), name
+    for alias in aliases:
+        assert modprobe(pair.ours, '-R', alias) == modprobe(pair.theirs, '-R', alias), alias
+
+
+def kmod_symbol_messages(lines, root):
+    """depmod's 'needs unknown symbol' / 'disagrees about version' lines, root replaced."""
+    found = []
+    for line in lines:
+        m = re.match(r'depmod: WARNING: (.* (?:needs unknown symbol|disagrees about version of symbol) .*)$', line)
+        if m:
+            found.append(m.group(1).replace(root, 'ROOT'))
+    return found
+
+
+# ---------------------------------------------------------------- synthetic trees
+
+MODULE_NAMES = ['core', 'mid', 'top_level', 'top-level', 'helper', 'dup1', 'dup2', 'user', 'extra_mod', 'broken',
+                'same', 'over', 'hidden', 'early', 'ext', 'one', 'two', 'ext4', 'nosuch']
+ALIASES = ['core-alias', 'pci:v00001234d00005678sv0sd0bc0sc0i0', 'top-alias', 'char-major-10-200',
+           'block-major-7-3', 'fs-ext4', 'crypto-crc32c', 'from-updates', 'from-kernel', 'over-extra',
+           'over-kernel', 'external-one', 'hidden', 'symbol:same_sym', 'symbol:shared_sym', 'symbol:ext_sym']
+
+
+@pytest.mark.parametrize('name', sorted(SCENARIOS))
+def test_outputs_equal_depmod(scenarios, tmp_path, name):
+    pair = Pair(scenarios[name], tmp_path)
+    pair.run_kmod()
+    report = pair.run_ours()
+    assert report['changed'] is True
+    assert_same_outputs(pair)
+    assert_same_modprobe_answers(pair, MODULE_NAMES, ALIASES)
+    # a second run finds nothing to do
+    again = pair.run_ours()
+    assert again['changed'] is False and again['written'] == []
+
+
+def test_corrupt_module_reported_and_kept_as_kmod_does(scenarios, tmp_path):
+    pair = Pair(scenarios['basic'], tmp_path)
+    lines = pair.run_kmod()
+    report = pair.run_ours()
+    broken = os.path.join(pair.module_dir('ours'), 'kernel/drivers/broken.ko')
+    assert [s['path'] for s in report['skipped']] == [broken]
+    assert any(line.startswith('depmod: ERROR: failed to load symbols from %s'
+                               % os.path.join(pair.module_dir('theirs'), 'kernel/drivers/broken.ko'))
+               for line in lines)
+    with open(os.path.join(pair.module_dir('ours'), 'modules.dep')) as f:
+        assert 'kernel/drivers/broken.ko:\n' in f.read()
+
+
+def test_rerun_over_kmods_files_changes_nothing(scenarios, tmp_path):
+    pair = Pair(scenarios['config'], tmp_path)
+    pair.run_kmod()
+    report = run_depmod(REL, basedir=pair.theirs, config_paths=[pair.conf], cache_dir=None, flavour=host_flavour())
+    assert report['changed'] is False and report['written'] == []
+
+
+@pytest.mark.parametrize('kind', ['symvers', 'system_map'])
+def test_unresolved_symbols_equal_depmods(scenarios, tmp_path, kind):
+    pair = Pair(scenarios['basic'], tmp_path)
+    symbols = str(tmp_path / kind)
+    with open(symbols, 'w') as f:
+        if kind == 'symvers':
+            f.write('0x00000000\tprintk\tvmlinux\tEXPORT_SYMBOL\t\n0x00000011\tnothere_not\tvmlinux\tEXPORT_SYMBOL\t\n')
+        else:
+            f.write('ffffffff81000000 T printk\nffffffff82000000 r __ksymtab_printk\n')
+    flag = '-E' if kind == 'symvers' else '-F'
+    theirs = kmod_symbol_messages(pair.run_kmod('-e', flag, symbols), pair.theirs)
+    report = pair.run_ours(check_symbols=True, **{kind: symbols})
+    ours = [m.replace(pair.ours, 'ROOT') for m in report['messages']]
+    assert ours == theirs
+    assert 'ROOT/lib/modules/%s/extra/extra_mod.ko needs unknown symbol nothere' % REL in ours
+    assert sorted(u['symbol'] for u in report['unresolved']) == sorted(
+        m.rsplit(' ', 1)[1] for m in theirs if ' needs unknown symbol ' in m)
+    assert_same_outputs(pair)
+
+
+def test_module_file_equals_depmod(scenarios, tmp_path):
+    pair = Pair(scenarios['basic'], tmp_path)
+    pair.run_kmod()
+    args = {'basedir': pair.ours, 'kernel_release': REL, 'config_paths': [pair.conf],
+            'cache_dir': str(tmp_path / 'cache'), '_ansible_check_mode': False, '_ansible_diff': False}
+    args_file = tmp_path / 'args.json'
+    args_file.write_text(json.dumps({'ANSIBLE_MODULE_ARGS': args}))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.join(REPO, '.build')] + sys.path))
+    proc = subprocess.run([sys.executable, MODULE, str(args_file)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True, env=env, timeout=300, check=False)
+    result = json.loads(proc.stdout)
+    assert result['changed'] is True, result
+    assert result['kmod']['version'] == host_flavour().version and result['kmod']['detected'] is True
+    assert_same_outputs(pair)
+
+
+# ---------------------------------------------------------------- Debian's tree
+
+def _link_copy(source_root, release, target_root):
+    """target_root/lib/modules/<release>: module files hard-linked, index files copied."""
+    source = os.path.join(source_root, 'lib', 'modules', release)
+    target = os.path.join(target_root, 'lib', 'modules', release)
+    for dirpath, dirnames, filenames in os.walk(source):
+        rel = os.path.relpath(dirpath, source)
+        os.makedirs(os.path.join(target, rel), exist_ok=True)
+        for link in [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
+            os.symlink(os.readlink(os.path.join(dirpath, link)), os.path.join(target, rel, link))
+        dirnames[:] = [d for d in dirnames if not os.path.islink(os.path.join(dirpath, d))]
+        for name in filenames:
+            src, dst = os.path.join(dirpath, name), os.path.join(target, rel, name)
+            if os.path.islink(src):
+                os.symlink(os.readlink(src), dst)
+            elif rel == '.':
+                shutil.copy2(src, dst)  # every index and input file: a real copy
+            else:
+                os.link(src, dst)
+    return target
+
+
+def test_debian_tree(debian_tree, tmp_path):
+    ours_root = str(tmp_path / 'ours')
+    module_dir = _link_copy(debian_tree.root, debian_tree.release, ours_root)
+    for name in OUTPUTS:
+        os.unlink(os.path.join(module_dir, name))
+    empty_conf = str(tmp_path / 'depmod.d')
+    os.makedirs(empty_conf)
+    report = run_depmod(debian_tree.release, basedir=ours_root, config_paths=[empty_conf],
+                        cache_dir=str(tmp_path / 'cache'), flavour=host_flavour())
+    assert report['modules'] == len(debian_tree.ko_files())
+    assert report['written'] == OUTPUTS and report['skipped'] == []
+    theirs = read_outputs(debian_tree.module_dir)
+    ours = read_outputs(module_dir)
+    assert sorted(ours) == sorted(theirs)
+    assert [n for n in sorted(ours) if ours[n] != theirs[n]] == []
+    names = ['e1000e', 'snd_hda_intel', 'dummy', 'btrfs', 'nvme', 'xfs', 'i915', 'kvm_intel', 'usb_storage',
+             'ext4', 'virtio_net', 'nf_conntrack', 'bluetooth', 'nosuch']
+    for name in names:
+        args = ['-D', name]
+        theirs_answer = modprobe(debian_tree.root, *args)
+        assert modprobe(ours_root, *args)[1].replace(ours_root, 'ROOT') == theirs_answer[1], name
+    for alias in ('pci:v00008086d000010D3sv*sd*bc*sc*i*', 'fs-btrfs', 'net-pf-10', 'symbol:kvm_irq_has_notifier',
+                  'usb:v0781p5567d0100dc00dsc00dp00ic08isc06ip50in00'):
+        assert modprobe(ours_root, '-R', alias) == modprobe(debian_tree.root, '-R', alias), alias
+    # second run: the state shortcut
+    again = run_depmod(debian_tree.release, basedir=ours_root, config_paths=[empty_conf],
+                       cache_dir=str(tmp_path / 'cache'), flavour=host_flavour())
+    assert (again['changed'], again['shortcut'], again['modules']) == (False, 'state', report['modules'])
+
+
+def test_debian_tree_kmod_34_layout_holds_the_same_entries(debian_tree, tmp_path):
+    """kmod 34's pre-order .bin files: other bytes, same entries; kmod 30's modprobe reads them."""
+    ours_root = str(tmp_path / 'ours')
+    module_dir = _link_copy(debian_tree.root, debian_tree.release, ours_root)
+    empty_conf = str(tmp_path / 'depmod.d')
+    os.makedirs(empty_conf)
+    report = run_depmod(debian_tree.release, basedir=ours_root, config_paths=[empty_conf], cache_dir=None,
+                        flavour=KmodFlavour(34, host_flavour().features))
+    assert report['written'] == ['modules.dep.bin', 'modules.alias.bin', 'modules.weakdep', 'modules.symbols.bin',
+                                 'modules.builtin.bin', 'modules.builtin.alias.bin']
+    assert all(report['files'][n]['added'] == report['files'][n]['removed'] == 0
+               for n in report['written'] if n.endswith('.bin'))
+    for name in ('e1000e', 'btrfs', 'i915'):
+        assert modprobe(ours_root, '-D', name)[1].replace(ours_root, 'ROOT') == \
+            modprobe(debian_tree.root, '-D', name)[1]
+    assert os.path.exists(os.path.join(module_dir, 'modules.weakdep'))
