@@ -15,7 +15,7 @@ import os
 
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
 from ansible_collections.kernel.kmod.plugins.module_utils.names import (
-    module_name, module_name_from_path,
+    alias_name, module_name, module_name_from_path,
 )
 from ansible_collections.kernel.kmod.plugins.module_utils.text_index import open_index
 
@@ -123,7 +123,7 @@ class ModuleTree(object):
     def alias_matches(self, alias):
         """Module names whose alias patterns match `alias` (modules.alias)."""
         index = self.index('modules.alias')
-        return _unique(v for _prio, v in index.lookup_wildcard(alias)) if index else []
+        return _unique(v for _prio, v in index.lookup_wildcard(alias_name(alias))) if index else []
 
     def symbol_owner(self, symbol):
         """Module names exporting `symbol` (modules.symbols)."""
@@ -133,7 +133,7 @@ class ModuleTree(object):
 
     def builtin_alias_matches(self, alias):
         index = self.index('modules.builtin.alias')
-        return _unique(v for _prio, v in index.lookup_wildcard(alias)) if index else []
+        return _unique(v for _prio, v in index.lookup_wildcard(alias_name(alias))) if index else []
 
     def available(self):
         """Every module of the tree: name -> absolute path.
