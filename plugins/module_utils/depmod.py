@@ -20,6 +20,7 @@ layout, modules.weakdep, modules.order rule and the module suffixes.
 """
 
 import collections
+import difflib
 import os
 
 from ansible_collections.kernel.kmod.plugins.module_utils.depmod_config import load_depmod_config
@@ -31,7 +32,7 @@ from ansible_collections.kernel.kmod.plugins.module_utils.depmod_scan import sca
 from ansible_collections.kernel.kmod.plugins.module_utils.depmod_state import (
     DepmodState, input_fingerprint, outputs_stat, quick_up_to_date, state_file_name, stat_key)
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
-from ansible_collections.kernel.kmod.plugins.module_utils.files import apply_changes, diff_entry, plan_changes
+from ansible_collections.kernel.kmod.plugins.module_utils.files import FileChange, apply_changes, diff_entry, plan_changes
 from ansible_collections.kernel.kmod.plugins.module_utils.index import BinaryIndex
 from ansible_collections.kernel.kmod.plugins.module_utils.kmod_version import KmodFlavour, kmod_flavour
 from ansible_collections.kernel.kmod.plugins.module_utils.tree import MODULE_ROOTS, find_module_dir, releases_under
@@ -160,6 +161,40 @@ def change_summary(change):
     return {'action': change.action, 'added': sum((new - old).values()), 'removed': sum((old - new).values())}
 
 
+def _changed_region(old, new, context):
+    """Only the hunks that differ (with `context` lines around), on both
+    sides, the unchanged stretches between them replaced by the same note."""
+    old_lines = old.splitlines(True)
+    new_lines = new.splitlines(True)
+    matcher = difflib.SequenceMatcher(None, old_lines, new_lines, autojunk=False)
+    old_out, new_out = [], []
+    old_at = new_at = 0
+    for group in matcher.get_grouped_opcodes(context):
+        i1, j1 = group[0][1], group[0][3]
+        i2, j2 = group[-1][2], group[-1][4]
+        if i1 > old_at:
+            note = b'[... %d unchanged lines not shown]\n' % (i1 - old_at)
+            old_out.append(note)
+            new_out.append(note)
+        old_out.extend(old_lines[i1:i2])
+        new_out.extend(new_lines[j1:j2])
+        old_at, new_at = i2, j2
+    if old_at < len(old_lines):
+        note = b'[... %d unchanged lines not shown]\n' % (len(old_lines) - old_at)
+        old_out.append(note)
+        new_out.append(note)
+    return b''.join(old_out), b''.join(new_out)
+
+
+def bounded_diff(change, max_bytes, context=3):
+    """A diff entry for a change of a text file: when it is large, only the
+    region that changed (with `context` lines around), each side cut at max_bytes."""
+    old, new = change.old, change.new
+    if old is not None and new is not None and max(len(old), len(new)) > max_bytes:
+        old, new = _changed_region(old, new, context)
+    return diff_entry(FileChange(change.path, old, new), max_bytes)
+
+
 # ---------------------------------------------------------------- planning
 
 def _kernel_symbols(options, report):
@@ -283,7 +318,7 @@ def plan_release(release, options):
         report['written'].append(name)
         report['files'][name] = change_summary(change)
         if name in DIFF_FILES:
-            plan.diff.append(diff_entry(change, DIFF_MAX_BYTES))
+            plan.diff.append(bounded_diff(change, DIFF_MAX_BYTES))
     report['changed'] = bool(plan.changes)
     return plan
 

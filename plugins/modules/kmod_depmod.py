@@ -12,7 +12,7 @@ description:
   - Rebuilds the module indexes of one or more kernel releases (C(modules.dep), C(modules.alias),
     C(modules.softdep), C(modules.symbols), C(modules.devname), C(modules.weakdep) with kmod 33 and
     later, and the C(.bin) indexes C(modprobe) reads) in Python, so that C(modprobe), udev and
-    M(kernel.kmod.kmod_load) find modules copied in by hand or by a package.
+    the other modules of this collection find modules copied in by hand or by a package.
   - The files are byte for byte those kmod's C(depmod) writes on the same tree, following the
     C(depmod.d) settings (C(search), C(override), C(external), C(exclude)), C(modules.order),
     C(modules.builtin) and C(modules.builtin.modinfo).

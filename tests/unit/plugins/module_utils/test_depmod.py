@@ -14,7 +14,7 @@ import pytest
 
 from ansible_collections.kernel.kmod.plugins.module_utils import depmod_parse
 from ansible_collections.kernel.kmod.plugins.module_utils.depmod import (
-    DIFF_MAX_BYTES, DepmodOptions, change_summary, plan_release, resolve_releases, run_depmod,
+    DIFF_MAX_BYTES, DepmodOptions, bounded_diff, change_summary, plan_release, resolve_releases, run_depmod,
     run_depmod_releases)
 from ansible_collections.kernel.kmod.plugins.module_utils.depmod_outputs import output_names
 from ansible_collections.kernel.kmod.plugins.module_utils.depmod_state import quick_up_to_date
@@ -311,6 +311,26 @@ def test_diff_is_bounded(tree, monkeypatch):
     report = tree.run(check_mode=True)
     assert report['diff'][0]['after'] == 'kernel/a.k\n[... %d more bytes not shown]\n' % (len(DEP_TEXT) - 10)
     assert DIFF_MAX_BYTES == 65536
+
+
+def test_large_diff_shows_the_changed_region():
+    old = b''.join(b'line %d\n' % i for i in range(100))
+    new = old.replace(b'line 50\n', b'line fifty\n')
+    entry = bounded_diff(FileChange('/d/modules.dep', old, new), 200, context=2)
+    assert entry['before'] == ('[... 48 unchanged lines not shown]\nline 48\nline 49\nline 50\nline 51\nline 52\n'
+                               '[... 47 unchanged lines not shown]\n')
+    assert entry['after'] == entry['before'].replace('line 50', 'line fifty')
+    appended = bounded_diff(FileChange('/d/modules.dep', old, old + b'new\n'), 200, context=1)
+    assert appended['before'] == '[... 99 unchanged lines not shown]\nline 99\n'
+    assert appended['after'] == '[... 99 unchanged lines not shown]\nline 99\nnew\n'
+    two = old.replace(b'line 10\n', b'ten\n').replace(b'line 90\n', b'ninety\n')
+    entry = bounded_diff(FileChange('/d/modules.dep', old, two), 200, context=1)
+    assert entry['before'] == ('[... 9 unchanged lines not shown]\nline 9\nline 10\nline 11\n'
+                               '[... 77 unchanged lines not shown]\nline 89\nline 90\nline 91\n'
+                               '[... 8 unchanged lines not shown]\n')
+    assert entry['after'] == entry['before'].replace('line 10\n', 'ten\n').replace('line 90\n', 'ninety\n')
+    small = bounded_diff(FileChange('/d/modules.dep', b'a\n', b'b\n'), 200)
+    assert (small['before'], small['after']) == ('a\n', 'b\n')
 
 
 def test_change_summary_counts_entries():
