@@ -47,6 +47,9 @@ PCI_PATTERN = 'pci:v00008086d000010D3sv*sd*bc*sc*i*'
 REQUESTED = ['dummy', PCI_DEVICE, PCI_PATTERN, 'e1000e']
 
 MARK = '@@@ '
+SYSFS_TEXT = ('initstate', 'srcversion', 'version', 'taint')
+SYSFS_INT = ('refcnt', 'coresize', 'initsize')
+SYSFS_ATTRS = SYSFS_TEXT + SYSFS_INT
 END_OF_CONFIG = '# End of configuration files'
 
 
@@ -71,6 +74,10 @@ def setup_and_snapshot_script():
         'echo "%sparams"; tail -v -n +1 /sys/module/*/parameters/*' % MARK,
         'echo "%sdummy_links"; ls /sys/class/net | grep "^dummy"' % MARK,
         'echo "%sinitstate"; ls -d /sys/module/*/initstate' % MARK,
+        'echo "%ssysfs_attrs"; grep -H "" %s 2>/dev/null' % (MARK, ' '.join('/sys/module/*/%s' % a for a in SYSFS_ATTRS)),
+        'echo "%ssig_enforce"; cat /sys/module/module/parameters/sig_enforce' % MARK,
+        'echo "%smodules_disabled"; cat /proc/sys/kernel/modules_disabled' % MARK,
+        'echo "%scompression"; cat /sys/module/compression 2>/dev/null' % MARK,
         'echo "%sbuiltin"; cat "$mdir/modules.builtin"' % MARK,
         'echo "%smodules_dep"; cut -d: -f1 "$mdir/modules.dep"' % MARK,
         'echo "%smodprobe_c"; modprobe -c | sed "/^%s/q"' % (MARK, END_OF_CONFIG),
@@ -297,6 +304,29 @@ def test_params_match_sysfs(run):
     assert run.facts['loaded']['brd']['params'] == {'rd_nr': '2', 'rd_size': '8192', 'max_part': '1'}
 
 
+def parse_grep_attrs(text):
+    """module -> {attr: value} from `grep -H '' /sys/module/*/ATTR`."""
+    out = {}
+    for line in text.splitlines():
+        path, _colon, value = line.partition(':')
+        names = path.split('/')      # /sys/module/M/ATTR
+        out.setdefault(names[3], {})[names[4]] = value
+    return out
+
+
+def test_loaded_match_sysfs_attributes(run):
+    attrs = parse_grep_attrs(run.tools['sysfs_attrs'])
+    loaded = run.facts['loaded']
+    for name, info in loaded.items():
+        found = attrs.get(name, {})
+        for attr in SYSFS_TEXT:
+            assert info[attr] == found.get(attr), (name, attr)
+        for attr in SYSFS_INT:
+            assert info[attr] == int(found[attr]), (name, attr)
+        assert info['in_sysfs'] is True and info['in_proc_modules'] is True, name
+    assert any(info['srcversion'] for info in loaded.values())
+
+
 def test_dummy_loaded_with_numdummies(run):
     # numdummies is module_param(..., 0): the kernel takes it but shows it
     # nowhere in /sys, so the facts have no value to report; the three
@@ -330,6 +360,9 @@ def test_kernel_state(run):
     assert run.facts['kernel_release'] == run.tools['uname'].strip()
     assert run.facts['module_dir'] == run.tools['module_dir'].strip()
     assert run.facts['running'] is True
+    assert run.facts['kernel']['sig_enforce'] is {'Y': True, 'N': False}[run.tools['sig_enforce'].strip()]
+    assert run.facts['kernel']['modules_disabled'] is (run.tools['modules_disabled'].strip() != '0')
+    assert run.facts['kernel']['compression'] == (run.tools['compression'].strip() or None)
     taint = int(run.tools['tainted'])
     assert sum(1 << f['bit'] for f in run.facts['kernel']['taint_flags']) == taint
 
