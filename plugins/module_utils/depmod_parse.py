@@ -214,7 +214,8 @@ class ParseCache(object):
             os.makedirs(directory, mode=0o755, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix='.parse-cache.', dir=directory)
             with os.fdopen(fd, 'w') as f:
-                json.dump({'format': CACHE_FORMAT, 'entries': self.used}, f, separators=(',', ':'))
+                # json.dumps uses the C encoder; json.dump encodes in Python, about ten times slower
+                f.write(json.dumps({'format': CACHE_FORMAT, 'entries': self.used}, separators=(',', ':')))
             os.rename(tmp, self.path)
         except OSError as exc:
             self.warning = 'cannot save parse cache %s: %s' % (self.path, exc.strerror or exc)
