@@ -24,6 +24,7 @@ from kmod: a '\\' at the very end of a file is dropped (kmod stores a 0xFF
 byte), and the first weakdep name never keeps a leading blank.
 """
 
+import os
 import re
 
 from ansible_collections.kernel.kmod.plugins.module_utils import cmdline as cmdline_mod
@@ -38,6 +39,10 @@ CMDLINE_FILE = '/proc/cmdline'
 _WORD_SEPARATORS = ' \t'
 _SPACE = ' \t\n\v\f\r'
 _SPACE_RUN = re.compile('[ \t\n\v\f\r]+')
+
+
+# Files depmod writes into the module directory that modprobe reads as config.
+GENERATED_FILES = ('modules.softdep', 'modules.weakdep')
 
 
 class Directive(object):
@@ -219,10 +224,13 @@ def parse_modprobe_text(text, filename, weakdep=True):
     """Parse one modprobe.d file's text: (directives, warnings).
 
     weakdep: accept 'weakdep' lines (kmod 33+); False reads like kmod 30-32,
-    which warns about them.
+    which warns about them.  The softdep lines of depmod's own
+    modules.softdep come from module authors' MODULE_SOFTDEP strings (some
+    lack 'pre:'); like modprobe, we read them without complaint.
     """
     directives = []
     warnings = []
+    softdep_warnings = [] if os.path.basename(filename) in GENERATED_FILES else warnings
     for number, line in logical_lines(text):
         if not line or line[0] == '#':
             continue
@@ -258,7 +266,7 @@ def parse_modprobe_text(text, filename, weakdep=True):
             elif cmd in ('install', 'remove'):
                 directives.append(Command(cmd, name, rest, filename, number))
             elif cmd == 'softdep':
-                pre, post, sections = _parse_softdep(name, rest, where, warnings)
+                pre, post, sections = _parse_softdep(name, rest, where, softdep_warnings)
                 directives.append(SoftDep(name, pre, post, filename, number, sections))
             else:
                 directives.append(WeakDep(name, _split_list(rest)[0], filename, number))

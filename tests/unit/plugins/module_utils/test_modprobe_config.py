@@ -323,3 +323,12 @@ def test_directive_repr_and_equality():
     assert a == mc.Alias('x', 'y', 'f', 1) and a != mc.Alias('x', 'y', 'f', 2)
     assert repr(a) == "Alias(pattern='x', module='y', at f:1)"
     assert mc.kmod_name('a-b[-]') == 'a_b[-]' and mc.kmod_name('a]') is None and mc.kmod_name(None) is None
+
+
+def test_generated_softdep_file_reads_without_complaint():
+    # Debian 12's modules.softdep has 'softdep cifs ccm' (MODULE_SOFTDEP without pre:)
+    text = 'softdep cifs ccm\nsoftdep x pre: y\n'
+    directives, warnings = mc.parse_modprobe_text(text, '/lib/modules/6.1.0/modules.softdep')
+    assert warnings == [] and [(d.module, d.pre) for d in directives] == [('cifs', []), ('x', ['y'])]
+    _directives, warnings = mc.parse_modprobe_text(text, '/etc/modprobe.d/x.conf')
+    assert len(warnings) == 2 and warnings[0].startswith('/etc/modprobe.d/x.conf:1: softdep cifs')
