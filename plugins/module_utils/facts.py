@@ -12,7 +12,6 @@ import os
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
 from ansible_collections.kernel.kmod.plugins.module_utils.kernel_state import KernelState
 from ansible_collections.kernel.kmod.plugins.module_utils.lookup import lookup
-from ansible_collections.kernel.kmod.plugins.module_utils.modinfo import builtin_info, file_info
 from ansible_collections.kernel.kmod.plugins.module_utils.names import module_name, module_name_from_path
 from ansible_collections.kernel.kmod.plugins.module_utils.system_config import read_system_config
 from ansible_collections.kernel.kmod.plugins.module_utils.taint import decode_mask
@@ -86,6 +85,10 @@ def _kernel_facts(kernel):
 
 def _info_facts(tree, alias_lookup, requested, warnings):
     """modinfo of each requested name: {'info', 'lookup', 'missing'}."""
+    # The ELF and compression readers are imported only when modinfo is
+    # asked for: most runs do not need them, and under Ansible every import
+    # is compiled afresh.
+    from ansible_collections.kernel.kmod.plugins.module_utils.modinfo import builtin_info, file_info
     info = {}
     resolved = {}
     missing = []
