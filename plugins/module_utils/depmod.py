@@ -333,12 +333,14 @@ def apply_release(plan, options):
             apply_changes(plan.changes)
         except KmodError as exc:
             raise _in_release(plan.release, exc)
+    # what the state shortcut gives back: the run's findings, not this run's cache troubles
+    kept = dict((key, list(report[key]) if isinstance(report[key], list) else report[key])
+                for key in _KEPT_REPORT_KEYS)
     if plan.parse_cache is not None:
         plan.parse_cache.save()
         if plan.parse_cache.warning:
             report['warnings'].append(plan.parse_cache.warning)
     if plan.state is not None and plan.output_names:
-        kept = dict((key, report[key]) for key in _KEPT_REPORT_KEYS)
         if not plan.state.save(plan.fingerprint, outputs_stat(plan.module_dir, plan.output_names), kept):
             report['warnings'].append(plan.state.warning)
     return report

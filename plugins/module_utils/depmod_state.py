@@ -179,7 +179,7 @@ class DepmodState(object):
             with open(self.path, 'r') as f:
                 data = json.load(f)
         except (OSError, ValueError) as exc:
-            if not (isinstance(exc, OSError) and exc.errno == errno.ENOENT):
+            if not (isinstance(exc, OSError) and exc.errno in (errno.ENOENT, errno.ENOTDIR)):
                 self.warning = 'ignoring unreadable depmod state %s: %s' % (self.path, exc)
             return
         if not isinstance(data, dict) or data.get('format') != STATE_FORMAT:

@@ -564,3 +564,15 @@ def test_plan_release_writes_nothing(tree):
     plan = plan_release(REL, tree.options())
     assert [os.path.basename(c.path) for c in plan.changes] == OUTPUTS
     assert _outputs(tree) == []
+
+
+def test_unusable_cache_dir_only_warns(tree):
+    blocker = os.path.join(tree.root, 'not-a-dir')
+    with open(blocker, 'w') as f:
+        f.write('x')
+    cache = os.path.join(blocker, 'cache')
+    report = tree.run(cache_dir=cache)
+    assert report['changed'] is True and tree.read('modules.dep') == DEP_TEXT
+    assert [w.split(' %s' % cache)[0] for w in report['warnings']] == [
+        'ignoring unreadable parse cache', 'cannot save parse cache', 'cannot save depmod state']
+    assert tree.run(cache_dir=cache)['shortcut'] is None
