@@ -22,7 +22,7 @@ def test_ssh_runs_commands_and_reports_exit_codes(vm):
 
 
 def test_guest_runs_the_image_kernel(vm):
-    rc, out, _ = vm.ssh('uname -r')
+    rc, out, err = vm.ssh('uname -r')
     assert rc == 0
     assert out.strip() == vm.image.kernel_release
     assert re.match(r'^\d+\.\d+\.\d+-\d+-amd64$', vm.image.kernel_release)
@@ -31,13 +31,13 @@ def test_guest_runs_the_image_kernel(vm):
 def test_modprobe_loads_and_removes_dummy(vm):
     vm.ssh('modprobe -r dummy')
     assert 'dummy' not in loaded_modules(vm)
-    rc, _, err = vm.ssh('modprobe dummy')
+    rc, out, err = vm.ssh('modprobe dummy')
     assert rc == 0, err
-    rc, out, _ = vm.ssh('lsmod')
+    rc, out, err = vm.ssh('lsmod')
     assert rc == 0
     assert re.search(r'^dummy\s+\d+\s+0', out, re.M), out
     assert 'dummy' in loaded_modules(vm)
-    rc, _, err = vm.ssh('modprobe -r dummy')
+    rc, out, err = vm.ssh('modprobe -r dummy')
     assert rc == 0, err
     assert 'dummy' not in loaded_modules(vm)
 
@@ -87,7 +87,8 @@ def test_reboot_changes_boot_id_and_keeps_the_disk(vm):
     assert re.match(r'^[0-9a-f-]{36}$', after)
     assert vm.boot_id() == after
     assert vm.ssh('cat %s' % marker) == (0, 'kept\n', '')
-    rc, out, _ = vm.ssh('uname -r')
+    rc, out, err = vm.ssh('uname -r')
+    assert rc == 0, err
     assert out.strip() == vm.image.kernel_release
 
 

@@ -76,7 +76,7 @@ def _run(cmd, timeout):
     fd, results = tempfile.mkstemp(prefix='kmod-ansible-', suffix='.json')
     os.close(fd)
     try:
-        proc = subprocess.run(cmd, env=ansible_env(results), cwd=REPO, stdin=subprocess.DEVNULL,
+        proc = subprocess.run(cmd, env=ansible_env(results), cwd=REPO, stdin=subprocess.DEVNULL, check=False,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               universal_newlines=True, timeout=timeout)
         with open(results) as f:

@@ -31,8 +31,10 @@ PACKAGES = [
 ]
 DISK_SIZE = '3G'            # sparse; the root filesystem uses about 1 GiB
 HOSTNAME = 'kmod-test'
-MIRROR = os.environ.get('KMOD_VM_MIRROR') or 'http://deb.debian.org/debian'
-SECURITY_MIRROR = os.environ.get('KMOD_VM_SECURITY_MIRROR') or 'http://deb.debian.org/debian-security'
+# Without mirrors mmdebstrap uses its default Debian mirror, with the updates
+# and security suites of a stable release.  KMOD_VM_MIRRORS overrides that:
+# mmdebstrap MIRROR arguments (URIs or whole "deb ..." lines) separated by '|'.
+MIRRORS = [m.strip() for m in (os.environ.get('KMOD_VM_MIRRORS') or '').split('|') if m.strip()]
 
 # The files of a built image directory.
 BASE = 'base.raw'
@@ -98,7 +100,7 @@ DPKG_EXCLUDES = [
 ]
 
 UNUSED_DAYS = 3             # images of other recipes unused this long are removed
-REQUIRED_TOOLS = ['mmdebstrap', 'mkfs.ext4', 'qemu-img', 'ssh-keygen']
+REQUIRED_TOOLS = ('mmdebstrap', 'mkfs.ext4', 'qemu-img', 'ssh-keygen')
 
 
 class ImageError(RuntimeError):
@@ -117,7 +119,7 @@ def recipe_hash():
     h = hashlib.sha256()
     with open(os.path.abspath(__file__), 'rb') as f:
         h.update(f.read())
-    h.update('\n'.join([SUITE, MIRROR, SECURITY_MIRROR] + PACKAGES).encode())
+    h.update('\n'.join([SUITE] + MIRRORS + PACKAGES).encode())
     return h.hexdigest()[:16]
 
 
@@ -203,6 +205,8 @@ def prune_unused(root, keep, days=UNUSED_DAYS):
         if (name != keep and len(name) == 16 and os.path.exists(os.path.join(path, META))
                 and os.path.getmtime(path) < cutoff):
             shutil.rmtree(path, ignore_errors=True)
+            if os.path.exists(os.path.join(root, 'build-%s.log' % name)):
+                os.remove(os.path.join(root, 'build-%s.log' % name))
 
 
 def tail(path, lines=40):
@@ -230,10 +234,7 @@ def _build(work, out):
            '--include=' + ','.join(PACKAGES),
            '--customize-hook=sh %s "$1" %s' % (shlex.quote(hook), shlex.quote(key + '.pub'))]
     cmd += ['--dpkgopt=' + o for o in DPKG_EXCLUDES]
-    cmd += [SUITE, rootfs,
-            'deb %s %s main' % (MIRROR, SUITE),
-            'deb %s %s-updates main' % (MIRROR, SUITE),
-            'deb %s %s-security main' % (SECURITY_MIRROR, SUITE)]
+    cmd += [SUITE, rootfs] + MIRRORS
     _run(cmd, out)
 
     kernels = sorted(glob.glob(os.path.join(rootfs, 'boot', 'vmlinuz-*')))

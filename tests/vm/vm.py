@@ -190,8 +190,7 @@ class VM(object):
     def stop(self):
         """Kill qemu and remove the overlay (the whole work directory unless KMOD_VM_KEEP is set)."""
         if self.workdir and os.path.exists(self._control_path):
-            subprocess.run(self._ssh_base() + ['-O', 'exit', 'root@127.0.0.1'],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            self._close_ssh_master()
         with self._lock:
             self._stopping = True
         if self.pid and self.alive(grace=0):
@@ -232,11 +231,15 @@ class VM(object):
         """
         if not isinstance(cmd, str):
             cmd = ' '.join(shlex.quote(c) for c in cmd)
-        proc = subprocess.run(self._ssh_base() + ['root@127.0.0.1', cmd], input=input,
+        proc = subprocess.run(self._ssh_base() + ['root@127.0.0.1', cmd], input=input, check=False,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               stdin=None if input is not None else subprocess.DEVNULL,
                               universal_newlines=True, timeout=timeout)
         return proc.returncode, proc.stdout, proc.stderr
+
+    def _close_ssh_master(self):
+        subprocess.run(self._ssh_base() + ['-O', 'exit', 'root@127.0.0.1'], check=False,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def _sshd_banner(self):
         """True once the guest's sshd greets us (qemu accepts the TCP connection earlier)."""
@@ -275,8 +278,7 @@ class VM(object):
         old = self.boot_id()
         # The reply may never come: the connection dies with the guest.
         self.ssh('systemctl reboot', timeout=60)
-        subprocess.run(self._ssh_base() + ['-O', 'exit', 'root@127.0.0.1'],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self._close_ssh_master()
 
         def rebooted():
             try:
