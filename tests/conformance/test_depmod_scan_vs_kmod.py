@@ -364,8 +364,8 @@ def test_random_trees(tree, seed):
     if rng.random() < 0.8:
         lines.append('search ' + ' '.join(rng.sample(words, rng.randint(1, 5))))
     for _i in range(rng.randint(0, 4)):
-        lines.append('override %s %s %s' % (rng.choice(names), rng.choice(['*', RELEASE, '^5']),
-                                             rng.choice(tops[:7])))
+        kver = rng.choice(['*', RELEASE, '^5'])
+        lines.append('override %s %s %s' % (rng.choice(names), kver, rng.choice(tops[:7])))
     for path in rng.sample(ext, rng.randint(0, 3)):
         lines.append('external * %s' % path)
     if rng.random() < 0.3:
