@@ -17,6 +17,7 @@ from ansible_collections.kernel.kmod.plugins.module_utils import config_files as
 from ansible_collections.kernel.kmod.plugins.module_utils import modprobe_config as mc
 from ansible_collections.kernel.kmod.plugins.module_utils import modules_load as ml
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
+from tests.lib.strategies import any_config_text
 
 SETTINGS = settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -28,25 +29,7 @@ KEYWORDS = ['alias', 'blacklist', 'options', 'install', 'remove', 'softdep', 'we
             'pre:', 'post:', '#', '\\', '\\\n', '\n', ' ', '\t', '[', ']', '-', '*', '\0', '\r', '\xff']
 
 
-@st.composite
-def mutated(draw):
-    """VALID with random cuts, insertions of keywords and random characters."""
-    text = VALID
-    for _line in range(draw(st.integers(1, 8))):
-        pos = draw(st.integers(0, len(text)))
-        action = draw(st.sampled_from(['insert', 'delete', 'keyword']))
-        if action == 'delete':
-            end = draw(st.integers(pos, min(len(text), pos + 10)))
-            text = text[:pos] + text[end:]
-        elif action == 'keyword':
-            text = text[:pos] + draw(st.sampled_from(KEYWORDS)) + text[pos:]
-        else:
-            text = text[:pos] + draw(st.text(max_size=4)) + text[pos:]
-    return text
-
-
-ANY_TEXT = st.one_of(st.text(max_size=200), mutated(),
-                     st.lists(st.sampled_from(KEYWORDS + ['a', 'b-c', 'x=1']), max_size=40).map(''.join))
+ANY_TEXT = any_config_text(VALID, KEYWORDS, ['a', 'b-c', 'x=1'])
 
 WARNING = re.compile(r'^f\.conf:(\d+): \S')
 

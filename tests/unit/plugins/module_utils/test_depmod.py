@@ -7,7 +7,6 @@ copied for each test; every run pins kmod 30's behaviour (no `kmod
 
 import os
 import shutil
-import sys
 import tempfile
 
 import pytest
@@ -23,6 +22,7 @@ from ansible_collections.kernel.kmod.plugins.module_utils.files import FileChang
 from ansible_collections.kernel.kmod.plugins.module_utils.index import BinaryIndex
 from ansible_collections.kernel.kmod.plugins.module_utils.kmod_version import KmodFlavour
 from tests.lib.fakeko import build_ko
+from tests.lib.privileges import as_nobody
 
 REL = '6.1.0-unit'
 REL2 = '6.2.0-unit'
@@ -389,26 +389,6 @@ def test_missing_module_dir_names_release_and_path(tree):
     assert info.value.path == os.path.join(tree.root, 'lib', 'modules', '9.9.9-none')
 
 
-def _as_nobody(fn):
-    """Run fn in a child that cannot write as root does; 0 when fn returned."""
-    if os.geteuid() != 0:
-        fn()
-        return 0
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child
-        status = 1
-        try:
-            os.setgid(65534)
-            os.setuid(65534)
-            fn()
-            status = 0
-        except BaseException as exc:
-            sys.stderr.write('as nobody: %r\n' % (exc,))
-        finally:
-            os._exit(status)
-    return os.WEXITSTATUS(os.waitpid(pid, 0)[1])
-
-
 def test_read_only_module_dir_fails_cleanly(pristine):
     base, spare = pristine
     top = tempfile.mkdtemp(prefix='kmod-depmod-ro-')
@@ -433,7 +413,7 @@ def test_read_only_module_dir_fails_cleanly(pristine):
             assert info.value.errno is not None
 
         try:
-            assert _as_nobody(attempt) == 0
+            assert as_nobody(attempt) == 0
         finally:
             os.chmod(tree.module_dir, 0o755)
         assert tree.snapshot() == before  # no index changed, no temporary file left

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ansible_collections.kernel.kmod.plugins.module_utils import depmod_config as dc
+from tests.lib.strategies import any_config_text
 
 SETTINGS = settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -29,24 +30,7 @@ WARNING = re.compile(r'^f\.conf:(\d+): \S')
 BLANKS = re.compile('[ \t\n]')
 
 
-@st.composite
-def mutated(draw):
-    text = VALID
-    for _step in range(draw(st.integers(1, 8))):
-        pos = draw(st.integers(0, len(text)))
-        action = draw(st.sampled_from(['insert', 'delete', 'keyword']))
-        if action == 'delete':
-            end = draw(st.integers(pos, min(len(text), pos + 10)))
-            text = text[:pos] + text[end:]
-        elif action == 'keyword':
-            text = text[:pos] + draw(st.sampled_from(KEYWORDS)) + text[pos:]
-        else:
-            text = text[:pos] + draw(st.text(max_size=4)) + text[pos:]
-    return text
-
-
-ANY_TEXT = st.one_of(st.text(max_size=200), mutated(),
-                     st.lists(st.sampled_from(KEYWORDS + ['a', 'b-c', '6.1']), max_size=40).map(''.join))
+ANY_TEXT = any_config_text(VALID, KEYWORDS, ['a', 'b-c', '6.1'])
 
 
 def check(text, release):

@@ -1,14 +1,12 @@
 import os
 import pathlib
-import shutil
 import stat
-import sys
-import tempfile
 
 import pytest
 
 from ansible_collections.kernel.kmod.plugins.module_utils import files
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
+from tests.lib.privileges import SharedDir, as_nobody
 
 
 def test_plan_only_lists_differences(tmp_path):
@@ -39,34 +37,10 @@ def test_unchanged_file_is_not_touched(tmp_path):
     assert changes == [] and os.stat(target).st_mtime_ns == 1
 
 
-def _as_nobody(fn):
-    """Run fn in a child without root's right to write anywhere; its result
-    is the exit status (0: fn returned normally)."""
-    if os.geteuid() != 0:
-        fn()
-        return 0
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child
-        status = 1
-        try:
-            os.setgid(65534)
-            os.setuid(65534)
-            fn()
-            status = 0
-        except BaseException as exc:
-            sys.stderr.write('as nobody: %r\n' % (exc,))
-        finally:
-            os._exit(status)
-    return os.WEXITSTATUS(os.waitpid(pid, 0)[1])
-
-
 @pytest.fixture
 def shared_dir():
-    """A directory that nobody (uid 65534) can reach, unlike pytest's tmp_path."""
-    path = tempfile.mkdtemp(prefix='kmod-files-')
-    os.chmod(path, 0o777)
-    yield pathlib.Path(path)
-    shutil.rmtree(path, ignore_errors=True)
+    with SharedDir() as path:
+        yield pathlib.Path(path)
 
 
 def test_failure_leaves_every_file_as_it_was(shared_dir):
@@ -86,7 +60,7 @@ def test_failure_leaves_every_file_as_it_was(shared_dir):
         assert info.value.path == str(ro / 'f')
 
     try:
-        assert _as_nobody(attempt) == 0
+        assert as_nobody(attempt) == 0
     finally:
         os.chmod(ro, 0o700)
     assert good.read_bytes() == b'old' and (ro / 'f').read_bytes() == b'old'
