@@ -18,13 +18,7 @@ def module_name(name):
     return name.replace('-', '_')
 
 
-def alias_name(alias):
-    """Normalise an alias: '-' becomes '_' except inside '[...]' sets.
-
-    kmod leaves bracket expressions alone so a pattern such as
-    'pci:v*d*[0-9A-F]' keeps its range.  An unclosed '[' leaves the rest of
-    the string as it is.
-    """
+def _normalise_alias(alias, strict):
     out = []
     i = 0
     n = len(alias)
@@ -33,14 +27,36 @@ def alias_name(alias):
         if c == '[':
             end = alias.find(']', i + 1)
             if end < 0:
+                if strict:
+                    return None
                 out.append(alias[i:])
                 break
             out.append(alias[i:end + 1])
             i = end + 1
             continue
+        if c == ']' and strict:
+            return None
         out.append('_' if c == '-' else c)
         i += 1
     return ''.join(out)
+
+
+def alias_name(alias):
+    """Normalise an alias: '-' becomes '_' except inside '[...]' sets.
+
+    kmod leaves bracket expressions alone so a pattern such as
+    'pci:v*d*[0-9A-F]' keeps its range.  An unclosed '[' leaves the rest of
+    the string as it is, and a stray ']' stays: lookups of odd names then
+    simply find nothing.
+    """
+    return _normalise_alias(alias, strict=False)
+
+
+def alias_key(alias):
+    """The alias as depmod stores it in modules.alias.bin, or None when
+    depmod drops it (with a warning): an unclosed '[' or a ']' outside
+    brackets, which kmod's normalisation refuses."""
+    return _normalise_alias(alias, strict=True)
 
 
 def strip_module_suffix(filename):

@@ -30,6 +30,7 @@ import os
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
 from ansible_collections.kernel.kmod.plugins.module_utils.index import BinaryIndex
 from ansible_collections.kernel.kmod.plugins.module_utils.index_writer import IndexBuilder
+from ansible_collections.kernel.kmod.plugins.module_utils.names import alias_key
 
 # index name -> text file it can be rebuilt from
 TEXT_SOURCES = {
@@ -43,28 +44,8 @@ TEXT_SOURCES = {
 
 
 def depmod_alias_key(alias):
-    """An alias as depmod stores it in modules.alias.bin, or None.
-
-    '-' becomes '_' outside '[...]'.  depmod drops (with a warning) an alias
-    with an unclosed '[' or a ']' outside brackets; so does this (None).
-    """
-    out = []
-    i = 0
-    n = len(alias)
-    while i < n:
-        c = alias[i]
-        if c == ']':
-            return None
-        if c == '[':
-            end = alias.find(']', i)
-            if end < 0:
-                return None
-            out.append(alias[i:end + 1])
-            i = end + 1
-            continue
-        out.append('_' if c == '-' else c)
-        i += 1
-    return ''.join(out)
+    """An alias as depmod stores it in modules.alias.bin, or None (see names.alias_key)."""
+    return alias_key(alias)
 
 
 def depmod_module_name(path):

@@ -38,3 +38,14 @@ def test_is_path():
     assert names.is_path('/lib/modules/x.ko')
     assert names.is_path('./x.ko')
     assert not names.is_path('x.ko')
+
+
+@pytest.mark.parametrize('raw, want', [
+    ('pci:v*d*sv-x', 'pci:v*d*sv_x'),
+    ('usb:v[A-F]*-x', 'usb:v[A-F]*_x'),
+    ('open[-x', None),
+    ('stray]-x', None),
+    ('[]x]-y', None),  # kmod's bracket ends at the first ']', so the second is stray
+])
+def test_alias_key_is_strict_like_depmod(raw, want):
+    assert names.alias_key(raw) == want
