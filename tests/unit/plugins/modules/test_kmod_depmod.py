@@ -1,18 +1,12 @@
 """kmod_depmod run as Ansible runs it: the module file executed with an args file."""
 
-import json
-import os
 import shutil
-import subprocess
-import sys
 
 import pytest
 
+from tests.lib import module_runner
 from tests.lib.fakeko import build_ko
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.abspath(os.path.join(HERE, '..', '..', '..', '..'))
-MODULE = os.path.join(REPO, 'plugins', 'modules', 'kmod_depmod.py')
 REL = '6.1.0-test-amd64'
 OUTPUTS_30 = ['modules.dep', 'modules.dep.bin', 'modules.alias', 'modules.alias.bin', 'modules.softdep',
               'modules.symbols', 'modules.symbols.bin', 'modules.builtin.bin', 'modules.builtin.alias.bin',
@@ -20,14 +14,7 @@ OUTPUTS_30 = ['modules.dep', 'modules.dep.bin', 'modules.alias', 'modules.alias.
 
 
 def run_module(tmp_path, args, check=False, diff=False):
-    args = dict(args, _ansible_check_mode=check, _ansible_diff=diff)
-    args_file = tmp_path / 'args.json'
-    args_file.write_text(json.dumps({'ANSIBLE_MODULE_ARGS': args}))
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.join(REPO, '.build')] + sys.path))
-    proc = subprocess.run([sys.executable, MODULE, str(args_file)], stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, universal_newlines=True, env=env, check=False)
-    assert proc.stdout, proc.stderr
-    return json.loads(proc.stdout)
+    return module_runner.run_module('kmod_depmod', tmp_path, args, check=check, diff=diff)
 
 
 @pytest.fixture(scope='module')

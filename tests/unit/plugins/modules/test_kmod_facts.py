@@ -1,33 +1,16 @@
 """kmod_facts run as Ansible runs it: the module file executed with an args file."""
 
-import json
-import os
-import subprocess
-import sys
-
 import pytest
 
+from tests.lib import module_runner
 from tests.lib.fake_tree import FakeTree
+from tests.lib.module_runner import warning_texts
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.abspath(os.path.join(HERE, '..', '..', '..', '..'))
-MODULE = os.path.join(REPO, 'plugins', 'modules', 'kmod_facts.py')
 RELEASE = '6.1.0-test-amd64'
 
 
 def run_module(tmp_path, args):
-    args_file = tmp_path / 'args.json'
-    args_file.write_text(json.dumps({'ANSIBLE_MODULE_ARGS': args}))
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.join(REPO, '.build')] + sys.path))
-    proc = subprocess.run([sys.executable, MODULE, str(args_file)], stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, universal_newlines=True, env=env, check=False)
-    assert proc.stdout, proc.stderr
-    return json.loads(proc.stdout)
-
-
-def warning_texts(result):
-    """Warning messages: plain strings before ansible-core 2.19, summaries since."""
-    return [w if isinstance(w, str) else w['event']['msg'] for w in result.get('warnings', [])]
+    return module_runner.run_module('kmod_facts', tmp_path, args)
 
 
 @pytest.fixture
