@@ -21,6 +21,7 @@ From parsed ModuleRecords (in depmod's module order) this builds:
 """
 
 import re
+from itertools import chain, filterfalse
 
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
 
@@ -191,11 +192,12 @@ def build_symbol_table(records, kernel_symbols=None, symbol_prefix=None):
             owners[_PPC64_TOC_SYMBOL] = None
             crcs[_PPC64_TOC_SYMBOL] = 0
     for record in records:
-        for name, crc in record.exports or ():
-            if symbol_prefix and name.startswith(symbol_prefix):
-                name = name[1:]
-            owners[name] = record
-            crcs[name] = crc or 0
+        names, values = record.export_lists()
+        if symbol_prefix:
+            names = [name[1:] if name.startswith(symbol_prefix) else name for name in names]
+        # dict updates run in C; a later duplicate replaces an earlier one as in a loop
+        owners.update(dict.fromkeys(names, record))
+        crcs.update(zip(names, [crc or 0 for crc in values]) if any(values) else dict.fromkeys(names, 0))
     return owners, crcs
 
 
@@ -231,33 +233,18 @@ def resolve_dependencies(records, kernel_symbols=None, symbol_prefix=None, check
     count = len(records)
     direct = [None] * count
     users = [0] * count
-    owner_of = owners.get
+    exact = collect_unresolved or check_versions or symbol_prefix
+    # symbol -> position of the module owning it (the kernel's own symbols left out)
+    owner_position = None if exact else dict((name, position[id(owner)]) for name, owner in owners.items()
+                                            if owner is not None)
     for i, record in enumerate(records):
-        mine = []
-        seen = set()
-        for name, weak, crc in _effective_needs(record):
-            key = name
-            if key.startswith('.'):
-                # ppc64 function descriptors: '.foo' is 'foo'
-                key = key[1:]
-            if symbol_prefix and key.startswith(symbol_prefix):
-                key = key[1:]
-            if key not in owners:
-                if collect_unresolved and not weak:
-                    result.unresolved.append((record, name))
-                    result.messages.append('%s needs unknown symbol %s' % (record.path, name))
-                continue
-            owner = owner_of(key)
-            if check_versions and not weak and crcs.get(key, 0) != crc:
-                result.bad_versions.append((record, name))
-                result.messages.append('%s disagrees about version of symbol %s' % (record.path, name))
-            if owner is None:
-                continue
-            j = position[id(owner)]
-            if j not in seen:
-                seen.add(j)
-                mine.append(j)
-                users[j] += 1
+        if exact:
+            mine = _direct_deps_exact(record, owners, crcs, position, symbol_prefix, check_versions,
+                                      collect_unresolved, result)
+        else:
+            mine = _direct_deps(record, owner_position)
+        for j in mine:
+            users[j] += 1
         direct[i] = mine
 
     topo = _topological_order(direct, users)
@@ -272,6 +259,60 @@ def resolve_dependencies(records, kernel_symbols=None, symbol_prefix=None, check
         result.sort_index[id(records[i])] = sort_index[i]
     _set_transitive_deps(records, direct, topo, sort_index)
     return result
+
+
+def _direct_deps(record, owner_position):
+    """Positions of the modules a record needs, each once, in the order first
+    needed: the undefined symbols, then the __versions names they leave.
+
+    Only what depends on owners: weakness and CRCs matter for the reports
+    _direct_deps_exact makes, not for the graph.
+    """
+    names, _weak, dotted = record.need_lists()
+    version_names, _crcs, version_dotted = record.version_lists()
+    if dotted or version_dotted:
+        # ppc64 function descriptors: '.foo' is 'foo'
+        names = [name[1:] if name[:1] == '.' else name for name in names]
+        version_names = [name[1:] if name[:1] == '.' else name for name in version_names]
+    if version_names:
+        # a __versions entry an undefined symbol claimed adds nothing; an
+        # unclaimed repeat of a needed name has the same owner, already found
+        names = chain(names, filterfalse(set(names).__contains__, version_names))
+    # each owner once, first need first (map, filterfalse, fromkeys: loops in C)
+    found = list(dict.fromkeys(map(owner_position.get, names)))
+    if None in found:
+        found.remove(None)
+    return found
+
+
+def _direct_deps_exact(record, owners, crcs, position, symbol_prefix, check_versions, collect_unresolved, result):
+    """_direct_deps, one need at a time, collecting unresolved symbols and
+    CRC mismatches in result as depmod reports them."""
+    mine = []
+    seen = set()
+    for name, weak, crc in _effective_needs(record):
+        key = name
+        if key.startswith('.'):
+            # ppc64 function descriptors: '.foo' is 'foo'
+            key = key[1:]
+        if symbol_prefix and key.startswith(symbol_prefix):
+            key = key[1:]
+        if key not in owners:
+            if collect_unresolved and not weak:
+                result.unresolved.append((record, name))
+                result.messages.append('%s needs unknown symbol %s' % (record.path, name))
+            continue
+        owner = owners[key]
+        if check_versions and not weak and crcs.get(key, 0) != crc:
+            result.bad_versions.append((record, name))
+            result.messages.append('%s disagrees about version of symbol %s' % (record.path, name))
+        if owner is None:
+            continue
+        j = position[id(owner)]
+        if j not in seen:
+            seen.add(j)
+            mine.append(j)
+    return mine
 
 
 def _topological_order(direct, users):

@@ -8,6 +8,8 @@ scan (which files, in which order) -> parse (what each file says, cached)
 its own fields of ModuleRecord and leaves the others alone.
 """
 
+import re
+
 
 class ModuleRecord(object):
     """One module file depmod indexes.
@@ -26,13 +28,15 @@ class ModuleRecord(object):
       exports   [(symbol, crc or None), ...] in the order depmod meets them
       needs     [(symbol, weak), ...]
       versions  [(symbol, crc), ...] from __versions
+                (all four built on first use from the compact parse result
+                given to set_parsed; see the accessors for depmod's own use)
     Set by the graph:
       deps      [ModuleRecord, ...] the transitive dependencies in the order
                 modules.dep lists them
     """
 
-    __slots__ = ('name', 'path', 'dep_path', 'order', 'stat_key',
-                 'modinfo', 'exports', 'needs', 'versions', 'deps')
+    __slots__ = ('name', 'path', 'dep_path', 'order', 'stat_key', 'deps',
+                 '_compact', '_modinfo', '_exports', '_needs', '_versions')
 
     def __init__(self, name, path, dep_path, order=None, stat_key=None):
         self.name = name
@@ -40,14 +44,140 @@ class ModuleRecord(object):
         self.dep_path = dep_path
         self.order = order
         self.stat_key = stat_key
-        self.modinfo = None
-        self.exports = None
-        self.needs = None
-        self.versions = None
         self.deps = None
+        self._compact = None
+        self._modinfo = self._exports = self._needs = self._versions = None
+
+    # The parse stage hands over one compact result (depmod_parse.compact:
+    # a few joined strings per module).  The lists above are built from it
+    # only when asked for; depmod's own stages use the accessors below,
+    # which split the strings and never build a tuple per symbol.
+
+    def set_parsed(self, result):
+        """Set the parse fields from a compact parse result."""
+        self._compact = result
+        self._modinfo = self._exports = self._needs = self._versions = None
+
+    def _expanded(self, field, build):
+        value = getattr(self, field)
+        if value is None and self._compact is not None:
+            value = build(self._compact)
+            setattr(self, field, value)
+        return value
+
+    @property
+    def modinfo(self):
+        return self._expanded('_modinfo', modinfo_of_compact)
+
+    @modinfo.setter
+    def modinfo(self, records):
+        self._modinfo = records
+        self._drop_compact()
+
+    @property
+    def exports(self):
+        return self._expanded('_exports', exports_of_compact)
+
+    @exports.setter
+    def exports(self, exports):
+        self._exports = exports
+        self._drop_compact()
+
+    @property
+    def needs(self):
+        return self._expanded('_needs', needs_of_compact)
+
+    @needs.setter
+    def needs(self, needs):
+        self._needs = needs
+        self._drop_compact()
+
+    @property
+    def versions(self):
+        return self._expanded('_versions', versions_of_compact)
+
+    @versions.setter
+    def versions(self, versions):
+        self._versions = versions
+        self._drop_compact()
+
+    def _drop_compact(self):
+        # a field set by hand: the others keep what the compact result said
+        if self._compact is not None:
+            compact, self._compact = self._compact, None
+            for field, build in _BUILDERS:
+                if getattr(self, field) is None:
+                    setattr(self, field, build(compact))
 
     def modinfo_values(self, key):
-        return [v for k, v in (self.modinfo or ()) if k == key]
+        """The values of one modinfo key, in file order ('' for a record without '=')."""
+        if self._modinfo is None and self._compact is not None:
+            # depmod asks a few keys of every module: a search beats expanding every record
+            return _values_pattern(key).findall(self._compact[0])
+        return [v for k, v in (self._modinfo or ()) if k == key]
+
+    def export_lists(self):
+        """([symbol, ...], [crc or None, ...]) of the exports."""
+        if self._exports is None and self._compact is not None:
+            return _split(self._compact[1], '\n'), self._compact[2]
+        exports = self._exports or ()
+        return [name for name, _crc in exports], [crc for _name, crc in exports]
+
+    def need_lists(self):
+        """([symbol, ...], {weak symbol, ...}, dotted): dotted is False when no
+        name starts with '.' (ppc64 function descriptors, looked up without it)."""
+        if self._needs is None and self._compact is not None:
+            text = self._compact[3]
+            return (_split(text, '\n'), set(_split(self._compact[4], '\n')),
+                    text[:1] == '.' or '\n.' in text)
+        needs = self._needs or ()
+        names = [name for name, _weak in needs]
+        return names, set(name for name, weak in needs if weak), any(name[:1] == '.' for name in names)
+
+    def version_lists(self):
+        """([symbol, ...], [crc, ...], dotted) of __versions."""
+        if self._versions is None and self._compact is not None:
+            text = self._compact[5]
+            return _split(text, '\n'), self._compact[6], text[:1] == '.' or '\n.' in text
+        versions = self._versions or ()
+        names = [name for name, _crc in versions]
+        return names, [crc for _name, crc in versions], any(name[:1] == '.' for name in names)
 
     def __repr__(self):
         return 'ModuleRecord(%r, %r, order=%r)' % (self.name, self.dep_path, self.order)
+
+
+_VALUE_PATTERNS = {}
+
+
+def _values_pattern(key):
+    got = _VALUE_PATTERNS.get(key)
+    if got is None:
+        got = _VALUE_PATTERNS[key] = re.compile(r'(?:\A|(?<=\0))%s(?:=([^\0]*)|(?=\0|\Z))' % re.escape(key))
+    return got
+
+
+def _split(text, sep):
+    return text.split(sep) if text else []
+
+
+def modinfo_of_compact(compact):
+    return [tuple(rec.partition('=')[::2]) for rec in _split(compact[0], '\0') if rec]
+
+
+def exports_of_compact(compact):
+    return list(zip(_split(compact[1], '\n'), compact[2]))
+
+
+def needs_of_compact(compact):
+    names = _split(compact[3], '\n')
+    weak = set(_split(compact[4], '\n'))
+    return [(name, name in weak) for name in names]
+
+
+def versions_of_compact(compact):
+    return list(zip(_split(compact[5], '\n'), compact[6]))
+
+
+_BUILDERS = (('_modinfo', modinfo_of_compact), ('_exports', exports_of_compact), ('_needs', needs_of_compact),
+             ('_versions', versions_of_compact))

@@ -69,10 +69,6 @@ def _index_bytes(entries, layout):
     return build_index_bytes(entries, layout)
 
 
-def _modinfo(record):
-    return record.modinfo or ()
-
-
 def render_dep(records):
     """(modules.dep text, [(name, line, priority)]) from records with .deps."""
     lines = []
@@ -94,9 +90,8 @@ def render_modinfo_lines(records, key, header):
     """modules.softdep / modules.weakdep text: 'KEY NAME VALUE' per record."""
     out = [header]
     for record in records:
-        for k, value in _modinfo(record):
-            if k == key:
-                out.append('%s %s %s\n' % (key, record.name, value))
+        for value in record.modinfo_values(key):
+            out.append('%s %s %s\n' % (key, record.name, value))
     return ''.join(out)
 
 
@@ -106,9 +101,7 @@ def render_aliases(records, warnings):
     entries = []
     for i, record in enumerate(records):
         name = record.name
-        for k, value in _modinfo(record):
-            if k != 'alias':
-                continue
+        for value in record.modinfo_values('alias'):
             out.append('alias %s %s\n' % (value, name))
             if '[' in value or ']' in value:
                 key = depmod_alias_key(value)
@@ -173,9 +166,7 @@ def render_devname(records, warnings):
         devname = None
         kind = None
         numbers = (0, 0)
-        for k, value in _modinfo(record):
-            if k != 'alias':
-                continue
+        for value in record.modinfo_values('alias'):
             if value.startswith('devname:'):
                 devname = value[len('devname:'):]
             else:

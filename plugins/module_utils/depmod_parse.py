@@ -19,7 +19,9 @@ import os
 import tempfile
 
 from ansible_collections.kernel.kmod.plugins.module_utils.compression import detect_compression, decompress
-from ansible_collections.kernel.kmod.plugins.module_utils.elf import parse_module
+from ansible_collections.kernel.kmod.plugins.module_utils.depmod_elf import depmod_facts
+from ansible_collections.kernel.kmod.plugins.module_utils.depmod_model import (
+    exports_of_compact, modinfo_of_compact, needs_of_compact, versions_of_compact)
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
 
 # Below this many files the cost of starting workers outweighs their help.
@@ -50,10 +52,7 @@ def parse_file(path, want_versions=True):
                 raise KmodError.from_os_error(exc, 'cannot read module file', path=path)
             raise KmodError('cannot map module file %s: %s' % (path, exc), path=path)
         try:
-            image = parse_module(data, path, compression)
-            result = compact(image.modinfo, image.exports(), image.needs(),
-                             image.versions() if want_versions else [])
-            del image
+            result = depmod_facts(data, path, compression, want_versions)
         finally:
             if isinstance(data, mmap.mmap):
                 data.close()
@@ -76,18 +75,10 @@ def compact(modinfo, exports, needs, versions):
     )
 
 
-def _split(text, sep):
-    return text.split(sep) if text else []
-
-
 def expand(result):
     """(modinfo, exports, needs, versions) lists from a compact result."""
-    modinfo_text, export_names, export_crcs, need_names, weak_names, version_names, version_crcs = result
-    modinfo = [tuple(rec.partition('=')[::2]) for rec in _split(modinfo_text, '\0')]
-    weak = set(_split(weak_names, '\n'))
-    needs = [(name, name in weak) for name in _split(need_names, '\n')]
-    return (modinfo, list(zip(_split(export_names, '\n'), export_crcs)), needs,
-            list(zip(_split(version_names, '\n'), version_crcs)))
+    return (modinfo_of_compact(result), exports_of_compact(result), needs_of_compact(result),
+            versions_of_compact(result))
 
 
 def _parse_many(job):
@@ -125,7 +116,7 @@ def parse_records(records, workers=None, cache=None, want_versions=True):
     for index, record in enumerate(records):
         hit = cache.get(record, want_versions) if cache is not None else None
         if hit is not None:
-            record.modinfo, record.exports, record.needs, record.versions = expand(hit)
+            record.set_parsed(hit)
         else:
             todo.append((index, record.path))
     workers = default_workers() if workers is None else max(1, workers)
@@ -156,7 +147,7 @@ def parse_records(records, workers=None, cache=None, want_versions=True):
             problems.append(error)
             bad.add(index)
             continue
-        record.modinfo, record.exports, record.needs, record.versions = expand(parsed)
+        record.set_parsed(parsed)
         if cache is not None:
             cache.put(record, parsed, want_versions)
     good = [r for i, r in enumerate(records) if i not in bad]

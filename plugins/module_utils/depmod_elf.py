@@ -1,0 +1,303 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) kernel.kmod contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The few facts depmod needs from one module image, read fast.
+
+``depmod_facts(data, path, compression)`` gives the compact parse result of
+depmod_parse (modinfo records, exports with CRCs, needs with weak flags,
+__versions) for the bytes of a module.  It reads the same things as
+elf.ModuleImage, but column-wise: the section table and the symbol table
+are unpacked in one C call each, undefined symbols are found by OR-ing the
+two bytes of every st_shndx as big integers, and only those symbols (and
+the __crc_ ones) are looked at one by one.  That is several times less
+Python work per module than walking every symbol.
+
+Anything unusual (a bound out of range, extended section numbering, a name
+with a newline, ...) sends the file to elf.ModuleImage, whose result or
+error is then the answer: the fast path only ever answers for files on
+which both readers agree.
+"""
+
+import struct
+import sys
+from array import array
+from itertools import compress, repeat
+from operator import add
+
+from ansible_collections.kernel.kmod.plugins.module_utils.elf import (
+    CRC_PREFIX, ELFCLASS64, SHN_ABS, SHN_LORESERVE, SHN_UNDEF, SHN_XINDEX, SHT_NOBITS, SIGNATURE_INFO_SIZE,
+    SIGNATURE_MAGIC, STB_WEAK, VERSION_RECORD_SIZE, _LAYOUTS, parse_module)
+
+_MAGIC_LEN = len(SIGNATURE_MAGIC)
+_CRC_LEN = len(CRC_PREFIX)
+_SIGNATURE_LEN = struct.Struct('>I')
+# translate() tables: 1 for a zero byte; 1 for an st_info with STB_WEAK binding
+_ZERO_TO_ONE = bytes([1] + [0] * 255)
+_WEAK_BINDING = bytes(1 if b >> 4 == STB_WEAK else 0 for b in range(256))
+# an array typecode of 4-byte items
+_U32_CODE = [code for code in 'IL' if array(code).itemsize == 4][0]
+
+
+class _Unusual(Exception):
+    """The file needs the full reader (elf.ModuleImage)."""
+
+
+class _Columns(object):
+    """Byte positions of the fields of a symbol entry, per ELF class and order."""
+
+    def __init__(self, elf_class, little):
+        if elf_class == ELFCLASS64:
+            self.size, self.name, self.info, self.shndx = 24, 0, 4, 6
+        else:
+            self.size, self.name, self.info, self.shndx = 16, 0, 12, 14
+        self.order = 'little' if little else 'big'
+        # st_name bytes in the order int.from_bytes / struct expect
+        self.u32 = struct.Struct(('<' if little else '>') + 'I')
+
+
+_COLUMNS = {}
+for (_class, _data), _layout in _LAYOUTS.items():
+    _COLUMNS[(_class, _data)] = _Columns(_class, _data == 1)
+
+
+def _full(data, path, compression, want_versions):
+    from ansible_collections.kernel.kmod.plugins.module_utils.depmod_parse import compact
+    image = parse_module(data, path, compression)
+    return compact(image.modinfo, image.exports(), image.needs(), image.versions() if want_versions else [])
+
+
+def depmod_facts(data, path=None, compression=None, want_versions=True):
+    """The compact parse result (depmod_parse.compact) of module bytes.
+
+    data: bytes or mmap of the uncompressed module.  Raises FormatError for a
+    malformed file, exactly as elf.ModuleImage does.
+    """
+    try:
+        return _fast(data, want_versions)
+    except (_Unusual, struct.error, IndexError, ValueError, OverflowError):
+        return _full(data, path, compression, want_versions)
+
+
+def _text(raw):
+    return raw.decode('utf-8', 'surrogateescape')
+
+
+def _section_index(shstr, name_offsets, name):
+    """The first section called `name` (bytes): any section whose name
+    offset points at name + NUL, wherever that sits in the name table."""
+    needle = name + b'\0'
+    best = None
+    at = shstr.find(needle)
+    while at >= 0:
+        if at in name_offsets:
+            index = name_offsets.index(at)
+            if best is None or index < best:
+                best = index
+        at = shstr.find(needle, at + 1)
+    return best
+
+
+class _Sections(object):
+    """The section headers as one flat tuple: 7 fields per section (name
+    offset, type, offset, size, link, info, entsize), unpacked in one call."""
+
+    __slots__ = ('flat', 'count')
+
+    def __init__(self, flat, count):
+        self.flat = flat
+        self.count = count
+
+    def __len__(self):
+        return self.count
+
+    def __getitem__(self, index):
+        if not 0 <= index < self.count:
+            raise IndexError(index)
+        return self.flat[7 * index:7 * index + 7]
+
+    def __iter__(self):
+        for index in range(self.count):
+            yield self[index]
+
+    def columns(self):
+        flat = self.flat
+        return flat[0::7], flat[1::7], flat[2::7], flat[3::7]
+
+
+_TABLE_STRUCTS = {}
+
+
+def _section_table_struct(layout, key, count):
+    got = _TABLE_STRUCTS.get((key, count))
+    if got is None:
+        entry = layout.section.format
+        if isinstance(entry, bytes):
+            entry = entry.decode('ascii')
+        got = _TABLE_STRUCTS[(key, count)] = struct.Struct(entry[0] + entry[1:] * count)
+    return got
+
+
+def _fast(data, want_versions):
+    size = len(data)
+    elf_size = size
+    if size >= _MAGIC_LEN and data[size - _MAGIC_LEN:] == SIGNATURE_MAGIC:
+        info_end = size - _MAGIC_LEN
+        info_start = info_end - SIGNATURE_INFO_SIZE
+        if info_start < 0:
+            raise _Unusual()
+        elf_size = info_start - _SIGNATURE_LEN.unpack_from(data, info_end - 4)[0]
+        if elf_size < 0:
+            raise _Unusual()
+    if elf_size < 16 or data[:4] != b'\x7fELF':
+        raise _Unusual()
+    key = (data[4], data[5])
+    layout = _LAYOUTS.get(key)
+    if layout is None or elf_size < 16 + layout.header.size:
+        raise _Unusual()
+    header = layout.header.unpack_from(data, 16)
+    shoff, shentsize, shnum, shstrndx = header[5], header[10], header[11], header[12]
+    if (shoff == 0 or shentsize != layout.section.size or shnum == 0 or shstrndx == SHN_XINDEX
+            or shstrndx >= shnum or shoff + shnum * shentsize > elf_size):
+        raise _Unusual()
+    raw = _Sections(_section_table_struct(layout, key, shnum).unpack_from(data, shoff), shnum)
+    name_offsets, types, offsets, sizes = raw.columns()
+    if max(map(add, offsets, sizes)) > elf_size:
+        # .bss and other NOBITS sections may; any other is the full reader's error
+        for _name, stype, offset, size, _l, _i, _e in raw:
+            if offset + size > elf_size and stype != SHT_NOBITS:
+                raise _Unusual()
+    _n, stype, names_start, names_size, _l, _i, _e = raw[shstrndx]
+    if stype == SHT_NOBITS:
+        raise _Unusual()
+    shstr = data[names_start:names_start + names_size]
+    if shstr.rfind(b'\0') < max(name_offsets):
+        raise _Unusual()  # a section name without its NUL
+
+    def section_bytes(name):
+        index = _section_index(shstr, name_offsets, name)
+        if index is None or types[index] == SHT_NOBITS:
+            return b''
+        return data[offsets[index]:offsets[index] + sizes[index]]
+
+    modinfo = b'\0'.join(filter(None, section_bytes(b'.modinfo').split(b'\0')))
+    needs, weak, crcs = _symbols(data, raw, _section_index(shstr, name_offsets, b'.symtab'), layout, key)
+    if crcs:
+        export_names = [name for name, _crc in crcs]
+        export_crcs = [crc for _name, crc in crcs]
+    else:
+        export_names = list(filter(None, section_bytes(b'__ksymtab_strings').split(b'\0')))
+        export_crcs = [None] * len(export_names)
+    version_names, version_crcs = [], []
+    if want_versions:
+        versions = section_bytes(b'__versions')
+        if len(versions) % VERSION_RECORD_SIZE:
+            raise _Unusual()
+        if versions:
+            version_crcs, fields = zip(*layout.version.iter_unpack(versions))
+            version_names = [field.split(b'\0', 1)[0] for field in fields]
+            version_crcs = list(version_crcs)
+    exports = b'\n'.join(export_names)
+    need_text = b'\n'.join(needs)
+    versions_text = b'\n'.join(version_names)
+    # a name holding a newline would not survive the compact form's joins
+    if (exports.count(b'\n') > max(0, len(export_names) - 1) or need_text.count(b'\n') > max(0, len(needs) - 1)
+            or versions_text.count(b'\n') > max(0, len(version_names) - 1)):
+        raise _Unusual()
+    return (_text(modinfo), _text(exports), export_crcs, _text(need_text), _text(b'\n'.join(weak)),
+            _text(versions_text), version_crcs)
+
+
+def _symbols(data, raw, index, layout, key):
+    """(need names, weak need names, [(export name, crc)]) from .symtab, as elf.py reads them."""
+    if index is None:
+        return [], [], []
+    _n, stype, sym_offset, sym_size, link, first_global, entsize = raw[index]
+    if stype == SHT_NOBITS or not sym_size:
+        return [], [], []
+    columns = _COLUMNS[key]
+    step = columns.size
+    if entsize not in (0, step) or link == 0 or link >= len(raw) or raw[link][1] == SHT_NOBITS:
+        raise _Unusual()
+    str_start = raw[link][2]
+    str_end = str_start + raw[link][3]
+    count = sym_size // step
+    has_crcs = data.find(CRC_PREFIX, str_start, str_end) >= 0
+    first = 1
+    if not has_crcs and 1 < first_global <= count:
+        first = first_global
+    total = count - first
+    if total <= 0:
+        return [], [], []
+    table = data[sym_offset + first * step:sym_offset + count * step]
+    strtab = data[str_start:str_end]
+    if strtab[:1] != b'\0':
+        raise _Unusual()  # name offset 0 would not be the empty name
+    at = columns.shndx
+    # 1 where st_shndx is SHN_UNDEF (both of its bytes 0), else 0
+    undefined = (int.from_bytes(table[at::step], 'little') | int.from_bytes(table[at + 1::step], 'little')).to_bytes(
+        total, 'little').translate(_ZERO_TO_ONE)
+    names = _u32_column(table, columns.name, step, total, columns.order)
+    # the names and flags of the undefined symbols, each looked at by C code only
+    # (str.index raises ValueError for a name without its NUL: the full reader's case)
+    wanted = list(compress(names, undefined))
+    ends = list(map(strtab.index, repeat(b'\0'), wanted))
+    symbols = list(map(strtab.__getitem__, map(slice, wanted, ends)))
+    weak_flags = bytes(compress(table[columns.info::step], undefined)).translate(_WEAK_BINDING)
+    needs = list(filter(None, symbols))
+    weak = list(filter(None, compress(symbols, weak_flags))) if any(weak_flags) else []
+    crcs = []
+    if has_crcs:
+        if data.find(CRC_PREFIX, max(0, str_end - _CRC_LEN + 1), str_end + _CRC_LEN - 1) >= 0:
+            raise _Unusual()  # a prefix across the end of the string table: the full reader's call
+        crcs = _crc_exports(data, raw, table, names, undefined, columns, layout, strtab)
+    return needs, weak, crcs
+
+
+def _crc_exports(data, raw, table, names, undefined, columns, layout, strtab):
+    """[(name, crc)] of the defined __crc_ symbols, in symbol-table order."""
+    step = columns.size
+    starts = set()
+    at = strtab.find(CRC_PREFIX)
+    while at >= 0:
+        starts.add(at)
+        at = strtab.find(CRC_PREFIX, at + 1)
+    if max(names) >= len(strtab):
+        raise _Unusual()  # the full reader may look past the string table here
+    out = []
+    symbol = layout.symbol
+    wide = step == 24
+    names = names.tolist()
+    hits = [i for i, name in enumerate(names) if name in starts]
+    for i in hits:
+        if undefined[i]:
+            continue  # a need, already counted
+        fields = symbol.unpack_from(table, i * step)
+        if wide:
+            _name, _info, shndx, value = fields
+        else:
+            _name, value, _info, shndx = fields
+        start = names[i]
+        out.append((strtab[start + _CRC_LEN:strtab.index(b'\0', start)], _crc_value(data, raw, layout, shndx, value)))
+    return out
+
+
+def _u32_column(table, at, step, total, order):
+    """The u32 at `at` of every entry of a table, as an array."""
+    packed = bytearray(4 * total)
+    for k in range(4):
+        packed[k::4] = table[at + k::step]
+    column = array(_U32_CODE, bytes(packed))
+    if order != sys.byteorder:
+        column.byteswap()
+    return column
+
+
+def _crc_value(data, raw, layout, shndx, value):
+    if shndx == SHN_ABS:
+        return value
+    if shndx >= SHN_LORESERVE or shndx >= len(raw):
+        raise _Unusual()
+    _n, stype, offset, size, _l, _i, _e = raw[shndx]
+    if stype == SHT_NOBITS or value + 4 > size:
+        raise _Unusual()
+    return layout.u32.unpack_from(data, offset + value)[0]

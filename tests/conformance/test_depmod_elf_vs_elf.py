@@ -1,0 +1,34 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) kernel.kmod contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""depmod_elf's fast reader against elf.ModuleImage on every module of Debian's tree.
+
+Every file must be answered by the fast path alone (no hand-over to the full
+reader) with the same compact parse result, modinfo compared as records.
+"""
+
+import pytest
+
+from ansible_collections.kernel.kmod.plugins.module_utils import depmod_elf
+from ansible_collections.kernel.kmod.plugins.module_utils.compression import read_module_file
+from ansible_collections.kernel.kmod.plugins.module_utils.depmod_parse import compact, expand
+from ansible_collections.kernel.kmod.plugins.module_utils.elf import parse_module
+
+pytestmark = pytest.mark.conformance
+
+
+def _normal(result):
+    return (expand(result)[0],) + tuple(result[1:])
+
+
+def test_fast_reader_equals_full_reader_on_every_module(debian_tree):
+    files = debian_tree.ko_files()
+    assert len(files) > 4000
+    differ = []
+    for path in files:
+        data, compression = read_module_file(path)
+        image = parse_module(data, path, compression)
+        full = compact(image.modinfo, image.exports(), image.needs(), image.versions())
+        if _normal(depmod_elf._fast(data, True)) != _normal(full):
+            differ.append(path)
+    assert differ == []
