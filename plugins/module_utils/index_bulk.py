@@ -43,33 +43,30 @@ def _group_values(entries):
     get = groups.get
     try:
         for key, value, priority in entries:
-            k = key.encode('ascii')
-            got = get(k)
+            got = get(key)
             if got is None:
-                groups[k] = (priority, value)
+                groups[key] = (priority, value)
             elif type(got) is tuple:
-                groups[k] = [got, (priority, value)]
+                groups[key] = [got, (priority, value)]
             else:
                 got.append((priority, value))
+        # keys and values checked and encoded in bulk: ASCII, no NUL inside
+        names = '\0'.join(groups).encode('ascii')
+        if names.count(b'\0') != max(0, len(groups) - 1) or '\0' in ''.join([v for _k, v, _p in entries]):
+            _explain_bad_entry(entries)
         blocks = {}
         pack = _U32.pack
-        for k, got in groups.items():
+        for k, got in zip(names.split(b'\0') if groups else (), groups.values()):
             if type(got) is tuple:
-                blocks[k] = _ONE + pack(got[0]) + got[1].encode('ascii') + b'\0'
+                blocks[k] = b''.join((_ONE, pack(got[0]), got[1].encode('ascii'), b'\0'))
                 continue
             # stable sort on (priority, newest first)
             order = sorted(range(len(got)), key=lambda i: (got[i][0], -i))
             blocks[k] = pack(len(got)) + b''.join(
                 pack(got[i][0]) + got[i][1].encode('ascii') + b'\0' for i in order)
-    except (UnicodeEncodeError, AttributeError, TypeError, struct.error):
+    except (UnicodeEncodeError, AttributeError, TypeError, ValueError, struct.error):
         _explain_bad_entry(entries)
         raise
-    if b'\0' in b''.join(groups) or any(b'\0' in block[8:-1] for block in blocks.values()
-                                         if block[:4] == _ONE):
-        _explain_bad_entry(entries)
-    for got in groups.values():
-        if type(got) is list and any('\0' in v for _p, v in got):
-            _explain_bad_entry(entries)
     return blocks
 
 
@@ -211,12 +208,107 @@ def _encode_node(node):
     return b''.join(out)
 
 
+# stack frames of _post_order_body
+_OPEN, _LEAF, _CLOSE = range(3)
+
+
+def _post_order_body(keys, blocks):
+    """(body bytes, root offset word) of the trie of sorted distinct keys, in
+    kmod 33's post-order: each node's children (lowest character first) are
+    written before it, so every offset a node holds is known when it is
+    written, and the file comes out in one pass with no node objects.
+    """
+    pieces = []
+    emit = pieces.append
+    pos = HEADER_SIZE
+    root_word = [0]
+    stack = [(_OPEN, 0, len(keys), 0, root_word, 0)]
+    pop = stack.pop
+    push = stack.append
+    pack = struct.pack
+    while stack:
+        frame = pop()
+        kind = frame[0]
+        if kind == _LEAF:
+            _kind, key, depth, words, at = frame
+            prefix = key[depth:]
+            if prefix:
+                data = prefix + b'\0' + blocks[key]
+                words[at] = pos | FLAG_PREFIX | FLAG_VALUES
+            else:
+                data = blocks[key]
+                words[at] = pos | FLAG_VALUES
+        elif kind == _OPEN:
+            _kind, lo, hi, depth, words, at = frame
+            if lo == hi:
+                words[at] = pos  # no keys at all: an empty root
+                continue
+            first_key = keys[lo]
+            # kmod's root never holds a prefix (the root is the only node at depth 0)
+            end = _shared_length(first_key, keys[hi - 1], depth) if depth else 0
+            prefix = first_key[depth:end]
+            values = None
+            start = lo
+            if len(first_key) == end:
+                values = blocks[first_key]
+                start = lo + 1
+            runs = []
+            i = start
+            while i < hi:
+                key = keys[i]
+                ch = key[end]
+                j = hi if ch == 255 else bisect_left(keys, key[:end] + _NEXT_BYTE[ch], i, hi)
+                runs.append((ch, i, j))
+                i = j
+            if runs:
+                first = runs[0][0]
+                child_words = [0] * (runs[-1][0] - first + 1)
+                push((_CLOSE, prefix, values, first, child_words, words, at))
+                child_depth = end + 1
+                for ch, i, j in reversed(runs):
+                    if j - i == 1:
+                        push((_LEAF, keys[i], child_depth, child_words, ch - first))
+                    else:
+                        push((_OPEN, i, j, child_depth, child_words, ch - first))
+                continue
+            # values only
+            mask = FLAG_VALUES
+            if prefix:
+                data = prefix + b'\0' + values
+                mask |= FLAG_PREFIX
+            else:
+                data = values
+            words[at] = pos | mask
+        else:
+            _kind, prefix, values, first, child_words, words, at = frame
+            mask = FLAG_CHILDREN
+            parts = []
+            if prefix:
+                parts.append(prefix + b'\0')
+                mask |= FLAG_PREFIX
+            parts.append(bytes((first, first + len(child_words) - 1)))
+            parts.append(pack('>%dI' % len(child_words), *child_words))
+            if values is not None:
+                parts.append(values)
+                mask |= FLAG_VALUES
+            data = b''.join(parts)
+            words[at] = pos | mask
+        emit(data)
+        pos += len(data)
+    return b''.join(pieces), root_word[0]
+
+
 def build_index_bytes(entries, layout='post'):
     """The index file of (key, value, priority) entries: 'post' (kmod <= 33)
     or 'pre' (kmod 34) node order; equal to IndexBuilder's bytes."""
     if layout not in ('pre', 'post'):
         raise KmodError('unknown index layout %r (use one of pre, post)' % (layout,))
     blocks = _group_values(entries)
+    if layout == 'post':
+        body, root_word = _post_order_body(sorted(blocks), blocks)
+        if len(body) + HEADER_SIZE > OFFSET_MASK:
+            raise KmodError('index too large: %d bytes do not fit 28-bit offsets' % (HEADER_SIZE + len(body)))
+        return struct.pack('>III', MAGIC, VERSION, root_word) + body
     root, postorder = _build(sorted(blocks), blocks)
     if layout == 'post':
         offset = HEADER_SIZE
