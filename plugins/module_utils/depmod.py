@@ -25,14 +25,16 @@ import os
 
 from ansible_collections.kernel.kmod.plugins.module_utils.depmod_config import load_depmod_config
 from ansible_collections.kernel.kmod.plugins.module_utils.depmod_graph import (
-    read_module_symvers, read_system_map, resolve_dependencies)
-from ansible_collections.kernel.kmod.plugins.module_utils.depmod_outputs import render_outputs
-from ansible_collections.kernel.kmod.plugins.module_utils.depmod_parse import ParseCache, parse_records
+    build_symbol_table, order_records, read_module_symvers, read_system_map, resolve_dependencies)
+from ansible_collections.kernel.kmod.plugins.module_utils.depmod_outputs import render_large_indexes, render_outputs
+from ansible_collections.kernel.kmod.plugins.module_utils.depmod_parse import (
+    PARALLEL_MIN_FILES, ParseCache, default_workers, parse_records)
 from ansible_collections.kernel.kmod.plugins.module_utils.depmod_scan import scan_modules
 from ansible_collections.kernel.kmod.plugins.module_utils.depmod_state import (
     DepmodState, input_fingerprint, outputs_stat, quick_up_to_date, state_file_name, stat_key)
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
 from ansible_collections.kernel.kmod.plugins.module_utils.files import FileChange, apply_changes, diff_entry, plan_changes
+from ansible_collections.kernel.kmod.plugins.module_utils.forked import ForkedCall
 from ansible_collections.kernel.kmod.plugins.module_utils.index import BinaryIndex
 from ansible_collections.kernel.kmod.plugins.module_utils.kmod_version import KmodFlavour, kmod_flavour
 from ansible_collections.kernel.kmod.plugins.module_utils.tree import MODULE_ROOTS, find_module_dir, releases_under
@@ -141,8 +143,11 @@ def _count_lines(path):
 
 # ---------------------------------------------------------------- summaries
 
-def _entries(name, data):
-    """The entries of an index file: lines of a text file, (key, value) of a .bin."""
+def _entries(name, data, known=None):
+    """The entries of an index file: lines of a text file, (key, value) of a
+    .bin (known: its (key, value, priority) entries, not to read them back)."""
+    if known is not None:
+        return [(key, value) for key, value, _priority in known]
     if not data:
         return []
     if name.endswith('.bin'):
@@ -153,11 +158,19 @@ def _entries(name, data):
     return data.splitlines()
 
 
-def change_summary(change):
-    """{'action', 'added', 'removed'} of a FileChange, counting entries."""
+def change_summary(change, new_entries=None):
+    """{'action', 'added', 'removed'} of a FileChange, counting entries.
+
+    new_entries: the (key, value, priority) entries the new .bin was built
+    from, when known (render_outputs' entries).
+    """
     name = os.path.basename(change.path)
+    new = _entries(name, change.new, new_entries if change.new is not None else None)
+    if not change.old:
+        # nothing before: every entry is new (what the Counters below would say)
+        return {'action': change.action, 'added': len(new), 'removed': 0}
     old = collections.Counter(_entries(name, change.old))
-    new = collections.Counter(_entries(name, change.new))
+    new = collections.Counter(new)
     return {'action': change.action, 'added': sum((new - old).values()), 'removed': sum((old - new).values())}
 
 
@@ -231,6 +244,12 @@ def _parse(scan, options, plan, report):
     return scan.modules
 
 
+def _large_indexes(records, kernel_symbols, layout):
+    """modules.alias.bin and modules.symbols.bin of records in module order."""
+    owners, _crcs = build_symbol_table(records, kernel_symbols)
+    return render_large_indexes(records, owners, layout)
+
+
 def _check_graph(graph, release, options, report):
     if graph.cycles:
         cycles = '; '.join(' -> '.join(c) for c in graph.cycles)
@@ -301,12 +320,20 @@ def plan_release(release, options):
         kernel_symbols = _kernel_symbols(options, report)
     except KmodError as exc:
         raise _in_release(release, exc)
-    graph = resolve_dependencies(records, kernel_symbols=kernel_symbols,
-                                 check_versions=bool(options.check_symbols and options.symvers),
-                                 collect_unresolved=options.check_symbols and kernel_symbols is not None)
-    _check_graph(graph, release, options, report)
-
-    files, warnings = render_outputs(graph, module_dir, layout=flavour.layout, weakdep=flavour.weakdep)
+    # the two largest tries need no dependency graph: a child builds them meanwhile
+    workers = default_workers() if options.workers is None else options.workers
+    large = ForkedCall(_large_indexes, order_records(records), kernel_symbols, flavour.layout,
+                       fork=workers > 1 and len(records) >= PARALLEL_MIN_FILES)
+    try:
+        graph = resolve_dependencies(records, kernel_symbols=kernel_symbols,
+                                     check_versions=bool(options.check_symbols and options.symvers),
+                                     collect_unresolved=options.check_symbols and kernel_symbols is not None)
+        _check_graph(graph, release, options, report)
+        entries = {}
+        files, warnings = render_outputs(graph, module_dir, layout=flavour.layout, weakdep=flavour.weakdep,
+                                         prebuilt=large.result, entries=entries)
+    finally:
+        large.cancel()
     report['warnings'].extend(warnings)
     plan.output_names = list(files)
     try:
@@ -316,7 +343,7 @@ def plan_release(release, options):
     for change in plan.changes:
         name = os.path.basename(change.path)
         report['written'].append(name)
-        report['files'][name] = change_summary(change)
+        report['files'][name] = change_summary(change, entries.get(name))
         if name in DIFF_FILES:
             plan.diff.append(bounded_diff(change, DIFF_MAX_BYTES))
     report['changed'] = bool(plan.changes)

@@ -201,7 +201,8 @@ def build_symbol_table(records, kernel_symbols=None, symbol_prefix=None):
     return owners, crcs
 
 
-def _order_records(records):
+def order_records(records):
+    """The records in depmod's module order (by .order when every record has one)."""
     records = list(records)
     if all(r.order is not None for r in records):
         records.sort(key=lambda r: r.order)
@@ -219,7 +220,7 @@ def resolve_dependencies(records, kernel_symbols=None, symbol_prefix=None, check
     given (without them every kernel symbol would be unresolved).
     Returns a GraphResult; on a cycle .cycles is set and no .deps are.
     """
-    records = _order_records(records)
+    records = order_records(records)
     result = GraphResult(records)
     owners, crcs = build_symbol_table(records, kernel_symbols, symbol_prefix)
     result.owners = owners

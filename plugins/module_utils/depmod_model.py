@@ -151,9 +151,15 @@ _VALUE_PATTERNS = {}
 
 
 def _values_pattern(key):
+    """findall() gives the value of every 'KEY=value' (or bare 'KEY') record.
+
+    The key comes first so the regex engine can hunt for it as a literal;
+    the lookbehind then checks that it starts a record.
+    """
     got = _VALUE_PATTERNS.get(key)
     if got is None:
-        got = _VALUE_PATTERNS[key] = re.compile(r'(?:\A|(?<=\0))%s(?:=([^\0]*)|(?=\0|\Z))' % re.escape(key))
+        k = re.escape(key)
+        got = _VALUE_PATTERNS[key] = re.compile(r'%s(?<![^\0]%s)(?:=([^\0]*)|(?=\0|\Z))' % (k, k))
     return got
 
 

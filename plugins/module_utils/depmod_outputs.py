@@ -290,6 +290,35 @@ def builtin_alias_entries(data, warnings):
     return entries
 
 
+# What render_large_indexes builds: the files that need no dependency graph
+# and cost the most to render.
+LARGE_FILES = ('modules.alias.bin', 'modules.symbols', 'modules.symbols.bin')
+
+
+def render_large_indexes(records, owners, layout='post'):
+    """{name: bytes} of LARGE_FILES: modules.alias.bin, modules.symbols and
+    modules.symbols.bin need only the records in module order and the
+    symbol owners, not the dependency graph, so they can be built in another
+    process while the graph is resolved (render_outputs takes them as
+    `prebuilt`).  The same bytes as render_outputs builds itself.
+    """
+    _text, alias_entries = render_aliases(records, [])
+    symbols_text, symbol_entries = render_symbols(records, owners)
+    return {'modules.alias.bin': _index_bytes(alias_entries, layout),
+            'modules.symbols': _encode(symbols_text),
+            'modules.symbols.bin': _index_bytes(symbol_entries, layout)}
+
+
+def symbol_entries_unordered(records, owners):
+    """The entries of modules.symbols.bin in no particular order (the trie
+    and the counts of its entries do not depend on it; each symbol is one key)."""
+    position = {}
+    for i, record in enumerate(records):
+        position[id(record)] = i
+    return [('symbol:' + symbol, owner.name, position[id(owner)])
+            for symbol, owner in owners.items() if owner is not None]
+
+
 def _read_optional(module_dir, name, warnings):
     """The bytes of module_dir/name, or None with depmod's warning."""
     path = os.path.join(module_dir, name)
@@ -302,7 +331,7 @@ def _read_optional(module_dir, name, warnings):
 
 
 def render_outputs(graph, module_dir=None, builtin=FROM_MODULE_DIR, builtin_modinfo=FROM_MODULE_DIR,
-                   layout='post', weakdep=False):
+                   layout='post', weakdep=False, prebuilt=None, entries=None):
     """Every file depmod writes, as bytes: ({name: bytes}, [warning, ...]).
 
     graph: a GraphResult without cycles (depmod_graph.resolve_dependencies).
@@ -310,7 +339,14 @@ def render_outputs(graph, module_dir=None, builtin=FROM_MODULE_DIR, builtin_modi
     modules.builtin.modinfo, None when missing, or read from module_dir
     (default).  layout: 'post' (kmod up to 33, the host's kmod 30) or 'pre'
     (kmod 34) node order of the .bin files.  weakdep: also write
-    modules.weakdep (kmod 33 and later do; kmod 30 does not).
+    modules.weakdep (kmod 33 and later do; kmod 30 does not).  prebuilt:
+    {name: bytes} of LARGE_FILES already built for the same records, owners
+    and layout (render_large_indexes), used instead of rendering them, or a
+    function returning them, called once everything else is rendered (so a
+    process building them meanwhile is waited for last).  entries:
+    a dict to fill with {name: [(key, value, priority), ...]} of every .bin
+    file built from entries (what the trie holds, cheaper than reading it
+    back).
     """
     if graph.cycles:
         raise KmodError('dependency cycle: %s; nothing is written'
@@ -324,22 +360,40 @@ def render_outputs(graph, module_dir=None, builtin=FROM_MODULE_DIR, builtin_modi
     dep_text, dep_entries = render_dep(records)
     files['modules.dep'] = _encode(dep_text)
     files['modules.dep.bin'] = _index_bytes(dep_entries, layout)
+    kept = entries if entries is not None else {}
+    kept['modules.dep.bin'] = dep_entries
     alias_text, alias_entries = render_aliases(records, warnings)
     files['modules.alias'] = _encode(alias_text)
-    files['modules.alias.bin'] = _index_bytes(alias_entries, layout)
+    kept['modules.alias.bin'] = alias_entries
     files['modules.softdep'] = _encode(render_modinfo_lines(records, 'softdep', SOFTDEP_HEADER))
     if weakdep:
         files['modules.weakdep'] = _encode(render_modinfo_lines(records, 'weakdep', WEAKDEP_HEADER))
-    symbols_text, symbol_entries = render_symbols(records, graph.owners)
-    files['modules.symbols'] = _encode(symbols_text)
-    files['modules.symbols.bin'] = _index_bytes(symbol_entries, layout)
+    if prebuilt is None:
+        symbols_text, kept['modules.symbols.bin'] = render_symbols(records, graph.owners)
+        files['modules.symbols'] = _encode(symbols_text)
+    elif entries is not None:
+        kept['modules.symbols.bin'] = symbol_entries_unordered(records, graph.owners)
 
     if builtin is FROM_MODULE_DIR:
         builtin = _read_optional(module_dir, 'modules.builtin', warnings)
-    files['modules.builtin.bin'] = b'' if builtin is None else _index_bytes(builtin_entries(builtin, warnings), layout)
+    if builtin is None:
+        files['modules.builtin.bin'] = b''
+    else:
+        kept['modules.builtin.bin'] = builtin_entries(builtin, warnings)
+        files['modules.builtin.bin'] = _index_bytes(kept['modules.builtin.bin'], layout)
     if builtin_modinfo is FROM_MODULE_DIR:
         builtin_modinfo = _read_optional(module_dir, 'modules.builtin.modinfo', warnings)
-    files['modules.builtin.alias.bin'] = (
-        b'' if builtin_modinfo is None else _index_bytes(builtin_alias_entries(builtin_modinfo, warnings), layout))
+    if builtin_modinfo is None:
+        files['modules.builtin.alias.bin'] = b''
+    else:
+        kept['modules.builtin.alias.bin'] = builtin_alias_entries(builtin_modinfo, warnings)
+        files['modules.builtin.alias.bin'] = _index_bytes(kept['modules.builtin.alias.bin'], layout)
     files['modules.devname'] = _encode(render_devname(records, warnings))
-    return files, warnings
+    if prebuilt is None:
+        files['modules.alias.bin'] = _index_bytes(alias_entries, layout)
+        files['modules.symbols.bin'] = _index_bytes(kept['modules.symbols.bin'], layout)
+    else:
+        done = prebuilt() if callable(prebuilt) else prebuilt
+        for name in LARGE_FILES:
+            files[name] = done[name]
+    return dict((name, files[name]) for name in output_names(weakdep)), warnings

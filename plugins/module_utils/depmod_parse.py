@@ -14,7 +14,6 @@ path and skipped, as kmod's depmod does.
 import errno
 import json
 import mmap
-import multiprocessing
 import os
 import tempfile
 
@@ -23,6 +22,7 @@ from ansible_collections.kernel.kmod.plugins.module_utils.depmod_elf import depm
 from ansible_collections.kernel.kmod.plugins.module_utils.depmod_model import (
     exports_of_compact, modinfo_of_compact, needs_of_compact, versions_of_compact)
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
+from ansible_collections.kernel.kmod.plugins.module_utils.forked import ForkedCall
 
 # Below this many files the cost of starting workers outweighs their help.
 PARALLEL_MIN_FILES = 256
@@ -93,16 +93,11 @@ def _parse_many(job):
     return out
 
 
-def _chunks(items, count):
-    size = max(1, (len(items) + count - 1) // count)
-    return [items[i:i + size] for i in range(0, len(items), size)]
-
-
 def default_workers():
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):
-        return max(1, multiprocessing.cpu_count())
+        return max(1, os.cpu_count() or 1)
 
 
 def parse_records(records, workers=None, cache=None, want_versions=True):
@@ -120,24 +115,15 @@ def parse_records(records, workers=None, cache=None, want_versions=True):
         else:
             todo.append((index, record.path))
     workers = default_workers() if workers is None else max(1, workers)
-    results = []
     if workers > 1 and len(todo) >= PARALLEL_MIN_FILES:
-        jobs = [(chunk, want_versions) for chunk in _chunks(todo, workers * 4)]
-        try:
-            context = multiprocessing.get_context('fork')
-            pool = context.Pool(workers)
-        except (OSError, ValueError):
-            pool = None
-        if pool is not None:
-            try:
-                for part in pool.imap_unordered(_parse_many, jobs):
-                    results.extend(part)
-            finally:
-                pool.close()
-                pool.join()
-        else:
-            results = _parse_many((todo, want_versions))
-    elif todo:
+        # forked children take every n-th file (neighbours in module order
+        # are alike in size), this process the rest; results come back compact
+        shares = [todo[k::workers] for k in range(workers)]
+        children = [ForkedCall(_parse_many, (share, want_versions)) for share in shares[1:]]
+        results = _parse_many((shares[0], want_versions))
+        for child in children:
+            results.extend(child.result())
+    else:
         results = _parse_many((todo, want_versions))
     problems = []
     bad = set()

@@ -341,6 +341,19 @@ def test_change_summary_counts_entries():
         'action': 'update', 'added': 0, 'removed': 0}
 
 
+def test_change_summary_of_a_bin_from_its_known_entries():
+    from ansible_collections.kernel.kmod.plugins.module_utils.index_bulk import build_index_bytes
+    old_entries = [('a', 'm1', 0), ('b', 'm2', 1), ('b', 'm3', 2)]
+    new_entries = [('a', 'm1', 0), ('b', 'm3', 2), ('c', 'm4', 3), ('c', 'm4', 3)]
+    change = FileChange('/d/modules.alias.bin', build_index_bytes(old_entries), build_index_bytes(new_entries))
+    expected = {'action': 'update', 'added': 2, 'removed': 1}
+    assert change_summary(change) == expected
+    assert change_summary(change, new_entries) == expected
+    created = FileChange('/d/modules.alias.bin', None, build_index_bytes(new_entries))
+    assert change_summary(created) == change_summary(created, new_entries) == {
+        'action': created.action, 'added': 4, 'removed': 0}
+
+
 # ---------------------------------------------------------------- bad input
 
 def _cycle_tree(tree):

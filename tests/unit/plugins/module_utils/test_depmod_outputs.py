@@ -11,7 +11,8 @@ from hypothesis import given, settings, strategies as st
 from ansible_collections.kernel.kmod.plugins.module_utils.depmod_graph import resolve_dependencies
 from ansible_collections.kernel.kmod.plugins.module_utils.depmod_model import ModuleRecord
 from ansible_collections.kernel.kmod.plugins.module_utils.depmod_outputs import (
-    builtin_alias_entries, builtin_entries, output_names, render_devname, render_outputs)
+    LARGE_FILES, builtin_alias_entries, builtin_entries, output_names, render_devname, render_large_indexes,
+    render_outputs)
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
 from ansible_collections.kernel.kmod.plugins.module_utils.index import BinaryIndex
 from ansible_collections.kernel.kmod.plugins.module_utils.index_bulk import build_index_bytes
@@ -169,3 +170,39 @@ def test_bulk_index_refuses_what_kmod_cannot_store(entries, message):
     with pytest.raises(KmodError) as info:
         build_index_bytes(entries)
     assert message in info.value.msg
+
+
+def _many_records():
+    records = [record('m%02d' % i, i, ['alias=pci:v%04xd*' % i, 'alias=usb:v1d-%d*' % (i % 3), 'alias=dup',
+                                       'softdep=pre: m%02d' % ((i + 1) % 20)],
+                      exports=['sym_%d' % i, 'shared'], needs=['sym_%d' % (i + 1)] if i < 19 else [])
+               for i in range(20)]
+    return records
+
+
+@pytest.mark.parametrize('layout', ['post', 'pre'])
+def test_prebuilt_large_indexes_give_the_same_files(layout):
+    graph = resolve_dependencies(_many_records())
+    plain, plain_warnings = render_outputs(graph, builtin=b'', builtin_modinfo=b'', layout=layout)
+    large = render_large_indexes(graph.records, graph.owners, layout)
+    assert sorted(large) == sorted(LARGE_FILES)
+    for prebuilt in (large, lambda: large):
+        files, warnings = render_outputs(graph, builtin=b'', builtin_modinfo=b'', layout=layout, prebuilt=prebuilt)
+        assert files == plain
+        assert list(files) == list(plain) == output_names()
+        assert warnings == plain_warnings
+
+
+@pytest.mark.parametrize('prebuilt', [False, True])
+def test_entries_are_what_each_bin_file_holds(prebuilt):
+    graph = resolve_dependencies(_many_records())
+    entries = {}
+    large = render_large_indexes(graph.records, graph.owners) if prebuilt else None
+    files, _w = render_outputs(graph, builtin=b'kernel/a.ko\nkernel/b-c.ko\n', builtin_modinfo=b'a.alias=x-y\0',
+                               prebuilt=large, entries=entries)
+    assert sorted(entries) == ['modules.alias.bin', 'modules.builtin.alias.bin', 'modules.builtin.bin',
+                               'modules.dep.bin', 'modules.symbols.bin']
+    for name, kept in entries.items():
+        with BinaryIndex.from_bytes(files[name]) as idx:
+            assert sorted((k, p, v) for k, p, v in idx.items()) == sorted((k, p, v) for k, v, p in kept)
+    assert len(entries['modules.symbols.bin']) == 21

@@ -1,0 +1,119 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) kernel.kmod contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A function call run in a forked child while this process does other work.
+
+depmod's stages are CPU-bound Python; a forked child sees every object of
+this process as it was at the fork (nothing is sent to it) and hands back
+one pickled result through a pipe.  That is cheaper than a
+multiprocessing pool, which pickles the work out as well as back.
+
+Where fork is missing or fails, or the child dies or fails, the call is run
+here instead when its result is asked for: the same function on the same
+objects gives the same result or raises the same error, so callers never
+see the difference except in time.
+"""
+
+import os
+import pickle
+import signal
+
+_READ_SIZE = 1 << 20
+
+
+class ForkedCall(object):
+    """fn(*args) started in a child process; result() waits for it.
+
+    fork=False runs nothing in the background: result() makes the call.
+    """
+
+    def __init__(self, fn, *args, fork=True):
+        self._fn = fn
+        self._args = args
+        self._pid = None
+        self._fd = None
+        self._done = False
+        self._value = None
+        if not fork:
+            return
+        try:
+            read_fd, write_fd = os.pipe()
+        except OSError:
+            return
+        try:
+            pid = os.fork()
+        except (OSError, AttributeError):
+            os.close(read_fd)
+            os.close(write_fd)
+            return
+        if pid == 0:  # the child: never returns
+            os.close(read_fd)
+            _run_child(write_fd, fn, args)
+        os.close(write_fd)
+        self._pid = pid
+        self._fd = read_fd
+
+    @property
+    def forked(self):
+        """True when a child process is doing the work."""
+        return self._pid is not None
+
+    def result(self):
+        """The function's result (computed here if the child could not)."""
+        if self._done:
+            return self._value
+        data = None
+        if self._pid is not None:
+            chunks = []
+            try:
+                while True:
+                    chunk = os.read(self._fd, _READ_SIZE)
+                    if not chunk:
+                        break
+                    chunks.append(chunk)
+            finally:
+                os.close(self._fd)
+                _, status = os.waitpid(self._pid, 0)
+            if status == 0 and chunks:
+                data = b''.join(chunks)
+        if data is not None:
+            ok, value = pickle.loads(data)
+            if ok:
+                self._value = value
+                self._done = True
+                return value
+        # no child, or it failed: do the work here, errors included
+        self._value = self._fn(*self._args)
+        self._done = True
+        return self._value
+
+
+    def cancel(self):
+        """Stop the child (when its result is no longer wanted) and reap it."""
+        if self._pid is not None and not self._done:
+            try:
+                os.kill(self._pid, signal.SIGKILL)
+            except OSError:
+                pass
+            os.close(self._fd)
+            os.waitpid(self._pid, 0)
+            self._pid = None
+        self._done = True
+
+
+def _run_child(write_fd, fn, args):
+    code = 1
+    try:
+        try:
+            data = pickle.dumps((True, fn(*args)), pickle.HIGHEST_PROTOCOL)
+        except Exception:  # pylint: disable=broad-except
+            # the parent reruns the call and raises the error itself
+            data = pickle.dumps((False, None))
+        view = memoryview(data)
+        while view:
+            written = os.write(write_fd, view)
+            view = view[written:]
+        code = 0
+    finally:
+        # no atexit handlers, no flushing of the parent's buffered output
+        os._exit(code)
