@@ -20,7 +20,6 @@ layout, modules.weakdep, modules.order rule and the module suffixes.
 """
 
 import collections
-import difflib
 import os
 
 from ansible_collections.kernel.kmod.plugins.module_utils.depmod_config import load_depmod_config
@@ -35,7 +34,6 @@ from ansible_collections.kernel.kmod.plugins.module_utils.depmod_state import (
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
 from ansible_collections.kernel.kmod.plugins.module_utils.files import FileChange, apply_changes, diff_entry, plan_changes
 from ansible_collections.kernel.kmod.plugins.module_utils.forked import ForkedCall
-from ansible_collections.kernel.kmod.plugins.module_utils.index import BinaryIndex
 from ansible_collections.kernel.kmod.plugins.module_utils.kmod_version import KmodFlavour, kmod_flavour
 from ansible_collections.kernel.kmod.plugins.module_utils.tree import MODULE_ROOTS, find_module_dir, releases_under
 
@@ -151,6 +149,8 @@ def _entries(name, data, known=None):
     if not data:
         return []
     if name.endswith('.bin'):
+        # only when an index changed: not worth importing the reader in every run
+        from ansible_collections.kernel.kmod.plugins.module_utils.index import BinaryIndex
         try:
             return [(key, value) for key, _priority, value in BinaryIndex.from_bytes(data, name).items()]
         except KmodError:
@@ -179,6 +179,7 @@ def _changed_region(old, new, context):
     sides, the unchanged stretches between them replaced by the same note."""
     old_lines = old.splitlines(True)
     new_lines = new.splitlines(True)
+    import difflib  # only for diffs of large files
     matcher = difflib.SequenceMatcher(None, old_lines, new_lines, autojunk=False)
     old_out, new_out = [], []
     old_at = new_at = 0

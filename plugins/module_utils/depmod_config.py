@@ -34,8 +34,6 @@ last).  Where kmod reads the files: /etc, /run, /usr/local/lib and /lib
 /usr/lib/depmod.d, which kmod 31 and later read).
 """
 
-import ctypes
-import ctypes.util
 import os
 import re
 
@@ -230,6 +228,8 @@ _libc = []
 
 
 def _load_libc():
+    import ctypes  # only for KVER lines in the config: not worth its import time in every run
+    import ctypes.util
     if not _libc:
         lib = None
         try:
@@ -252,6 +252,7 @@ def _load_libc():
 
 def _libc_regex_search(pattern, text):
     """regcomp(REG_EXTENDED|REG_NOSUB) + regexec, or None without a libc."""
+    import ctypes
     lib = _load_libc()
     if lib is None:
         return None

@@ -21,7 +21,6 @@ From parsed ModuleRecords (in depmod's module order) this builds:
 """
 
 import re
-from itertools import chain, filterfalse
 
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
 
@@ -266,20 +265,16 @@ def _direct_deps(record, owner_position):
     """Positions of the modules a record needs, each once, in the order first
     needed: the undefined symbols, then the __versions names they leave.
 
-    Only what depends on owners: weakness and CRCs matter for the reports
+    A __versions name an undefined symbol claimed has that symbol's owner,
+    already found, so every __versions name can be looked up alike.  Only
+    owners count here: weakness and CRCs matter for the reports
     _direct_deps_exact makes, not for the graph.
     """
-    names, _weak, dotted = record.need_lists()
-    version_names, _crcs, version_dotted = record.version_lists()
-    if dotted or version_dotted:
+    names, dotted = record.dependency_symbols()
+    if dotted:
         # ppc64 function descriptors: '.foo' is 'foo'
         names = [name[1:] if name[:1] == '.' else name for name in names]
-        version_names = [name[1:] if name[:1] == '.' else name for name in version_names]
-    if version_names:
-        # a __versions entry an undefined symbol claimed adds nothing; an
-        # unclaimed repeat of a needed name has the same owner, already found
-        names = chain(names, filterfalse(set(names).__contains__, version_names))
-    # each owner once, first need first (map, filterfalse, fromkeys: loops in C)
+    # each owner once, first need first (map and fromkeys: loops in C)
     found = list(dict.fromkeys(map(owner_position.get, names)))
     if None in found:
         found.remove(None)

@@ -109,12 +109,13 @@ class ModuleRecord(object):
                 if getattr(self, field) is None:
                     setattr(self, field, build(compact))
 
-    def modinfo_values(self, key):
-        """The values of one modinfo key, in file order ('' for a record without '=')."""
+    def modinfo_values(self, key, prefix=''):
+        """The values of one modinfo key, in file order ('' for a record
+        without '='); with prefix, only the values starting with it."""
         if self._modinfo is None and self._compact is not None:
             # depmod asks a few keys of every module: a search beats expanding every record
-            return _values_pattern(key).findall(self._compact[0])
-        return [v for k, v in (self._modinfo or ()) if k == key]
+            return _values_pattern(key, prefix).findall(self._compact[0])
+        return [v for k, v in (self._modinfo or ()) if k == key and v.startswith(prefix)]
 
     def export_lists(self):
         """([symbol, ...], [crc or None, ...]) of the exports."""
@@ -134,6 +135,18 @@ class ModuleRecord(object):
         names = [name for name, _weak in needs]
         return names, set(name for name, weak in needs if weak), any(name[:1] == '.' for name in names)
 
+    def dependency_symbols(self):
+        """([symbol, ...], dotted): the undefined symbols, then the __versions
+        names, as one list (what the dependency graph looks up); dotted as
+        in need_lists."""
+        if self._needs is None and self._versions is None and self._compact is not None:
+            needs, versions = self._compact[3], self._compact[5]
+            text = needs + '\n' + versions if needs and versions else needs or versions
+            return _split(text, '\n'), text[:1] == '.' or '\n.' in text
+        names, _weak, dotted = self.need_lists()
+        version_names, _crcs, version_dotted = self.version_lists()
+        return names + version_names, dotted or version_dotted
+
     def version_lists(self):
         """([symbol, ...], [crc, ...], dotted) of __versions."""
         if self._versions is None and self._compact is not None:
@@ -150,16 +163,21 @@ class ModuleRecord(object):
 _VALUE_PATTERNS = {}
 
 
-def _values_pattern(key):
-    """findall() gives the value of every 'KEY=value' (or bare 'KEY') record.
+def _values_pattern(key, prefix):
+    """findall() gives the value of every 'KEY=value' (or bare 'KEY') record
+    whose value starts with prefix.
 
     The key comes first so the regex engine can hunt for it as a literal;
     the lookbehind then checks that it starts a record.
     """
-    got = _VALUE_PATTERNS.get(key)
+    got = _VALUE_PATTERNS.get((key, prefix))
     if got is None:
         k = re.escape(key)
-        got = _VALUE_PATTERNS[key] = re.compile(r'%s(?<![^\0]%s)(?:=([^\0]*)|(?=\0|\Z))' % (k, k))
+        if prefix:
+            pattern = r'%s(?<![^\0]%s)=(%s[^\0]*)' % (k, k, re.escape(prefix))
+        else:
+            pattern = r'%s(?<![^\0]%s)(?:=([^\0]*)|(?=\0|\Z))' % (k, k)
+        got = _VALUE_PATTERNS[(key, prefix)] = re.compile(pattern)
     return got
 
 

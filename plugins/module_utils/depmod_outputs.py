@@ -163,6 +163,8 @@ def render_devname(records, warnings):
     """modules.devname text (empty when no module names a device)."""
     out = []
     for record in records:
+        if not record.modinfo_values('alias', 'devname:'):
+            continue  # most modules: one search, no walk over their aliases
         devname = None
         kind = None
         numbers = (0, 0)
@@ -290,28 +292,26 @@ def builtin_alias_entries(data, warnings):
     return entries
 
 
-# What render_large_indexes builds: the files that need no dependency graph
-# and cost the most to render.
-LARGE_FILES = ('modules.alias.bin', 'modules.symbols', 'modules.symbols.bin')
+# What render_large_indexes builds: the two largest tries, which need no
+# dependency graph.
+LARGE_FILES = ('modules.alias.bin', 'modules.symbols.bin')
 
 
 def render_large_indexes(records, owners, layout='post'):
-    """{name: bytes} of LARGE_FILES: modules.alias.bin, modules.symbols and
-    modules.symbols.bin need only the records in module order and the
-    symbol owners, not the dependency graph, so they can be built in another
-    process while the graph is resolved (render_outputs takes them as
-    `prebuilt`).  The same bytes as render_outputs builds itself.
+    """{name: bytes} of LARGE_FILES: modules.alias.bin and modules.symbols.bin
+    need only the records in module order and the symbol owners, not the
+    dependency graph, so they can be built in another process while the
+    graph is resolved (render_outputs takes them as `prebuilt`).  The same
+    bytes as render_outputs builds itself.
     """
     _text, alias_entries = render_aliases(records, [])
-    symbols_text, symbol_entries = render_symbols(records, owners)
     return {'modules.alias.bin': _index_bytes(alias_entries, layout),
-            'modules.symbols': _encode(symbols_text),
-            'modules.symbols.bin': _index_bytes(symbol_entries, layout)}
+            'modules.symbols.bin': _index_bytes(symbol_entries_unordered(records, owners), layout)}
 
 
 def symbol_entries_unordered(records, owners):
-    """The entries of modules.symbols.bin in no particular order (the trie
-    and the counts of its entries do not depend on it; each symbol is one key)."""
+    """The entries of modules.symbols.bin in no particular order (one key
+    per symbol: the trie does not depend on their order)."""
     position = {}
     for i, record in enumerate(records):
         position[id(record)] = i
@@ -368,11 +368,8 @@ def render_outputs(graph, module_dir=None, builtin=FROM_MODULE_DIR, builtin_modi
     files['modules.softdep'] = _encode(render_modinfo_lines(records, 'softdep', SOFTDEP_HEADER))
     if weakdep:
         files['modules.weakdep'] = _encode(render_modinfo_lines(records, 'weakdep', WEAKDEP_HEADER))
-    if prebuilt is None:
-        symbols_text, kept['modules.symbols.bin'] = render_symbols(records, graph.owners)
-        files['modules.symbols'] = _encode(symbols_text)
-    elif entries is not None:
-        kept['modules.symbols.bin'] = symbol_entries_unordered(records, graph.owners)
+    symbols_text, kept['modules.symbols.bin'] = render_symbols(records, graph.owners)
+    files['modules.symbols'] = _encode(symbols_text)
 
     if builtin is FROM_MODULE_DIR:
         builtin = _read_optional(module_dir, 'modules.builtin', warnings)

@@ -20,7 +20,6 @@ import mmap
 import struct
 from collections import namedtuple
 
-from ansible_collections.kernel.kmod.plugins.module_utils.compression import read_module_file
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import FormatError
 
 SIGNATURE_MAGIC = b'~Module signature appended~\n'
@@ -374,6 +373,7 @@ def parse_module(data, path=None, compression=None):
 
 def read_module(path):
     """Read, decompress and parse a module file."""
+    from ansible_collections.kernel.kmod.plugins.module_utils.compression import read_module_file
     data, compression = read_module_file(path)
     return ModuleImage(data, path, compression)
 

@@ -42,9 +42,13 @@ def test_accessors(make):
     assert r.modinfo_values('softdep') == ['pre: m']
     assert r.modinfo_values('foo') == ['alias=y']
     assert r.modinfo_values('none') == []
+    assert r.modinfo_values('alias', 'a=') == ['a=b']
+    assert r.modinfo_values('foo', 'alias') == ['alias=y']
+    assert r.modinfo_values('alias', 'q') == []
     assert r.export_lists() == (['e1', 'e2'], [5, None])
     assert r.need_lists() == (['n1', '.n2', 'n3'], {'.n2'}, True)
     assert r.version_lists() == (['n1', 'module_layout'], [1, 2], False)
+    assert r.dependency_symbols() == (['n1', '.n2', 'n3', 'n1', 'module_layout'], True)
 
 
 def test_setting_one_field_keeps_the_others():
@@ -68,10 +72,10 @@ _text = st.text(alphabet='ab=\x01 .', max_size=6)
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(['alias', 'a', 'aliasx', 'xalias', '']), _text), max_size=8),
-       st.sampled_from(['alias', 'a', 'x']))
-def test_modinfo_values_search_equals_the_list(records, key):
+       st.sampled_from(['alias', 'a', 'x']), st.sampled_from(['', 'a', 'b=', '.']))
+def test_modinfo_values_search_equals_the_list(records, key, prefix):
     records = [(k, v) for k, v in records if k or v]  # an empty record is not kept by the reader
     r = ModuleRecord('m', '/m.ko', 'm.ko')
     r.set_parsed(compact(records, [], [], []))
-    expected = [v for k, v in r.modinfo if k == key]
-    assert r.modinfo_values(key) == expected
+    expected = [v for k, v in r.modinfo if k == key and v.startswith(prefix)]
+    assert r.modinfo_values(key, prefix) == expected
