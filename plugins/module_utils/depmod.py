@@ -309,7 +309,8 @@ def plan_release(release, options):
 
     try:
         scan = scan_modules(options.basedir, release, config, module_dir=module_dir,
-                            suffixes=flavour.suffixes, first_order_line_wins=flavour.first_order_line_wins)
+                            suffixes=flavour.suffixes, first_order_line_wins=flavour.first_order_line_wins,
+                            stat_files=options.cache_dir is not None)
     except KmodError as exc:
         raise _in_release(release, exc)
     report['warnings'].extend(scan.warnings)

@@ -355,7 +355,7 @@ def read_order_file(path, first_wins=False):
 # ---------------------------------------------------------------- the scan
 
 def scan_modules(root='/', release=None, config=None, module_dir=None, suffixes=MODULE_SUFFIXES,
-                 first_order_line_wins=False):
+                 first_order_line_wins=False, stat_files=True):
     """The module files depmod indexes for a release, in depmod's order.
 
     root: the base directory (depmod -b); release: default the running
@@ -393,12 +393,14 @@ def scan_modules(root='/', release=None, config=None, module_dir=None, suffixes=
         found.sort(key=lambda f: positions.get(f.order_key(), unlisted))
 
     for order, item in enumerate(found):
-        st = item.st
-        try:
-            st = os.stat(item.host)
-        except OSError as exc:
-            result.warnings.append('%s: cannot stat: %s' % (item.host, exc.strerror))
-        stat_key = (st.st_size, st.st_mtime_ns, st.st_ino) if st is not None else None
+        stat_key = None
+        if stat_files:
+            st = item.st
+            try:
+                st = os.stat(item.host)
+            except OSError as exc:
+                result.warnings.append('%s: cannot stat: %s' % (item.host, exc.strerror))
+            stat_key = (st.st_size, st.st_mtime_ns, st.st_ino) if st is not None else None
         result.modules.append(ModuleRecord(item.name, item.host, item.dep_path, order=order,
                                            stat_key=stat_key))
     return result
