@@ -39,7 +39,6 @@ import re
 
 from ansible_collections.kernel.kmod.plugins.module_utils import config_files
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
-from ansible_collections.kernel.kmod.plugins.module_utils.modprobe_config import logical_lines
 
 BUILTIN_KEYWORD = 'built-in'
 EXTERNAL_KEYWORD = 'external'
@@ -153,6 +152,8 @@ class DepmodConfig(object):
 
     def add_text(self, text, filename):
         """Parse one file's text and add what it says."""
+        # imported here: most machines have no depmod.d file at all
+        from ansible_collections.kernel.kmod.plugins.module_utils.modprobe_config import logical_lines
         for number, line in logical_lines(text):
             self._add_line(line, filename, number)
 
