@@ -20,6 +20,8 @@ layout, modules.weakdep, modules.order rule and the module suffixes.
 """
 
 import collections
+import contextlib
+import gc
 import os
 
 from ansible_collections.kernel.kmod.plugins.module_utils.depmod_config import load_depmod_config
@@ -377,6 +379,23 @@ def apply_release(plan, options):
 
 # ---------------------------------------------------------------- entry points
 
+@contextlib.contextmanager
+def _collector_paused():
+    """No cyclic garbage collection while a release is planned.
+
+    Planning allocates a few million small objects (names, records, trie
+    pieces) that hold no reference cycles worth finding; the collector's
+    passes over them cost about 5% of a full run, in forked children too.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def resolve_releases(releases, basedir='/'):
     """The release list: None -> the running kernel; 'all' -> every release
     with a module directory under basedir; a string or a list otherwise."""
@@ -420,7 +439,8 @@ def run_depmod_releases(releases=None, options=None, **kwargs):
     if options is None:
         options = make_options(**kwargs)
     names = resolve_releases(releases, options.basedir)
-    plans = [plan_release(release, options) for release in names]
+    with _collector_paused():
+        plans = [plan_release(release, options) for release in names]
     result = {'changed': False, 'releases': {}, 'diff': [], 'kmod': options.flavour.as_dict()}
     for plan in plans:
         report = apply_release(plan, options)
@@ -441,7 +461,8 @@ def run_depmod(release=None, options=None, **kwargs):
     if options is None:
         options = make_options(**kwargs)
     release = resolve_releases(release, options.basedir)[0] if release is None else release
-    plan = plan_release(release, options)
+    with _collector_paused():
+        plan = plan_release(release, options)
     report = apply_release(plan, options)
     report['diff'] = plan.diff
     return report
