@@ -203,8 +203,10 @@ def _fast(data, want_versions):
     if (exports.count(b'\n') > max(0, len(export_names) - 1) or need_text.count(b'\n') > max(0, len(needs) - 1)
             or versions_text.count(b'\n') > max(0, len(version_names) - 1)):
         raise _Unusual()
+    needed = set(needs)
+    unclaimed = b'\n'.join([name for name in version_names if name not in needed])
     return (_text(modinfo), _text(exports), export_crcs, _text(need_text), _text(b'\n'.join(weak)),
-            _text(versions_text), version_crcs)
+            _text(versions_text), version_crcs, _text(unclaimed))
 
 
 def _symbols(data, raw, index, layout, key):

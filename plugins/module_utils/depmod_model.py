@@ -137,10 +137,12 @@ class ModuleRecord(object):
 
     def dependency_symbols(self):
         """([symbol, ...], dotted): the undefined symbols, then the __versions
-        names, as one list (what the dependency graph looks up); dotted as
-        in need_lists."""
+        names (or only those no undefined symbol has: the same owners), as
+        one list (what the dependency graph looks up); dotted as in
+        need_lists."""
         if self._needs is None and self._versions is None and self._compact is not None:
-            needs, versions = self._compact[3], self._compact[5]
+            # the __versions names the needs already hold add no owner: only the others
+            needs, versions = self._compact[3], self._compact[7]
             text = needs + '\n' + versions if needs and versions else needs or versions
             return _split(text, '\n'), text[:1] == '.' or '\n.' in text
         names, _weak, dotted = self.need_lists()

@@ -26,7 +26,7 @@ from ansible_collections.kernel.kmod.plugins.module_utils.forked import ForkedCa
 # Below this many files the cost of starting workers outweighs their help.
 PARALLEL_MIN_FILES = 256
 ELF_MAGIC = b'\x7fELF'
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 
 
 def parse_file(path, want_versions=True):
@@ -81,7 +81,10 @@ def _read_rest(fd, size):
 # hundreds of tuples: cheap to send between processes and to cache.
 # Names never hold NUL or newline (they come from NUL-terminated strings,
 # and modinfo records are split at NULs).
+# The last field repeats the __versions names no undefined symbol has: the
+# graph looks those up after the needs, and this spares it the others.
 def compact(modinfo, exports, needs, versions):
+    needed = set(name for name, _weak in needs)
     return (
         '\0'.join('%s=%s' % kv for kv in modinfo),
         '\n'.join(name for name, _crc in exports),
@@ -90,6 +93,7 @@ def compact(modinfo, exports, needs, versions):
         '\n'.join(name for name, weak in needs if weak),
         '\n'.join(name for name, _crc in versions),
         [crc for _name, crc in versions],
+        '\n'.join(name for name, _crc in versions if name not in needed),
     )
 
 

@@ -91,19 +91,20 @@ def test_fast_path_answers_alone_and_equals_full_reader(cc, shape, signed):
 
 
 def test_crc_module_values():
-    modinfo, exports, crcs, needs, weak, versions, version_crcs = depmod_facts(build('gcc', 'crcs'))
+    modinfo, exports, crcs, needs, weak, versions, version_crcs, unclaimed = depmod_facts(build('gcc', 'crcs'))
     assert exports.split('\n') == ['e1', 'e2', 'e3']
     assert crcs == [1, 0xdeadbeef, 3]
     assert sorted(needs.split('\n')) == ['e9', 'n1', 'n2', 'w1', 'w2']
     assert sorted(weak.split('\n')) == ['w1', 'w2']
     assert versions.split('\n') == ['n1', 'n2', 'module_layout', '', 'n1']
     assert version_crcs == [1, 2, 7, 9, 5]
+    assert unclaimed.split('\n') == ['module_layout', '']
     assert modinfo.split('\0') == ['license=GPL', 'alias=pci:v*', 'flag', 'softdep=pre: x', 'alias=']
 
 
 def test_want_versions_false_leaves_versions_out():
     result = depmod_facts(build('gcc', 'crcs'), want_versions=False)
-    assert result[5:] == ('', [])
+    assert result[5:] == ('', [], '')
 
 
 def test_mmap_input_gives_the_same(tmp_path):
