@@ -235,7 +235,10 @@ def _parse(scan, options, plan, report):
         if cache.warning:
             report['warnings'].append(cache.warning)
     plan.parse_cache = cache
-    good, problems = parse_records(scan.modules, workers=options.workers, cache=cache)
+    # the CRCs of __versions matter only to depmod -e (the graph needs just the names
+    # no undefined symbol has, which every parse result carries)
+    good, problems = parse_records(scan.modules, workers=options.workers, cache=cache,
+                                   want_versions=options.check_symbols)
     if len(good) != len(scan.modules):
         parsed = set(id(r) for r in good)
         for record in scan.modules:

@@ -63,7 +63,7 @@ for (_class, _data), _layout in _LAYOUTS.items():
 def _full(data, path, compression, want_versions):
     from ansible_collections.kernel.kmod.plugins.module_utils.depmod_parse import compact
     image = parse_module(data, path, compression)
-    return compact(image.modinfo, image.exports(), image.needs(), image.versions() if want_versions else [])
+    return compact(image.modinfo, image.exports(), image.needs(), image.versions(), keep_versions=want_versions)
 
 
 def depmod_facts(data, path=None, compression=None, want_versions=True):
@@ -188,14 +188,13 @@ def _fast(data, want_versions):
         export_names = list(filter(None, section_bytes(b'__ksymtab_strings').split(b'\0')))
         export_crcs = [None] * len(export_names)
     version_names, version_crcs = [], []
-    if want_versions:
-        versions = section_bytes(b'__versions')
-        if len(versions) % VERSION_RECORD_SIZE:
-            raise _Unusual()
-        if versions:
-            version_crcs, fields = zip(*layout.version.iter_unpack(versions))
-            version_names = [field.split(b'\0', 1)[0] for field in fields]
-            version_crcs = list(version_crcs)
+    versions = section_bytes(b'__versions')
+    if len(versions) % VERSION_RECORD_SIZE:
+        raise _Unusual()
+    if versions:
+        version_crcs, fields = zip(*layout.version.iter_unpack(versions))
+        version_names = [field.split(b'\0', 1)[0] for field in fields]
+        version_crcs = list(version_crcs)
     exports = b'\n'.join(export_names)
     need_text = b'\n'.join(needs)
     versions_text = b'\n'.join(version_names)
@@ -205,6 +204,8 @@ def _fast(data, want_versions):
         raise _Unusual()
     needed = set(needs)
     unclaimed = b'\n'.join([name for name in version_names if name not in needed])
+    if not want_versions:
+        versions_text, version_crcs = b'', []
     return (_text(modinfo), _text(exports), export_crcs, _text(need_text), _text(b'\n'.join(weak)),
             _text(versions_text), version_crcs, _text(unclaimed))
 

@@ -82,9 +82,14 @@ def _read_rest(fd, size):
 # Names never hold NUL or newline (they come from NUL-terminated strings,
 # and modinfo records are split at NULs).
 # The last field repeats the __versions names no undefined symbol has: the
-# graph looks those up after the needs, and this spares it the others.
-def compact(modinfo, exports, needs, versions):
+# graph looks those up after the needs, and this spares it the others.  It is
+# kept when the versions themselves are not (keep_versions False: only
+# depmod -e compares their CRCs).
+def compact(modinfo, exports, needs, versions, keep_versions=True):
     needed = set(name for name, _weak in needs)
+    unclaimed = '\n'.join(name for name, _crc in versions if name not in needed)
+    if not keep_versions:
+        versions = []
     return (
         '\0'.join('%s=%s' % kv for kv in modinfo),
         '\n'.join(name for name, _crc in exports),
@@ -93,7 +98,7 @@ def compact(modinfo, exports, needs, versions):
         '\n'.join(name for name, weak in needs if weak),
         '\n'.join(name for name, _crc in versions),
         [crc for _name, crc in versions],
-        '\n'.join(name for name, _crc in versions if name not in needed),
+        unclaimed,
     )
 
 
@@ -127,7 +132,8 @@ def parse_records(records, workers=None, cache=None, want_versions=True):
 
     problems: 'PATH: reason' for each file skipped.  workers: processes to
     use (None: one per CPU; 1: this process only).  cache: a ParseCache or
-    None.
+    None.  want_versions: False leaves record.versions empty (the names
+    the graph needs from __versions are kept all the same).
     """
     todo = []
     for index, record in enumerate(records):

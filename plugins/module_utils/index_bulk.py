@@ -225,7 +225,7 @@ def _post_order_body(keys, blocks):
     stack = [(_OPEN, 0, len(keys), 0, root_word, 0)]
     pop = stack.pop
     push = stack.append
-    pack = struct.pack
+    word_structs = {}
     while stack:
         frame = pop()
         kind = frame[0]
@@ -286,8 +286,12 @@ def _post_order_body(keys, blocks):
             if prefix:
                 parts.append(prefix + b'\0')
                 mask |= FLAG_PREFIX
-            parts.append(bytes((first, first + len(child_words) - 1)))
-            parts.append(pack('>%dI' % len(child_words), *child_words))
+            count = len(child_words)
+            packer = word_structs.get(count)
+            if packer is None:
+                packer = word_structs[count] = struct.Struct('>%dI' % count)
+            parts.append(bytes((first, first + count - 1)))
+            parts.append(packer.pack(*child_words))
             if values is not None:
                 parts.append(values)
                 mask |= FLAG_VALUES
