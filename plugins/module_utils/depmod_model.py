@@ -124,6 +124,13 @@ class ModuleRecord(object):
         exports = self._exports or ()
         return [name for name, _crc in exports], [crc for _name, crc in exports]
 
+    def export_hashes(self):
+        """kmod's hash of each export name (parallel to export_lists), or
+        None when the parse result did not bring them."""
+        if self._exports is None and self._compact is not None and len(self._compact) > 8:
+            return self._compact[8]
+        return None
+
     def need_lists(self):
         """([symbol, ...], {weak symbol, ...}, dotted): dotted is False when no
         name starts with '.' (ppc64 function descriptors, looked up without it)."""

@@ -34,7 +34,7 @@ import re
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
 from ansible_collections.kernel.kmod.plugins.module_utils.index_bulk import build_index_bytes
 from ansible_collections.kernel.kmod.plugins.module_utils.kmod_hash import (
-    DEPMOD_SYMBOL_BUCKETS, hash_iteration_order)
+    DEPMOD_SYMBOL_BUCKETS, bucket_count, hash_iteration_order)
 from ansible_collections.kernel.kmod.plugins.module_utils.text_index import depmod_alias_key
 
 ALIAS_HEADER = '# Aliases extracted from modules themselves.\n'
@@ -121,13 +121,37 @@ def render_symbols(records, owners):
         position[id(record)] = i
     out = [SYMBOLS_HEADER]
     entries = []
-    for symbol in hash_iteration_order(owners, DEPMOD_SYMBOL_BUCKETS):
+    for symbol in _symbol_order(records, owners):
         owner = owners[symbol]
         if owner is None:
             continue
         out.append('alias symbol:%s %s\n' % (symbol, owner.name))
         entries.append(('symbol:' + symbol, owner.name, position[id(owner)]))
     return ''.join(out), entries
+
+
+def _symbol_order(records, owners):
+    """The symbols in the order of depmod's symbol hash table.
+
+    With the hashes the parse workers worked out for every export, only the
+    sort is left to do here (hash_iteration_order's order, for the symbols
+    modules own; the kernel's own are not written).
+    """
+    hashes = {}
+    for record in records:
+        got = record.export_hashes()
+        if got is None:
+            return hash_iteration_order(owners, DEPMOD_SYMBOL_BUCKETS)
+        hashes.update(zip(record.export_lists()[0], got))
+    mask = bucket_count(DEPMOD_SYMBOL_BUCKETS) - 1
+    try:
+        decorated = [(hashes[symbol] & mask, symbol.encode('utf-8', 'surrogateescape'), symbol)
+                     for symbol, owner in owners.items() if owner is not None]
+    except KeyError:
+        # an owner's name that is not an export name as parsed (depmod -P prefixes)
+        return hash_iteration_order(owners, DEPMOD_SYMBOL_BUCKETS)
+    decorated.sort()
+    return [symbol for _bucket, _raw, symbol in decorated]
 
 
 _C_UNSIGNED = re.compile(r'[ \t\n\v\f\r]*([+-]?)([0-9]+)')

@@ -22,11 +22,12 @@ from ansible_collections.kernel.kmod.plugins.module_utils.depmod_model import (
     exports_of_compact, modinfo_of_compact, needs_of_compact, versions_of_compact)
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
 from ansible_collections.kernel.kmod.plugins.module_utils.forked import ForkedCall
+from ansible_collections.kernel.kmod.plugins.module_utils.kmod_hash import superfast_hash
 
 # Below this many files the cost of starting workers outweighs their help.
 PARALLEL_MIN_FILES = 256
 ELF_MAGIC = b'\x7fELF'
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
 
 
 def parse_file(path, want_versions=True):
@@ -64,7 +65,18 @@ def parse_file(path, want_versions=True):
     finally:
         if isinstance(data, mmap.mmap):
             data.close()
-    return result
+    return with_export_hashes(result)
+
+
+def with_export_hashes(result):
+    """The compact result with kmod's hash of each export name added.
+
+    modules.symbols lists symbols in the order of depmod's hash table; the
+    hashes are worked out here, in the parse workers, rather than after the
+    graph, where the main process is busiest.
+    """
+    names = result[1].split('\n') if result[1] else []
+    return tuple(result[:8]) + ([superfast_hash(name) for name in names],)
 
 
 def _read_rest(fd, size):

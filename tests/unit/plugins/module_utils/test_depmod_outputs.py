@@ -206,3 +206,28 @@ def test_entries_are_what_each_bin_file_holds(prebuilt):
         with BinaryIndex.from_bytes(files[name]) as idx:
             assert sorted((k, p, v) for k, p, v in idx.items()) == sorted((k, p, v) for k, v, p in kept)
     assert len(entries['modules.symbols.bin']) == 21
+
+
+def test_symbol_order_from_parse_hashes_equals_hashing_here():
+    from ansible_collections.kernel.kmod.plugins.module_utils.depmod_parse import compact, with_export_hashes
+    rng = random.Random(7)
+    names = ['sym_%d_%s' % (i, 'x' * rng.randrange(0, 9)) for i in range(400)]
+
+    def make(with_hashes):
+        out = []
+        for m in range(8):
+            exports = [(n, None) for n in names[m * 50:(m + 1) * 50]] + [('shared', None)]
+            r = ModuleRecord('m%d' % m, '/m%d.ko' % m, 'm%d.ko' % m, order=m)
+            result = compact([], exports, [], [])
+            r.set_parsed(with_export_hashes(result) if with_hashes else result)
+            out.append(r)
+        return out
+    with_hashes, plain = make(True), make(False)
+    assert with_hashes[0].export_hashes() is not None and plain[0].export_hashes() is None
+    texts = []
+    for records in (with_hashes, plain):
+        graph = resolve_dependencies(records)
+        files, _w = render_outputs(graph, builtin=b'', builtin_modinfo=b'')
+        texts.append(files['modules.symbols'])
+    assert texts[0] == texts[1]
+    assert len(texts[0].splitlines()) == 402
