@@ -65,18 +65,19 @@ def normal(result):
     return (expand(result)[0],) + tuple(result[1:])
 
 
-def full_result(data):
+def full_result(data, want_versions=True):
     """('ok', compact result) or ('error', message) of the full reader."""
     try:
         image = parse_module(data, 'm.ko')
-        return 'ok', normal(compact(image.modinfo, image.exports(), image.needs(), image.versions()))
+        return 'ok', normal(compact(image.modinfo, image.exports(), image.needs(), image.versions(),
+                                    keep_versions=want_versions))
     except KmodError as exc:
         return 'error', str(exc)
 
 
-def fast_result(data):
+def fast_result(data, want_versions=True):
     try:
-        return 'ok', normal(depmod_facts(data, 'm.ko'))
+        return 'ok', normal(depmod_facts(data, 'm.ko', want_versions=want_versions))
     except KmodError as exc:
         return 'error', str(exc)
 
@@ -84,10 +85,11 @@ def fast_result(data):
 @pytest.mark.parametrize('cc', COMPILERS)
 @pytest.mark.parametrize('shape', sorted(SHAPES))
 @pytest.mark.parametrize('signed', [False, True])
-def test_fast_path_answers_alone_and_equals_full_reader(cc, shape, signed):
+@pytest.mark.parametrize('want_versions', [True, False])
+def test_fast_path_answers_alone_and_equals_full_reader(cc, shape, signed, want_versions):
     data = build(cc, shape, signed)
     # _fast raises _Unusual when it would hand over to the full reader
-    assert normal(depmod_elf._fast(data, True)) == full_result(data)[1]
+    assert normal(depmod_elf._fast(data, want_versions)) == full_result(data, want_versions)[1]
 
 
 def test_crc_module_values():
@@ -168,7 +170,8 @@ def test_overwritten_fields_agree_with_full_reader(cc, shape, data):
         value = data.draw(st.one_of(st.sampled_from(special), st.integers(0, (1 << (8 * size)) - 1)))
         value &= (1 << (8 * size)) - 1
         buf[off:off + size] = value.to_bytes(size, 'little' if order == '<' else 'big')
-    assert fast_result(bytes(buf)) == full_result(bytes(buf))
+    want_versions = data.draw(st.booleans())
+    assert fast_result(bytes(buf), want_versions) == full_result(bytes(buf), want_versions)
 
 
 @FUZZ
@@ -181,4 +184,5 @@ def test_byte_flips_and_truncation_agree_with_full_reader(cc, flips, data):
     size = data.draw(st.integers(0, len(buf)))
     if data.draw(st.booleans()):
         buf = buf[:size]
-    assert fast_result(bytes(buf)) == full_result(bytes(buf))
+    want_versions = data.draw(st.booleans())
+    assert fast_result(bytes(buf), want_versions) == full_result(bytes(buf), want_versions)
