@@ -25,7 +25,7 @@ from itertools import compress, repeat
 from operator import add
 
 from ansible_collections.kernel.kmod.plugins.module_utils.elf import (
-    CRC_PREFIX, ELFCLASS64, SHN_ABS, SHN_LORESERVE, SHN_UNDEF, SHN_XINDEX, SHT_NOBITS, SIGNATURE_INFO_SIZE,
+    CRC_PREFIX, ELFCLASS64, SHN_ABS, SHN_LORESERVE, SHN_XINDEX, SHT_NOBITS, SIGNATURE_INFO_SIZE,
     SIGNATURE_MAGIC, STB_WEAK, VERSION_RECORD_SIZE, _LAYOUTS, parse_module)
 
 _MAGIC_LEN = len(SIGNATURE_MAGIC)

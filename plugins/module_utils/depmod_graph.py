@@ -235,8 +235,9 @@ def resolve_dependencies(records, kernel_symbols=None, symbol_prefix=None, check
     users = [0] * count
     exact = collect_unresolved or check_versions or symbol_prefix
     # symbol -> position of the module owning it (the kernel's own symbols left out)
-    owner_position = None if exact else dict((name, position[id(owner)]) for name, owner in owners.items()
-                                            if owner is not None)
+    owner_position = None
+    if not exact:
+        owner_position = dict((name, position[id(owner)]) for name, owner in owners.items() if owner is not None)
     for i, record in enumerate(records):
         if exact:
             mine = _direct_deps_exact(record, owners, crcs, position, symbol_prefix, check_versions,

@@ -73,7 +73,7 @@ class ForkedCall(object):
                     chunks.append(chunk)
             finally:
                 os.close(self._fd)
-                _, status = os.waitpid(self._pid, 0)
+                status = os.waitpid(self._pid, 0)[1]
             if status == 0 and chunks:
                 data = b''.join(chunks)
         if data is not None:
@@ -86,7 +86,6 @@ class ForkedCall(object):
         self._value = self._fn(*self._args)
         self._done = True
         return self._value
-
 
     def cancel(self):
         """Stop the child (when its result is no longer wanted) and reap it."""

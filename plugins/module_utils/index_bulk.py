@@ -46,7 +46,7 @@ def _group_values(entries):
             got = get(key)
             if got is None:
                 groups[key] = (priority, value)
-            elif type(got) is tuple:
+            elif isinstance(got, tuple):
                 groups[key] = [got, (priority, value)]
             else:
                 got.append((priority, value))
@@ -57,7 +57,7 @@ def _group_values(entries):
         blocks = {}
         pack = _U32.pack
         for k, got in zip(names.split(b'\0') if groups else (), groups.values()):
-            if type(got) is tuple:
+            if isinstance(got, tuple):
                 blocks[k] = b''.join((_ONE, pack(got[0]), got[1].encode('ascii'), b'\0'))
                 continue
             # stable sort on (priority, newest first)

@@ -175,8 +175,8 @@ def test_overwritten_fields_agree_with_full_reader(cc, shape, data):
 
 
 @FUZZ
-@given(st.sampled_from(COMPILERS), st.lists(st.tuples(st.integers(0, 1 << 30), st.integers(1, 255)),
-                                           min_size=1, max_size=8), st.data())
+@given(st.sampled_from(COMPILERS),
+       st.lists(st.tuples(st.integers(0, 1 << 30), st.integers(1, 255)), min_size=1, max_size=8), st.data())
 def test_byte_flips_and_truncation_agree_with_full_reader(cc, flips, data):
     buf = bytearray(build(cc, 'crcs'))
     for pos, xor in flips:
