@@ -14,7 +14,7 @@ mkdir -p ~/.ansible/test/cache
 for v in $(python3 -c 'import ansible_test, glob, os, re
 d = os.path.join(os.path.dirname(ansible_test.__file__), "_data", "requirements")
 print(" ".join(sorted({m.replace(".", "_") for f in glob.glob(d + "/*.txt") for m in re.findall(r"^pip==([0-9.]+)", open(f).read(), re.M)} or {"24_2"})))'); do
-    cp "$repo/tests/sanity/get_pip_offline.py" ~/.ansible/test/cache/get_pip_$v.py
+    cp "$repo/tests/sanity/get_pip_offline.py" ~/.ansible/test/cache/get_pip_"$v".py
 done
 git init -q . && git add -A && git -c user.name=ci -c user.email=ci@invalid commit -qm sanity
 python_version=$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')
