@@ -25,19 +25,16 @@ import gc
 import os
 
 from ansible_collections.kernel.kmod.plugins.module_utils.depmod_config import load_depmod_config
-from ansible_collections.kernel.kmod.plugins.module_utils.depmod_graph import (
-    build_symbol_table, order_records, read_module_symvers, read_system_map, resolve_dependencies)
-from ansible_collections.kernel.kmod.plugins.module_utils.depmod_outputs import render_large_indexes, render_outputs
-from ansible_collections.kernel.kmod.plugins.module_utils.depmod_parse import (
-    PARALLEL_MIN_FILES, ParseCache, default_workers, parse_records)
-from ansible_collections.kernel.kmod.plugins.module_utils.depmod_scan import scan_modules
 from ansible_collections.kernel.kmod.plugins.module_utils.depmod_state import (
     DepmodState, input_fingerprint, outputs_stat, quick_up_to_date, state_file_name, stat_key)
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
 from ansible_collections.kernel.kmod.plugins.module_utils.files import FileChange, apply_changes, diff_entry, plan_changes
-from ansible_collections.kernel.kmod.plugins.module_utils.forked import ForkedCall
 from ansible_collections.kernel.kmod.plugins.module_utils.kmod_version import KmodFlavour, kmod_flavour
 from ansible_collections.kernel.kmod.plugins.module_utils.tree import MODULE_ROOTS, find_module_dir, releases_under
+
+# The rebuild stages (scan, parse, graph, outputs, forked workers) are
+# imported inside the functions that rebuild: a run in which nothing changed
+# needs none of them, and under AnsiballZ every import is compiled afresh.
 
 DEFAULT_CACHE_DIR = '/var/cache/kernel-kmod/depmod'
 ALL_RELEASES = 'all'
@@ -214,6 +211,7 @@ def bounded_diff(change, max_bytes, context=3):
 # ---------------------------------------------------------------- planning
 
 def _kernel_symbols(options, report):
+    from ansible_collections.kernel.kmod.plugins.module_utils.depmod_graph import read_module_symvers, read_system_map
     if options.symvers:
         symbols, warnings = read_module_symvers(options.symvers)
     elif options.system_map:
@@ -229,6 +227,7 @@ def _kernel_symbols(options, report):
 
 def _parse(scan, options, plan, report):
     """Parse every scanned module; unreadable ones stay in with no symbols, as with kmod."""
+    from ansible_collections.kernel.kmod.plugins.module_utils.depmod_parse import ParseCache, parse_records
     cache = None
     if options.cache_dir:
         cache = ParseCache(os.path.join(options.cache_dir, plan.state_name + '.parse.json'))
@@ -252,6 +251,8 @@ def _parse(scan, options, plan, report):
 
 def _large_indexes(records, kernel_symbols, layout):
     """modules.alias.bin and modules.symbols.bin of records in module order."""
+    from ansible_collections.kernel.kmod.plugins.module_utils.depmod_graph import build_symbol_table
+    from ansible_collections.kernel.kmod.plugins.module_utils.depmod_outputs import render_large_indexes
     owners, _crcs = build_symbol_table(records, kernel_symbols)
     return render_large_indexes(records, owners, layout)
 
@@ -312,6 +313,11 @@ def plan_release(release, options):
             plan.state = None  # nothing to save
             return plan
 
+    from ansible_collections.kernel.kmod.plugins.module_utils.depmod_graph import order_records, resolve_dependencies
+    from ansible_collections.kernel.kmod.plugins.module_utils.depmod_outputs import render_outputs
+    from ansible_collections.kernel.kmod.plugins.module_utils.depmod_parse import PARALLEL_MIN_FILES, default_workers
+    from ansible_collections.kernel.kmod.plugins.module_utils.depmod_scan import scan_modules
+    from ansible_collections.kernel.kmod.plugins.module_utils.forked import ForkedCall
     try:
         scan = scan_modules(options.basedir, release, config, module_dir=module_dir,
                             suffixes=flavour.suffixes, first_order_line_wins=flavour.first_order_line_wins,

@@ -158,7 +158,7 @@ def test_state_shortcut_parses_nothing(tree, monkeypatch):
 
     def no_parsing(*args, **kwargs):
         raise AssertionError('parsed although nothing changed')
-    monkeypatch.setattr('ansible_collections.kernel.kmod.plugins.module_utils.depmod.parse_records', no_parsing)
+    monkeypatch.setattr('ansible_collections.kernel.kmod.plugins.module_utils.depmod_parse.parse_records', no_parsing)
     assert tree.run()['shortcut'] == 'state'
 
 
