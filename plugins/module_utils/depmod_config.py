@@ -48,6 +48,17 @@ DEFAULT_SEARCH = ('updates',)
 _WORD_SPLIT = re.compile('[ \t]+')
 
 
+# Names depmod never walks into, wherever they are in the module directory.
+ALWAYS_SKIPPED = ('build', 'source')
+
+
+def external_path(config, directory):
+    """Where an external directory is on this machine (kmod: as written)."""
+    if config.root in (None, '', '/'):
+        return directory
+    return config_files.host_path(config.root, directory)
+
+
 class SearchEntry(object):
     """One word of a search line: kind 'path', 'built-in' or 'external'.
 

@@ -36,8 +36,8 @@ import errno
 import os
 import stat
 
-from ansible_collections.kernel.kmod.plugins.module_utils import config_files
-from ansible_collections.kernel.kmod.plugins.module_utils.depmod_config import load_depmod_config
+from ansible_collections.kernel.kmod.plugins.module_utils.depmod_config import (
+    ALWAYS_SKIPPED, external_path, load_depmod_config)
 from ansible_collections.kernel.kmod.plugins.module_utils.depmod_model import ModuleRecord
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
 from ansible_collections.kernel.kmod.plugins.module_utils.kmod_hash import hash_iteration_order
@@ -46,7 +46,6 @@ from ansible_collections.kernel.kmod.plugins.module_utils.tree import find_modul
 
 ORDER_FILE = 'modules.order'
 # Entries kmod never descends into or reads, whatever the config says.
-ALWAYS_SKIPPED = ('build', 'source')
 # fgets() in kmod reads modules.order through a PATH_MAX buffer.
 _ORDER_LINE_MAX = 4096 - 1
 _HASH_BUCKETS = 512
@@ -134,13 +133,6 @@ def hash_order(names):
 
 
 # ---------------------------------------------------------------- priorities
-
-def external_path(config, directory):
-    """Where an external directory is on this machine (kmod: as written)."""
-    if config.root in (None, '', '/'):
-        return directory
-    return config_files.host_path(config.root, directory)
-
 
 def _starts_with_dir(path, prefix):
     """path continues prefix with a '/' after it (and something more)."""

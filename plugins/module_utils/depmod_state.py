@@ -27,7 +27,7 @@ import os
 import stat
 import tempfile
 
-from ansible_collections.kernel.kmod.plugins.module_utils.depmod_scan import ALWAYS_SKIPPED, external_path
+from ansible_collections.kernel.kmod.plugins.module_utils.depmod_config import ALWAYS_SKIPPED, external_path
 
 STATE_FORMAT = 1
 # Inputs depmod reads from the module directory besides the module files.

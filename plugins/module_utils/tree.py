@@ -17,7 +17,6 @@ from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodErro
 from ansible_collections.kernel.kmod.plugins.module_utils.names import (
     alias_name, module_name, module_name_from_path,
 )
-from ansible_collections.kernel.kmod.plugins.module_utils.text_index import open_index
 
 # Where module directories live under a root, in the order kmod looks.
 MODULE_ROOTS = ('lib/modules', 'usr/lib/modules')
@@ -89,6 +88,8 @@ class ModuleTree(object):
         """The index `name` ('modules.dep', 'modules.alias', ...), `.bin`
         preferred, text as fallback; None when neither can be read."""
         if name not in self._indexes:
+            # imported on first use: finding a module dir needs no index reader
+            from ansible_collections.kernel.kmod.plugins.module_utils.text_index import open_index
             index = None
             if self.module_dir is not None:
                 try:
