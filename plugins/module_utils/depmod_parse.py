@@ -12,15 +12,14 @@ path and skipped, as kmod's depmod does.
 """
 
 import errno
-import json
 import mmap
 import os
-import tempfile
 
 from ansible_collections.kernel.kmod.plugins.module_utils.depmod_elf import depmod_facts
 from ansible_collections.kernel.kmod.plugins.module_utils.depmod_model import (
     exports_of_compact, modinfo_of_compact, needs_of_compact, versions_of_compact)
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
+from ansible_collections.kernel.kmod.plugins.module_utils.json_file import load_json, save_json
 from ansible_collections.kernel.kmod.plugins.module_utils.forked import ForkedCall
 from ansible_collections.kernel.kmod.plugins.module_utils.kmod_hash import superfast_hash
 
@@ -196,13 +195,7 @@ class ParseCache(object):
         self._load()
 
     def _load(self):
-        try:
-            with open(self.path, 'r') as f:
-                data = json.load(f)
-        except (OSError, ValueError) as exc:
-            if not (isinstance(exc, OSError) and exc.errno == errno.ENOENT):
-                self.warning = 'ignoring unreadable parse cache %s: %s' % (self.path, exc)
-            return
+        data, self.warning = load_json(self.path, 'parse cache', absent=(errno.ENOENT,))
         if isinstance(data, dict) and data.get('format') == CACHE_FORMAT and isinstance(data.get('entries'), dict):
             self.entries = data['entries']
 
@@ -226,15 +219,6 @@ class ParseCache(object):
         """Write the entries used in this run, if anything changed."""
         if not self.dirty and len(self.used) == len(self.entries):
             return False
-        directory = os.path.dirname(self.path)
-        try:
-            os.makedirs(directory, mode=0o755, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix='.parse-cache.', dir=directory)
-            with os.fdopen(fd, 'w') as f:
-                # json.dumps uses the C encoder; json.dump encodes in Python, about ten times slower
-                f.write(json.dumps({'format': CACHE_FORMAT, 'entries': self.used}, separators=(',', ':')))
-            os.rename(tmp, self.path)
-        except OSError as exc:
-            self.warning = 'cannot save parse cache %s: %s' % (self.path, exc.strerror or exc)
-            return False
-        return True
+        self.warning = save_json(self.path, {'format': CACHE_FORMAT, 'entries': self.used}, 'parse cache',
+                                 separators=(',', ':'))
+        return self.warning is None

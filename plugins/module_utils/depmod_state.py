@@ -20,14 +20,13 @@ Two shortcuts:
   delete at any time.
 """
 
-import errno
 import hashlib
 import json
 import os
 import stat
-import tempfile
 
 from ansible_collections.kernel.kmod.plugins.module_utils.depmod_config import ALWAYS_SKIPPED, external_path
+from ansible_collections.kernel.kmod.plugins.module_utils.json_file import load_json, save_json
 
 STATE_FORMAT = 1
 # Inputs depmod reads from the module directory besides the module files.
@@ -175,13 +174,7 @@ class DepmodState(object):
         self._load()
 
     def _load(self):
-        try:
-            with open(self.path, 'r') as f:
-                data = json.load(f)
-        except (OSError, ValueError) as exc:
-            if not (isinstance(exc, OSError) and exc.errno in (errno.ENOENT, errno.ENOTDIR)):
-                self.warning = 'ignoring unreadable depmod state %s: %s' % (self.path, exc)
-            return
+        data, self.warning = load_json(self.path, 'depmod state')
         if not isinstance(data, dict) or data.get('format') != STATE_FORMAT:
             return
         if isinstance(data.get('outputs'), dict) and isinstance(data.get('report'), dict):
@@ -198,23 +191,10 @@ class DepmodState(object):
 
     def save(self, fingerprint, outputs, report):
         """Write the state atomically; False (with .warning) when it cannot."""
-        directory = os.path.dirname(self.path)
         data = {'format': STATE_FORMAT, 'fingerprint': fingerprint, 'outputs': outputs, 'report': report}
-        try:
-            os.makedirs(directory, mode=0o755, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix='.state.', dir=directory)
-            try:
-                with os.fdopen(fd, 'w') as f:
-                    json.dump(data, f, sort_keys=True)
-                os.rename(tmp, self.path)
-            except BaseException:
-                try:
-                    os.unlink(tmp)
-                except OSError:
-                    pass
-                raise
-        except OSError as exc:
-            self.warning = 'cannot save depmod state %s: %s' % (self.path, exc.strerror or exc)
+        warning = save_json(self.path, data, 'depmod state', sort_keys=True)
+        if warning is not None:
+            self.warning = warning
             return False
         self.fingerprint, self.outputs, self.report = fingerprint, outputs, report
         return True
