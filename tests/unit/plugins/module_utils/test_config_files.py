@@ -4,20 +4,7 @@ import pytest
 
 from ansible_collections.kernel.kmod.plugins.module_utils import config_files as cf
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
-
-
-def write(root, path, text=''):
-    full = os.path.join(str(root), path.lstrip('/'))
-    os.makedirs(os.path.dirname(full), exist_ok=True)
-    with open(full, 'w') as f:
-        f.write(text)
-    return full
-
-
-def link(root, path, target):
-    full = os.path.join(str(root), path.lstrip('/'))
-    os.makedirs(os.path.dirname(full), exist_ok=True)
-    os.symlink(target, full)
+from tests.lib.fake_root import write, link
 
 
 def test_default_dirs_in_precedence_order():

@@ -7,6 +7,7 @@ import pytest
 
 from ansible_collections.kernel.kmod.plugins.module_utils import modprobe_config as mc
 from ansible_collections.kernel.kmod.plugins.module_utils.cmdline import parse_cmdline
+from tests.lib.fake_root import write
 
 
 def parse(text, weakdep=True):
@@ -19,14 +20,6 @@ def config(text, cmdline=None, weakdep=True):
     if cmdline is not None:
         c.add_cmdline(parse_cmdline(cmdline))
     return c
-
-
-def write(root, path, text):
-    full = os.path.join(str(root), path.lstrip('/'))
-    os.makedirs(os.path.dirname(full), exist_ok=True)
-    with open(full, 'w') as f:
-        f.write(text)
-    return full
 
 
 # ------------------------------------------------------------------ lines

@@ -2,20 +2,7 @@ import os
 import socket
 
 from ansible_collections.kernel.kmod.plugins.module_utils import modules_load as ml
-
-
-def write(root, path, text):
-    full = os.path.join(str(root), path.lstrip('/'))
-    os.makedirs(os.path.dirname(full), exist_ok=True)
-    with open(full, 'w') as f:
-        f.write(text)
-    return full
-
-
-def link(root, path, target):
-    full = os.path.join(str(root), path.lstrip('/'))
-    os.makedirs(os.path.dirname(full), exist_ok=True)
-    os.symlink(target, full)
+from tests.lib.fake_root import write, link
 
 
 def test_parse_modules_load_comments_blanks_and_names():

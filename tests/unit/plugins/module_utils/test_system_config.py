@@ -1,10 +1,5 @@
 from ansible_collections.kernel.kmod.plugins.module_utils.system_config import read_system_config
-
-
-def write(root, rel, text):
-    path = root / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
+from tests.lib.fake_root import write
 
 
 def test_config_facts(tmp_path):
