@@ -3,19 +3,18 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """depmod's parse stage: what each module file says, read once.
 
-Fills modinfo, exports, needs and versions of ModuleRecords.  Uncompressed
-files are mapped, not copied (only a few sections of each are touched);
-compressed ones are decompressed in memory.  Work is spread over worker
+Fills modinfo, exports, needs and versions of ModuleRecords.  Of
+uncompressed files only the few sections depmod needs are read; compressed
+ones are decompressed in memory.  Work is spread over worker
 processes when there is enough of it, and results of unchanged files can
 come from a ParseCache.  A file that cannot be read or parsed is reported by
 path and skipped, as kmod's depmod does.
 """
 
 import errno
-import mmap
 import os
 
-from ansible_collections.kernel.kmod.plugins.module_utils.depmod_elf import depmod_facts
+from ansible_collections.kernel.kmod.plugins.module_utils.depmod_elf import depmod_facts, depmod_facts_fd
 from ansible_collections.kernel.kmod.plugins.module_utils.depmod_model import (
     exports_of_compact, modinfo_of_compact, needs_of_compact, versions_of_compact)
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
@@ -35,35 +34,28 @@ def parse_file(path, want_versions=True):
     Raises KmodError/FormatError naming the path.
     """
     try:
-        # os.open and mmap, no file object: a few microseconds per file add up over thousands
+        # os.open and pread, no file object: a few microseconds per file add up over thousands
         fd = os.open(path, os.O_RDONLY | getattr(os, 'O_CLOEXEC', 0))
     except OSError as exc:
         raise KmodError.from_os_error(exc, 'cannot read module file', path=path)
     try:
-        try:
-            size = os.fstat(fd).st_size
-            head = os.read(fd, 6)
-            compression = None
-            if head[:4] != ELF_MAGIC:
-                # the decompressors are imported only for files that need them
-                from ansible_collections.kernel.kmod.plugins.module_utils.compression import detect_compression
-                compression = detect_compression(head)
-            if compression is None and size > 0:
-                data = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
-            else:
-                from ansible_collections.kernel.kmod.plugins.module_utils.compression import decompress
-                data = decompress(head + _read_rest(fd, size), compression, path)
-        except (OSError, ValueError) as exc:
-            if isinstance(exc, OSError):
-                raise KmodError.from_os_error(exc, 'cannot read module file', path=path)
-            raise KmodError('cannot map module file %s: %s' % (path, exc), path=path)
+        size = os.fstat(fd).st_size
+        head = os.read(fd, 6)
+        if head[:4] == ELF_MAGIC:
+            # only the parts depmod needs are read
+            result = depmod_facts_fd(fd, size, path, want_versions)
+        else:
+            # the decompressors are imported only for files that need them
+            from ansible_collections.kernel.kmod.plugins.module_utils.compression import decompress, detect_compression
+            compression = detect_compression(head)
+            data = head + _read_rest(fd, size)
+            if compression is not None:
+                data = decompress(data, compression, path)
+            result = depmod_facts(data, path, compression, want_versions)
+    except OSError as exc:
+        raise KmodError.from_os_error(exc, 'cannot read module file', path=path)
     finally:
         os.close(fd)
-    try:
-        result = depmod_facts(data, path, compression, want_versions)
-    finally:
-        if isinstance(data, mmap.mmap):
-            data.close()
     return with_export_hashes(result)
 
 

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ansible_collections.kernel.kmod.plugins.module_utils import depmod_elf
-from ansible_collections.kernel.kmod.plugins.module_utils.depmod_elf import depmod_facts
+from ansible_collections.kernel.kmod.plugins.module_utils.depmod_elf import depmod_facts, depmod_facts_fd
 from ansible_collections.kernel.kmod.plugins.module_utils.depmod_parse import compact, expand
 from ansible_collections.kernel.kmod.plugins.module_utils.elf import parse_module
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
@@ -75,11 +75,28 @@ def full_result(data, want_versions=True):
         return 'error', str(exc)
 
 
+def _from_bytes(data, want_versions):
+    return depmod_facts(data, 'm.ko', want_versions=want_versions)
+
+
+def _from_file(data, want_versions):
+    """depmod_facts_fd on a file holding data: reads only parts of it."""
+    with tempfile.TemporaryFile() as f:
+        f.write(data)
+        f.flush()
+        return depmod_facts_fd(f.fileno(), len(data), 'm.ko', want_versions=want_versions)
+
+
 def fast_result(data, want_versions=True):
-    try:
-        return 'ok', normal(depmod_facts(data, 'm.ko', want_versions=want_versions))
-    except KmodError as exc:
-        return 'error', str(exc)
+    """('ok', compact result) or ('error', message), the same from bytes and from a file."""
+    answers = []
+    for reader in (_from_bytes, _from_file):
+        try:
+            answers.append(('ok', normal(reader(data, want_versions))))
+        except KmodError as exc:
+            answers.append(('error', str(exc)))
+    assert answers[0] == answers[1]
+    return answers[0]
 
 
 @pytest.mark.parametrize('cc', COMPILERS)
@@ -90,6 +107,11 @@ def test_fast_path_answers_alone_and_equals_full_reader(cc, shape, signed, want_
     data = build(cc, shape, signed)
     # _fast raises _Unusual when it would hand over to the full reader
     assert normal(depmod_elf._fast(data, want_versions)) == full_result(data, want_versions)[1]
+    with tempfile.TemporaryFile() as f:
+        f.write(data)
+        f.flush()
+        reader = depmod_elf.file_reader(f.fileno())
+        assert normal(depmod_elf._fast_read(reader, len(data), want_versions)) == full_result(data, want_versions)[1]
 
 
 def test_crc_module_values():
@@ -119,6 +141,17 @@ def test_mmap_input_gives_the_same(tmp_path):
             assert normal(depmod_facts(mapped, str(path))) == full_result(path.read_bytes())[1]
         finally:
             mapped.close()
+
+
+def test_file_shorter_than_its_size_goes_to_full_reader(tmp_path):
+    data = build('gcc', 'crcs')
+    path = tmp_path / 'm.ko'
+    path.write_bytes(data[:len(data) // 2])
+    with open(str(path), 'rb') as f:
+        # the size given is the size before the file was cut: pread comes back short
+        with pytest.raises(KmodError) as exc:
+            depmod_facts_fd(f.fileno(), len(data), str(path))
+    assert 'm.ko: invalid module file' in str(exc.value)
 
 
 def test_unusual_file_goes_to_full_reader():
