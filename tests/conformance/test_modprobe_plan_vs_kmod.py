@@ -1,0 +1,304 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) kernel.kmod contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Our load plans against the real `modprobe --show-depends` (kmod on this host).
+
+`modprobe -D -d ROOT -S RELEASE -C CONFDIR [-i] [-b] NAME [OPTIONS]` prints
+what it would do, one line a module: `insmod PATH OPTIONS`, `builtin NAME`
+or `install RAW-COMMAND OPTIONS` (the command as configured, $CMDLINE_OPTS
+not substituted).  It ignores what is loaded (nothing is: this kernel has no
+module support), so nothing here is live; live and builtin skipping are unit
+tests.  kmod prints a module again when two paths reach it (two softdeps
+sharing a dependency): our plan keeps its first place, so kmod's repeats are
+dropped before comparing.  kmod ends its option text with a blank when there
+are config options: lines are compared without trailing blanks.
+
+modprobe always reads /proc/cmdline; where we may (root and `unshare`) it
+runs in a private mount namespace with a fake one bind-mounted over it, and
+we give our planner the same text.  Otherwise both see the host's own.
+"""
+
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from ansible_collections.kernel.kmod.plugins.module_utils import modprobe_config as mc
+from ansible_collections.kernel.kmod.plugins.module_utils.cmdline import parse_cmdline
+from ansible_collections.kernel.kmod.plugins.module_utils.errors import ModuleNotFound
+from ansible_collections.kernel.kmod.plugins.module_utils.modprobe_plan import plan_load
+from ansible_collections.kernel.kmod.plugins.module_utils.tree import ModuleTree
+from tests.lib.fake_tree import FakeTree
+
+pytestmark = pytest.mark.conformance
+
+MODPROBE = '/sbin/modprobe'
+RELEASE = '6.1.0-plan-amd64'
+
+if not os.path.exists(MODPROBE):
+    pytest.skip('kmod modprobe not installed', allow_module_level=True)
+
+
+def _can_fake_cmdline():
+    if os.geteuid() != 0 or not shutil.which('unshare'):
+        return False
+    r = subprocess.run(['unshare', '-m', 'sh', '-c', 'mount --bind /dev/null /proc/cmdline'],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    return r.returncode == 0
+
+
+FAKE_CMDLINE = _can_fake_cmdline()
+
+
+def _host_cmdline():
+    with open('/proc/cmdline', 'rb') as f:
+        return f.read().decode('utf-8', 'surrogateescape')
+
+
+class Oracle(object):
+    """Runs modprobe -D many times under one fake /proc/cmdline."""
+
+    def __init__(self, tmp, root, release, confdirs, cmdline_text):
+        self.root = root
+        self.release = release
+        self.confdirs = confdirs
+        self.cmdline_text = cmdline_text if FAKE_CMDLINE else _host_cmdline()
+        self.cmdline_file = os.path.join(str(tmp), 'cmdline')
+        with open(self.cmdline_file, 'w') as f:
+            f.write(self.cmdline_text)
+
+    def run(self, args):
+        """(lines with kmod's repeats dropped, or None when kmod found nothing)."""
+        argv = [MODPROBE, '-D', '-d', self.root, '-S', self.release]
+        for d in self.confdirs:
+            argv += ['-C', d]
+        argv += list(args)
+        if FAKE_CMDLINE:
+            argv = ['unshare', '-m', 'sh', '-c', 'mount --bind "$0" /proc/cmdline && exec "$@"',
+                    self.cmdline_file] + argv
+        r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
+                           check=False)
+        if r.returncode != 0:
+            assert 'not found in directory' in r.stderr, r.stderr
+            return None
+        lines = []
+        for line in r.stdout.splitlines():
+            line = line.rstrip(' ')
+            if line not in lines:
+                lines.append(line)
+        return lines
+
+
+def plan_lines(tree, config, args, **kwargs):
+    """Our plan of a modprobe -D argument list, as modprobe -D lines (None: not found)."""
+    flags = {'ignore_install': '-i' in args, 'use_blacklist': '-b' in args}
+    words = [a for a in args if a not in ('-i', '-b')]
+    flags.update(kwargs)
+    try:
+        plan = plan_load(tree, config, words[0], user_options=' '.join(words[1:]), **flags)
+    except ModuleNotFound:
+        return None
+    lines = []
+    for step in plan.steps:
+        if step.action == 'insert':
+            lines.append(('insmod %s %s' % (step.path, step.options)).rstrip(' '))
+        elif step.action == 'builtin':
+            lines.append('builtin %s' % step.name)
+        elif step.action == 'install':
+            raw = config.install_command(step.name)
+            assert step.command == raw.replace('$CMDLINE_OPTS', step.options)
+            lines.append(('install %s %s' % (raw, step.options)).rstrip(' '))
+        else:
+            raise AssertionError('unexpected step %r' % step)
+    return lines
+
+
+# ---------------------------------------------------------------- a synthetic tree
+
+CONFIG = r"""
+alias cfgalias top
+alias cfg-pat* mid
+alias two-mods low
+alias two-mods wide
+alias two-mods sfx
+options top t=1
+options top t2=2
+options cfgalias via=alias
+options cfg-pat* viapattern=1
+options mid m=1
+options two-mods both=1
+options sfx sfx=1
+options sfx_alias sa=1
+install withinst /bin/echo inst $CMDLINE_OPTS end
+options withinst w=1
+install cmdonly /bin/true
+install withsd /bin/false
+install sdlow /bin/echo sdlow-inst
+softdep withsd pre: low post: sfx
+softdep cycx pre: cycy
+softdep cycy pre: cycx post: top
+softdep wide pre: sfx_alias post: nowhere-at-all
+softdep shared1 pre: sdlow
+softdep shared2 pre: low sdlow post: shared1
+softdep selfish pre: selfish mid
+blacklist blk
+blacklist wide
+"""
+
+CMDLINE = ('BOOT_IMAGE=/vmlinuz root=/dev/vda ro quiet top.c=1 "mid.q=x y" cfgalias.cx=2 '
+           'two-mods.tm=3 low.l=4 modprobe.blacklist=blk2,mid')
+
+
+@pytest.fixture(scope='module')
+def synthetic(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp('plan')
+    fake = FakeTree(tmp, RELEASE)
+    gpl = 'license=GPL'
+    fake.add('kernel/low.ko', modinfo=[gpl, 'alias=low-alias'], exports=['low_fn'])
+    fake.add('kernel/mid.ko', modinfo=[gpl, 'alias=mid-alias'], exports=['mid_fn'], needs=['low_fn'])
+    fake.add('kernel/top.ko', modinfo=[gpl, 'alias=top-alias', 'alias=pci:v00001234d*'],
+             exports=['top_fn'], needs=['mid_fn'])
+    fake.add('kernel/wide.ko', modinfo=[gpl, 'alias=pci:v00001234d00000001*'], needs=['low_fn', 'top_fn'])
+    fake.add('kernel/sfx.ko', modinfo=[gpl, 'alias=sfx-alias'])
+    fake.add('kernel/withinst.ko', modinfo=[gpl], needs=['mid_fn'])
+    fake.add('kernel/withsd.ko', modinfo=[gpl])
+    fake.add('kernel/cycx.ko', modinfo=[gpl])
+    fake.add('kernel/cycy.ko', modinfo=[gpl])
+    fake.add('kernel/sdlow.ko', modinfo=[gpl], needs=['low_fn'])
+    fake.add('kernel/shared1.ko', modinfo=[gpl], needs=['mid_fn'])
+    fake.add('kernel/shared2.ko', modinfo=[gpl], needs=['mid_fn'])
+    fake.add('kernel/selfish.ko', modinfo=[gpl])
+    fake.add('kernel/modsd.ko', modinfo=[gpl, 'softdep=pre: sfx post: low-alias'], needs=['top_fn'])
+    fake.add('kernel/blk.ko', modinfo=[gpl, 'alias=blk-alias'], exports=['blk_fn'])
+    fake.add('kernel/blk2.ko', modinfo=[gpl, 'alias=blk2-alias'])
+    fake.add('kernel/usesblk.ko', modinfo=[gpl], needs=['blk_fn'])
+    fake.add('kernel/sub/dash-mod.ko', modinfo=[gpl, 'alias=dash-alias'], needs=['low_fn'])
+    fake.add('extra/outoforder.ko', in_order=False, modinfo=[gpl], needs=['top_fn'])
+    fake.add_builtin('kernel/bi.ko', modinfo=['alias=bi-alias', 'parm=p:x'])
+    fake.conf('conf/plan.conf', CONFIG)
+    fake.depmod()
+    return fake
+
+
+REQUESTS = [
+    'top', 'mid', 'low', 'top-alias', 'pci:v00001234d00000001sv0', 'pci:v00001234d00000002',
+    'symbol:top_fn', 'symbol:low_fn', 'cfgalias', 'cfg-pattern', 'two-mods', 'withinst', 'cmdonly',
+    'withsd', 'cycx', 'cycy', 'wide', 'shared2', 'selfish', 'modsd', 'blk', 'blk-alias', 'blk2',
+    'blk2-alias', 'symbol:blk_fn', 'usesblk', 'dash-mod', 'dash_mod', 'dash-alias', 'outoforder',
+    'bi', 'bi-alias', 'sfx-alias', 'nothing-here', 'symbol:nothing', 'low-alias',
+]
+FLAGS = [[], ['-i'], ['-b'], ['-i', '-b']]
+
+
+@pytest.fixture(scope='module', params=['host-or-fake-cmdline', 'no-module-words'])
+def synthetic_setup(request, synthetic, tmp_path_factory):
+    text = CMDLINE if request.param == 'host-or-fake-cmdline' else 'root=/dev/vda ro'
+    oracle = Oracle(tmp_path_factory.mktemp('cmdline'), synthetic.root, RELEASE,
+                    [os.path.join(synthetic.root, 'conf')], text)
+    tree = ModuleTree(synthetic.root, RELEASE)
+    config = mc.load_modprobe_config(paths=oracle.confdirs, module_dir=tree.module_dir,
+                                     cmdline=oracle.cmdline_text)
+    assert config.warnings == []
+    yield oracle, tree, config
+    tree.close()
+
+
+@pytest.mark.parametrize('flags', FLAGS, ids=lambda f: ' '.join(f) or 'plain')
+def test_synthetic_tree(synthetic_setup, flags):
+    oracle, tree, config = synthetic_setup
+    for name in REQUESTS:
+        args = flags + [name]
+        if name == 'cmdonly' and '-i' in flags:
+            # Only an install command, and it is ignored: kmod -D prints
+            # nothing and a real run fails; we fail at planning time.
+            assert oracle.run(args) == [] and plan_lines(tree, config, args) is None
+            continue
+        assert plan_lines(tree, config, args) == oracle.run(args), args
+
+
+def test_user_options(synthetic_setup):
+    oracle, tree, config = synthetic_setup
+    for args in (['top', 'u=1', 'v=2'], ['cfgalias', 'u=1'], ['withinst', 'a=1'], ['two-mods', 'x=1'],
+                 ['-i', 'withinst', 'b=2'], ['modsd', 'q=1']):
+        assert plan_lines(tree, config, args) == oracle.run(args), args
+
+
+def test_kmod_repeats_a_module_the_plan_does_not(synthetic_setup):
+    """shared2: pre low sdlow post shared1; sdlow and shared1 share low/mid."""
+    oracle, tree, config = synthetic_setup
+    argv = [MODPROBE, '-D', '-d', oracle.root, '-S', RELEASE, '-C', oracle.confdirs[0], 'shared2']
+    raw = subprocess.run(argv, stdout=subprocess.PIPE, universal_newlines=True, check=True).stdout.splitlines()
+    assert len(raw) > len(set(raw))
+    ours = plan_lines(tree, config, ['shared2'])
+    assert len(ours) == len(set(ours))
+
+
+@pytest.mark.skipif(not FAKE_CMDLINE, reason='cannot give modprobe a fake /proc/cmdline here')
+def test_cmdline_given_apart_equals_config_cmdline(synthetic, tmp_path):
+    oracle = Oracle(tmp_path, synthetic.root, RELEASE, [os.path.join(synthetic.root, 'conf')], CMDLINE)
+    with ModuleTree(synthetic.root, RELEASE) as tree:
+        config = mc.load_modprobe_config(paths=oracle.confdirs, module_dir=tree.module_dir, cmdline=False)
+        for name in ('top', 'mid', 'cfgalias', 'two-mods', 'blk2', 'blk2-alias', 'low-alias'):
+            for flags in ([], ['-b']):
+                args = flags + [name]
+                assert plan_lines(tree, config, args, cmdline=parse_cmdline(CMDLINE)) == oracle.run(args), args
+        # the command line decides: options and blacklist words show up
+        assert 'c=1' in plan_lines(tree, config, ['top'], cmdline=parse_cmdline(CMDLINE))[-1]
+        assert plan_lines(tree, config, ['-b', 'blk2'], cmdline=parse_cmdline(CMDLINE)) == []
+
+
+# ---------------------------------------------------------------- Debian's real tree
+
+DEBIAN_CONFIG = """
+options snd-pcsp index=-2
+options snd-hda-intel power_save=1 model=auto
+options dummy numdummies=0
+softdep uhci-hcd pre: ehci-hcd
+softdep ohci-hcd pre: ehci-hcd
+alias net-pf-31 bluetooth
+blacklist pcspkr
+blacklist floppy
+install cramfs /bin/true
+install usb-storage /sbin/modprobe --ignore-install usb-storage $CMDLINE_OPTS
+"""
+DEBIAN_CMDLINE = 'root=/dev/vda ro dummy.numdummies=3 e1000e.debug=1 "usbcore.autosuspend=-1" modprobe.blacklist=snd_pcsp'
+
+
+def debian_requests(tree, module_dir):
+    """A deterministic spread of names: every 16th module, every 97th alias
+    (wildcards dropped), every 400th symbol, and some known to be special."""
+    names = sorted(tree.available())[::16]
+    aliases = []
+    with open(os.path.join(module_dir, 'modules.alias')) as f:
+        lines = [line.split() for line in f if line.startswith('alias ')]
+    for words in lines[::97]:
+        alias = words[1].replace('*', '')
+        if '[' not in alias and '?' not in alias:
+            aliases.append(alias)
+    with open(os.path.join(module_dir, 'modules.symbols')) as f:
+        symbols = [line.split()[1] for line in f if line.startswith('alias ')][::400]
+    special = ['ext4', 'btrfs', 'iwlmvm', 'snd-hda-intel', 'uhci-hcd', 'ohci_hcd', 'usb-storage', 'cramfs',
+               'pcspkr', 'floppy', 'snd-pcsp', 'net-pf-31', 'crypto-crc32c', 'fs-xfs', 'dummy', 'e1000e',
+               'usbcore', 'crc32c', 'not-a-module', 'nf_conntrack']
+    return special + names + aliases + symbols
+
+
+def test_debian_tree(debian_tree, tmp_path):
+    conf = os.path.join(str(tmp_path), 'conf')
+    os.makedirs(conf)
+    with open(os.path.join(conf, 'debian.conf'), 'w') as f:
+        f.write(DEBIAN_CONFIG)
+    oracle = Oracle(tmp_path, debian_tree.root, debian_tree.release, [conf], DEBIAN_CMDLINE)
+    with ModuleTree(debian_tree.root, debian_tree.release) as tree:
+        config = mc.load_modprobe_config(paths=[conf], module_dir=tree.module_dir, cmdline=oracle.cmdline_text)
+        requests = debian_requests(tree, tree.module_dir)
+        assert len(requests) > 300
+        compared = 0
+        for name in requests:
+            flags = ['-b'] if compared % 5 == 4 else []
+            args = flags + [name]
+            assert plan_lines(tree, config, args) == oracle.run(args), args
+            compared += 1
+        for args in (['-i', 'usb-storage'], ['dummy', 'numdummies=4'], ['-b', 'pcspkr'], ['-i', 'uhci-hcd']):
+            assert plan_lines(tree, config, args) == oracle.run(args), args
