@@ -1,0 +1,120 @@
+"""A stand-in for kernel_calls.KernelCalls that changes a FakeKernel instead.
+
+    kernel = FakeKernel(tmp_path).add_module('bridge', used_by=['br_netfilter'], refcnt=1)
+    kernel.write()
+    calls = FakeKernelCalls(kernel)
+    calls.fail_insert('broken', errno.ENOEXEC, kernel_log=['broken: bad ELF'])
+    calls.insert('/lib/modules/6.1/kernel/drivers/net/dummy.ko', 'numdummies=2')
+    calls.delete('dummy')
+    calls.calls == [('insert', '/lib/.../dummy.ko', 'numdummies=2'), ('delete', 'dummy')]
+
+It behaves like the kernel as seen through KernelCalls: a module of the same
+name already loaded gives LoadError EEXIST; deleting a module that is not
+loaded gives UnloadError ENOENT; one with a refcount gives EAGAIN ("in use")
+unless forced.  Errors carry the same messages as the real layer.  Each
+successful call rewrites the fake kernel's files, so KernelState(root) sees
+the new state.  ``details`` has one dict per call with every argument.
+"""
+
+import errno as _errno
+import os
+import shlex
+import shutil
+
+from ansible_collections.kernel.kmod.plugins.module_utils.kernel_calls import (
+    LoadError, UnloadError, check_module_name, delete_reason, insert_reason)
+from ansible_collections.kernel.kmod.plugins.module_utils.names import module_name, module_name_from_path
+
+
+def params_from_options(options):
+    """'a=1 b="x y" c' -> {'a': '1', 'b': 'x y', 'c': 'Y'} (how the module's
+    parameter files would read; a bare flag reads Y)."""
+    params = {}
+    for word in shlex.split(options or ''):
+        key, eq, value = word.partition('=')
+        params[key] = value if eq else 'Y'
+    return params
+
+
+class FakeKernelCalls(object):
+    """Same methods as KernelCalls; records calls, raises configured errors."""
+
+    def __init__(self, fake_kernel):
+        self.kernel = fake_kernel
+        self.calls = []
+        self.details = []
+        self._insert_failures = {}
+        self._delete_failures = {}
+
+    # -- configuration --------------------------------------------------
+
+    def fail_insert(self, name_or_path, errno, kernel_log=()):
+        """Every insert of that module name (or exact path) raises LoadError."""
+        key = name_or_path if '/' in name_or_path else module_name(name_or_path)
+        self._insert_failures[key] = (errno, list(kernel_log))
+        return self
+
+    def fail_delete(self, name, errno, kernel_log=()):
+        """Every delete of that module raises UnloadError."""
+        self._delete_failures[module_name(name)] = (errno, list(kernel_log))
+        return self
+
+    # -- the fake kernel ------------------------------------------------
+
+    def _loaded(self, name):
+        for mod in self.kernel.modules:
+            if mod['name'] == name:
+                return mod
+        return None
+
+    def _remove(self, mod):
+        name = mod['name']
+        self.kernel.modules.remove(mod)
+        for other in self.kernel.modules:
+            if name in other['used_by']:
+                other['used_by'].remove(name)
+                other['refcnt'] = max(other['refcnt'] - 1, 0)
+            if name in other['holders']:
+                other['holders'].remove(name)
+                link = os.path.join(self.kernel.root, 'sys/module', other['name'], 'holders', name)
+                if os.path.lexists(link):
+                    os.remove(link)
+        shutil.rmtree(os.path.join(self.kernel.root, 'sys/module', name), ignore_errors=True)
+
+    # -- KernelCalls ----------------------------------------------------
+
+    def insert(self, path, options='', ignore_vermagic=False, ignore_modversions=False):
+        self.calls.append(('insert', path, options))
+        self.details.append({'call': 'insert', 'path': path, 'options': options,
+                             'ignore_vermagic': ignore_vermagic, 'ignore_modversions': ignore_modversions})
+        name = module_name_from_path(path) or module_name(os.path.basename(path))
+        failure = self._insert_failures.get(path) or self._insert_failures.get(name)
+        if failure is None and self._loaded(name) is not None:
+            failure = (_errno.EEXIST, [])
+        if failure is not None:
+            err, lines = failure
+            msg = "could not insert '%s': %s" % (name, insert_reason(err))
+            if lines:
+                msg += ' (kernel log: %s)' % '; '.join(lines)
+            raise LoadError(msg, errno=err, path=path, module=name, kernel_log=lines)
+        self.kernel.add_module(name, params=params_from_options(options))
+        self.kernel.write()
+
+    def delete(self, name, wait=False, force=False):
+        self.calls.append(('delete', name))
+        self.details.append({'call': 'delete', 'name': name, 'wait': wait, 'force': force})
+        name = check_module_name(name)
+        mod = self._loaded(name)
+        failure = self._delete_failures.get(name)
+        if failure is None and mod is None:
+            failure = (_errno.ENOENT, [])
+        if failure is None and mod['refcnt'] and not force:
+            failure = (_errno.EAGAIN, [])
+        if failure is not None:
+            err, lines = failure
+            msg = delete_reason(err, name, mod['holders'] if mod else ())
+            if lines:
+                msg += ' (kernel log: %s)' % '; '.join(lines)
+            raise UnloadError(msg, errno=err, module=name, kernel_log=lines)
+        self._remove(mod)
+        self.kernel.write()
