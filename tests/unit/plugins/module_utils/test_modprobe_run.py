@@ -6,19 +6,7 @@ import pytest
 
 from ansible_collections.kernel.kmod.plugins.module_utils import modprobe_run
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
-try:
-    from ansible_collections.kernel.kmod.plugins.module_utils.modprobe_plan import LoadPlan, Step, UnloadPlan
-except ImportError:  # TEMPORARY stand-in until modprobe_plan lands
-    class Step(object):
-        def __init__(self, action, name, path=None, options='', command=None, softdep=False, target=False):
-            self.action, self.name, self.path, self.options = action, name, path, options
-            self.command, self.softdep, self.target = command, softdep, target
-
-    class LoadPlan(object):
-        pass
-
-    class UnloadPlan(object):
-        pass
+from ansible_collections.kernel.kmod.plugins.module_utils.modprobe_plan import LoadPlan, Step, UnloadPlan
 
 
 def load_plan(request, steps):
