@@ -20,7 +20,7 @@ from ansible_collections.kernel.kmod.plugins.module_utils.depmod_model import (
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
 from ansible_collections.kernel.kmod.plugins.module_utils.json_file import load_json, save_json
 from ansible_collections.kernel.kmod.plugins.module_utils.forked import ForkedCall
-from ansible_collections.kernel.kmod.plugins.module_utils.kmod_hash import superfast_hash
+from ansible_collections.kernel.kmod.plugins.module_utils.kmod_hash import superfast_hashes
 
 # Below this many files the cost of starting workers outweighs their help.
 PARALLEL_MIN_FILES = 256
@@ -33,6 +33,10 @@ def parse_file(path, want_versions=True):
 
     Raises KmodError/FormatError naming the path.
     """
+    return with_export_hashes(_read_facts(path, want_versions))
+
+
+def _read_facts(path, want_versions):
     try:
         # os.open and pread, no file object: a few microseconds per file add up over thousands
         fd = os.open(path, os.O_RDONLY | getattr(os, 'O_CLOEXEC', 0))
@@ -56,18 +60,31 @@ def parse_file(path, want_versions=True):
         raise KmodError.from_os_error(exc, 'cannot read module file', path=path)
     finally:
         os.close(fd)
-    return with_export_hashes(result)
+    return result
 
 
 def with_export_hashes(result):
-    """The compact result with kmod's hash of each export name added.
+    """The compact result with kmod's hash of each export name added."""
+    return _with_export_hashes([result])[0]
+
+
+def _with_export_hashes(results):
+    """The compact results with kmod's hash of each export name added.
 
     modules.symbols lists symbols in the order of depmod's hash table; the
-    hashes are worked out here, in the parse workers, rather than after the
-    graph, where the main process is busiest.
+    hashes are worked out in the parse workers, rather than after the graph,
+    where the main process is busiest, and for all the files of a worker at
+    once (superfast_hashes is fastest on many names).
     """
-    names = result[1].split('\n') if result[1] else []
-    return tuple(result[:8]) + ([superfast_hash(name) for name in names],)
+    texts = [result[1] for result in results if result[1]]
+    hashes = superfast_hashes('\n'.join(texts).encode('utf-8', 'surrogateescape').split(b'\n')) if texts else []
+    out = []
+    at = 0
+    for result in results:
+        count = result[1].count('\n') + 1 if result[1] else 0
+        out.append(tuple(result[:8]) + (hashes[at:at + count],))
+        at += count
+    return out
 
 
 def _read_rest(fd, size):
@@ -115,11 +132,14 @@ def _parse_many(job):
     """Worker: parse a list of (index, path); errors come back as text."""
     items, want_versions = job
     out = []
+    parsed = []
     for index, path in items:
         try:
-            out.append((index, parse_file(path, want_versions), None))
+            parsed.append((index, _read_facts(path, want_versions)))
         except KmodError as exc:
             out.append((index, None, str(exc)))
+    results = _with_export_hashes([result for _index, result in parsed])
+    out.extend((index, result, None) for (index, _r), result in zip(parsed, results))
     return out
 
 

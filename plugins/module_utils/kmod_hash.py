@@ -19,6 +19,7 @@ The hash reads 16-bit words in the byte order of the machine depmod runs on
 
 import struct
 import sys
+from bisect import bisect_right
 
 # sizes depmod gives its tables (rounded up to a power of two by kmod)
 DEPMOD_SYMBOL_BUCKETS = 2048
@@ -83,6 +84,93 @@ def superfast_hash(key):
     value = (value + (value >> 17)) & _MASK
     value ^= (value << 25) & _MASK
     return (value + (value >> 6)) & _MASK
+
+
+# Many keys at once: each key's 32-bit state sits in its own 64-bit lane of
+# one big integer, and each step of the hash is a handful of big-integer
+# operations for all keys of the same length.  Lanes never mix: left shifts
+# stay under bit 64 of a lane, what right shifts bring in from the next lane
+# lands above bit 32 and is masked off, as are carries.
+# A last odd byte as a signed char: added (length % 4 == 1) or shifted and
+# xored (length % 4 == 3), as 32-bit values.
+_SIGNED_BYTE = [(b - 256 if b >= 128 else b) & _MASK for b in range(256)]
+_SIGNED_BYTE_18 = [((b - 256 if b >= 128 else b) << 18) & _MASK for b in range(256)]
+_LANE_MASKS = {}
+
+
+def _lanes(values):
+    return int.from_bytes(struct.pack('<%dQ' % len(values), *values), 'little')
+
+
+def _hash_group(keys, length):
+    """superfast_hash of keys (bytes) that all have this length."""
+    count = len(keys)
+    mask = int.from_bytes(b'\xff\xff\xff\xff\0\0\0\0' * count, 'little')
+    value = _lanes([length] * count)
+    words = length >> 2
+    rem = length & 3
+    halves = length >> 1
+    if halves:
+        unpack = _words_struct_halves(halves).unpack_from
+        columns = list(zip(*map(unpack, keys)))
+        for at in range(0, 2 * words, 2):
+            value = (value + _lanes(columns[at])) & mask
+            value = ((value << 16) & mask) ^ (_lanes(columns[at + 1]) << 11) ^ value
+            value = (value + (value >> 11)) & mask
+    if rem == 3:
+        value = (value + _lanes(columns[2 * words])) & mask
+        value ^= (value << 16) & mask
+        value ^= _lanes(list(map(_SIGNED_BYTE_18.__getitem__, [key[-1] for key in keys])))
+        value = (value + (value >> 11)) & mask
+    elif rem == 2:
+        value = (value + _lanes(columns[2 * words])) & mask
+        value ^= (value << 11) & mask
+        value = (value + (value >> 17)) & mask
+    elif rem == 1:
+        value = (value + _lanes(list(map(_SIGNED_BYTE.__getitem__, [key[-1] for key in keys])))) & mask
+        value ^= (value << 10) & mask
+        value = (value + (value >> 1)) & mask
+    value ^= (value << 3) & mask
+    value = (value + (value >> 5)) & mask
+    value ^= (value << 4) & mask
+    value = (value + (value >> 17)) & mask
+    value ^= (value << 25) & mask
+    value = (value + (value >> 6)) & mask
+    return struct.unpack('<%dQ' % count, value.to_bytes(8 * count, 'little'))
+
+
+_HALVES = {}
+
+
+def _words_struct_halves(count):
+    got = _HALVES.get(count)
+    if got is None:
+        got = _HALVES[count] = struct.Struct('=%dH' % count)
+    return got
+
+
+def superfast_hashes(keys):
+    """[superfast_hash(key) for key in keys] (bytes keys), several times
+    faster for thousands of keys."""
+    keys = list(keys)
+    lengths = list(map(len, keys))
+    order = sorted(range(len(keys)), key=lengths.__getitem__)
+    ordered = list(map(keys.__getitem__, order))
+    ordered_lengths = list(map(lengths.__getitem__, order))
+    hashes = []
+    start = 0
+    total = len(ordered)
+    while start < total:
+        length = ordered_lengths[start]
+        end = bisect_right(ordered_lengths, length, start)
+        group = ordered[start:end]
+        if end - start < 4:
+            # too few to be worth the lanes
+            hashes.extend(map(superfast_hash, group))
+        else:
+            hashes.extend(_hash_group(group, length))
+        start = end
+    return list(map(dict(zip(order, hashes)).__getitem__, range(total)))
 
 
 def bucket_count(requested):
