@@ -61,7 +61,8 @@ class Step(object):
     command with $CMDLINE_OPTS substituted), 'delete' (delete_module(name)),
     'remove' (run command, a modprobe.d remove command), 'live' (already in
     the kernel: nothing to do).
-    softdep: here because of a softdep (its failure is only a warning);
+    softdep: its failure is only a warning: here because of a softdep, or
+    (unloading) a dependency removed because nothing uses it any more;
     target: one of the modules the user asked for.
     """
 
@@ -512,8 +513,12 @@ class _Unloader(object):
         path, load_order = self.settings.dep_entry(name)
         for dep_path in reversed(load_order):
             dep = module_name_from_path(dep_path)
-            if dep not in self.removed and self.is_loaded(dep) and self.refcnt(dep) == 0:
-                self._delete(dep, softdep=False, target=False)
+            # one being removed further up (a holder's dependency) goes in its own turn
+            if dep in self.active or dep in self.removed:
+                continue
+            if self.is_loaded(dep) and self.refcnt(dep) == 0:
+                # kmod ignores failures here, as it does for softdeps
+                self._delete(dep, softdep=True, target=False)
 
 
 def plan_unload(tree, config, name, cmdline=None, loaded=None, builtin=frozenset(), ignore_remove=False,
