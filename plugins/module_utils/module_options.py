@@ -35,6 +35,8 @@ def options_text(params):
     """
     if params is None:
         return ''
+    if isinstance(params, (list, tuple, set)):
+        raise KmodError('params must be a string or a mapping of parameter names to values')
     if not isinstance(params, dict):
         return str(params).strip(_BLANKS)
     words = []

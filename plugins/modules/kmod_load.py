@@ -1,0 +1,283 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) kernel.kmod contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r'''
+---
+module: kmod_load
+short_description: Load or unload a Linux kernel module, now and at every boot
+version_added: 0.1.0
+description:
+  - Loads a kernel module with its dependencies and soft dependencies, or unloads it and the dependencies
+    nothing uses any more, the way C(modprobe) and C(modprobe -r) do, but through the kernel's own system calls
+    (C(finit_module), C(init_module), C(delete_module)) rather than by running C(modprobe).
+  - Finds the module by name, alias or C(symbol:NAME) in the running kernel's module indexes (see
+    M(kernel.kmod.kmod_depmod)) and follows C(modprobe.d) (C(options), C(install), C(remove), C(softdep),
+    C(blacklist), C(alias)) and the kernel command line, as C(modprobe) does.
+  - Reports what it did step by step; a second identical run reports no change.
+  - A module already loaded with other parameter values than O(params) asks for is left as it is, with a
+    warning and RV(params_differ); see the notes.
+  - With O(persistent=present), writes C(/etc/modules-load.d/NAME.conf) and C(/etc/modprobe.d/NAME.conf) so the
+    module loads at every boot with O(params).
+author:
+  - kernel.kmod developers (@kernel-kmod)
+options:
+  name:
+    description:
+      - The module to load or unload, by module name, alias (for example V(rtnl-link-dummy)), V(symbol:NAME),
+        or absolute path of a module file.
+      - An alias that blacklisted modules match does not load them, as with C(modprobe); the task then fails.
+    type: str
+    required: true
+  state:
+    description:
+      - V(present) loads the module (with its dependencies), V(absent) unloads it.
+      - V(absent) of a module that is neither loaded nor known is no change.
+    type: str
+    choices: [present, absent]
+    default: present
+  params:
+    description:
+      - Module parameters, as a string the way C(modprobe) takes them (V(numdummies=2 name="a b")), or as a
+        mapping (booleans become V(Y) or V(N), lists comma-separated values).
+      - Added after the C(options) lines of C(modprobe.d) and the kernel command line, and used by O(persistent).
+      - They apply only when the module is loaded; see the notes.
+    type: raw
+    default: ''
+  persistent:
+    description:
+      - V(present) writes C(/etc/modules-load.d/NAME.conf) (the module loads at boot) and, when O(params) is not
+        empty, C(/etc/modprobe.d/NAME.conf) with C(options NAME PARAMS) (removed when O(params) is empty).
+        Files that already say the same thing, with or without the header this module writes, are left as they are.
+      - V(absent) removes both files; other files that still load the module at boot are named in a warning.
+      - V(disabled) leaves both files alone.
+      - NAME is the module the name resolved to. V(present) cannot go with O(state=absent).
+    type: str
+    choices: [present, absent, disabled]
+    default: disabled
+  ignore_install:
+    description:
+      - Ignore C(install) commands of C(modprobe.d) and the module's soft dependencies (C(modprobe -i)).
+    type: bool
+    default: false
+  ignore_remove:
+    description:
+      - Ignore C(remove) commands of C(modprobe.d) and the module's soft dependencies (C(modprobe -r -i)).
+    type: bool
+    default: false
+  use_blacklist:
+    description:
+      - Let C(blacklist) lines stop the module even when it is asked for by its name (C(modprobe -b)).
+    type: bool
+    default: false
+  remove_dependencies:
+    description:
+      - With O(state=absent), also unload the dependencies that nothing else uses any more, as C(modprobe -r) does.
+    type: bool
+    default: true
+  wait:
+    description:
+      - With O(state=absent), wait until the module is no longer in use instead of failing (C(rmmod --wait)).
+    type: bool
+    default: false
+  force:
+    description:
+      - Load even when the module's version magic or symbol versions do not match the kernel (C(modprobe -f)).
+        The kernel is tainted; the module may crash it.
+      - Has no effect on unloading.
+    type: bool
+    default: false
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+    details: Plans only and reports exactly the steps, modules and files that would change; nothing is loaded, run or written.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: full
+    details: Shows the changes of the O(persistent) files.
+  platform:
+    platforms: linux
+    support: full
+    description: Linux kernels with loadable module support; always the running kernel.
+notes:
+  - Needs root.
+  - Parameters take effect only when a module is loaded. When the module is already loaded, the task compares
+    O(params) with C(/sys/module/NAME/parameters) (values as the kernel shows them, so V(1) matches V(Y) and V(0x10)
+    matches V(16)); differences are reported in RV(params_differ) and as a warning, and the task reports no change.
+    It does not fail, because the module may be in use and cannot be reloaded without disruption; it does not
+    reload on its own for the same reason. Unload it (O(state=absent)) and load it again to apply new values.
+    Parameters that sysfs does not show, or root cannot read, are listed in RV(params_unchecked).
+  - C(install) and C(remove) commands run with C(/bin/sh -c), with C(MODPROBE_MODULE) set, as C(modprobe) runs them;
+    their output is returned in RV(commands).
+seealso:
+  - module: kernel.kmod.kmod_depmod
+  - module: kernel.kmod.kmod_facts
+  - module: community.general.modprobe
+  - name: modprobe(8)
+    description: The kmod tool whose behaviour this module follows.
+    link: https://man7.org/linux/man-pages/man8/modprobe.8.html
+  - name: modules-load.d(5)
+    description: Configure kernel modules to load at boot.
+    link: https://man7.org/linux/man-pages/man5/modules-load.d.5.html
+'''
+
+EXAMPLES = r'''
+- name: Load dummy with two devices
+  kernel.kmod.kmod_load:
+    name: dummy
+    params: numdummies=2
+
+- name: Load bonding at every boot with its options
+  kernel.kmod.kmod_load:
+    name: bonding
+    params:
+      mode: 802.3ad
+      miimon: 100
+    persistent: present
+
+- name: Unload dummy and stop loading it at boot
+  kernel.kmod.kmod_load:
+    name: dummy
+    state: absent
+    persistent: absent
+
+- name: Load whatever provides a symbol
+  kernel.kmod.kmod_load:
+    name: symbol:crc32c
+  register: loaded
+
+- name: Show what was inserted
+  ansible.builtin.debug:
+    var: loaded.inserted
+'''
+
+RETURN = r'''
+name:
+  description: The name as given.
+  returned: always
+  type: str
+  sample: rtnl-link-dummy
+state:
+  description: The state asked for.
+  returned: always
+  type: str
+  sample: present
+params:
+  description: O(params) as the option string used.
+  returned: always
+  type: str
+  sample: numdummies=2
+modules:
+  description: The modules the name resolved to.
+  returned: always
+  type: list
+  elements: str
+  sample: [dummy]
+steps:
+  description:
+    - The plan, in order. C(action) is V(insert), V(install) (a C(modprobe.d) command), V(delete), V(remove)
+      (a C(modprobe.d) command), V(live) (already loaded) or V(builtin).
+    - C(target) marks the modules asked for, C(softdep) the soft dependencies (whose failures only warn).
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {action: insert, name: dummy, path: /lib/modules/6.1.0-56-amd64/kernel/drivers/net/dummy.ko,
+       options: numdummies=2, command: null, softdep: false, target: true}
+inserted:
+  description: Modules inserted (in check mode, that would be), in order.
+  returned: always
+  type: list
+  elements: str
+  sample: [dummy]
+deleted:
+  description: Modules removed from the kernel (in check mode, that would be), in order.
+  returned: always
+  type: list
+  elements: str
+commands:
+  description: C(install) and C(remove) commands run, with C(rc), C(stdout) and C(stderr) (V(null) in check mode).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{module: pcspkr, action: install, command: /bin/true, rc: 0, stdout: '', stderr: ''}]
+live:
+  description: Modules of the plan that were already loaded.
+  returned: always
+  type: list
+  elements: str
+builtin:
+  description: Modules of the plan built into the kernel.
+  returned: always
+  type: list
+  elements: str
+not_loaded:
+  description: With O(state=absent), modules that were not loaded.
+  returned: always
+  type: list
+  elements: str
+blacklisted:
+  description: Modules a C(blacklist) line kept from loading.
+  returned: always
+  type: list
+  elements: str
+params_differ:
+  description: For a module already loaded, each parameter of O(params) whose loaded value differs, with both values.
+  returned: always
+  type: dict
+  sample: {numdummies: {asked: '2', live: '1'}}
+params_unchecked:
+  description: For a module already loaded, the parameters of O(params) that C(/sys/module) does not show or root cannot read.
+  returned: always
+  type: list
+  elements: str
+persistence:
+  description: The O(persistent) files changed (in check mode, that would change), with C(action) V(create), V(update) or V(remove).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{path: /etc/modules-load.d/dummy.conf, action: create}]
+kernel_log:
+  description: When the kernel refused the module, its log lines about it.
+  returned: failure, when the kernel logged something
+  type: list
+  elements: str
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
+from ansible_collections.kernel.kmod.plugins.module_utils.load_task import run_task
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            name=dict(type='str', required=True),
+            state=dict(type='str', default='present', choices=['present', 'absent']),
+            params=dict(type='raw', default=''),
+            persistent=dict(type='str', default='disabled', choices=['present', 'absent', 'disabled']),
+            ignore_install=dict(type='bool', default=False),
+            ignore_remove=dict(type='bool', default=False),
+            use_blacklist=dict(type='bool', default=False),
+            remove_dependencies=dict(type='bool', default=True),
+            wait=dict(type='bool', default=False),
+            force=dict(type='bool', default=False),
+        ),
+        supports_check_mode=True,
+    )
+    try:
+        result, warnings = run_task(module.params, check_mode=module.check_mode, diff=module._diff)
+    except KmodError as exc:
+        for warning in getattr(exc, 'warnings', ()):
+            module.warn(warning)
+        module.fail_json(**exc.fail_kwargs())
+    for warning in warnings:
+        module.warn(warning)
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()
