@@ -371,6 +371,10 @@ def plan_load(tree, config, name, cmdline=None, user_options='', live=frozenset(
     done = set()
     for found in targets:
         if found.name in done:
+            # already planned as a dependency of an earlier match: kmod then
+            # finds it live and adds nothing (not even the user's options)
+            for step in plan.steps:
+                step.target = step.target or step.name == found.name
             continue
         steps = _plan_one_target(settings, plan, found, user_options, live, ignore_install, use_blacklist)
         for step in steps:
@@ -510,7 +514,7 @@ class _Unloader(object):
         # modules.dep lists users before providers: walking it in that order
         # lets a provider go once its last user went (kmod walks the other
         # way and leaves such providers loaded).
-        path, load_order = self.settings.dep_entry(name)
+        load_order = self.settings.dep_entry(name)[1]
         for dep_path in reversed(load_order):
             dep = module_name_from_path(dep_path)
             # one being removed further up (a holder's dependency) goes in its own turn

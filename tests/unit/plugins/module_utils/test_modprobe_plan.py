@@ -219,6 +219,17 @@ def test_alias_matching_several_modules_plans_each_once(tree):
         'low': ('', False), 'mid': ('', False), 'other': ('o=1 u=1', True), 'top': ('u=1', True)}
 
 
+def test_second_match_already_planned_as_a_dependency(tree):
+    config = config_of('alias both top\nalias both mid\n')
+    plan = plan_load(tree, config, 'both', user_options='u=1')
+    assert summary(plan) == [('insert', 'low', '', False, False), ('insert', 'mid', '', False, True),
+                             ('insert', 'top', 'u=1', False, True)]
+    config = config_of('alias both mid\nalias both top\n')
+    plan = plan_load(tree, config, 'both', user_options='u=1')
+    assert summary(plan) == [('insert', 'low', '', False, False), ('insert', 'mid', 'u=1', False, True),
+                             ('insert', 'top', 'u=1', False, True)]
+
+
 def test_symbol_and_dashes(tree):
     assert [s.name for s in plan_load(tree, config_of(''), 'symbol:mid_fn').steps] == ['low', 'mid']
     plan = plan_load(tree, config_of('options twin-a t=1'), 'twin-a')
