@@ -245,4 +245,3 @@ def _plan_files(opts, plan, root, release, tree, report, warnings):
         if others:
             warnings.append('%s is still loaded at boot by %s' % (name, ', '.join(others)))
     return changes
-
