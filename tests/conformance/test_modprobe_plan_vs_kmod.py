@@ -23,6 +23,8 @@ import shutil
 import subprocess
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ansible_collections.kernel.kmod.plugins.module_utils import modprobe_config as mc
 from ansible_collections.kernel.kmod.plugins.module_utils.cmdline import parse_cmdline
@@ -142,6 +144,8 @@ softdep wide pre: sfx_alias post: nowhere-at-all
 softdep shared1 pre: sdlow
 softdep shared2 pre: low sdlow post: shared1
 softdep selfish pre: selfish mid
+softdep postonly post: sfx
+install postonly /bin/false
 blacklist blk
 blacklist wide
 """
@@ -169,6 +173,7 @@ def synthetic(tmp_path_factory):
     fake.add('kernel/shared1.ko', modinfo=[gpl], needs=['mid_fn'])
     fake.add('kernel/shared2.ko', modinfo=[gpl], needs=['mid_fn'])
     fake.add('kernel/selfish.ko', modinfo=[gpl])
+    fake.add('kernel/postonly.ko', modinfo=[gpl])
     fake.add('kernel/modsd.ko', modinfo=[gpl, 'softdep=pre: sfx post: low-alias'], needs=['top_fn'])
     fake.add('kernel/blk.ko', modinfo=[gpl, 'alias=blk-alias'], exports=['blk_fn'])
     fake.add('kernel/blk2.ko', modinfo=[gpl, 'alias=blk2-alias'])
@@ -184,7 +189,7 @@ def synthetic(tmp_path_factory):
 REQUESTS = [
     'top', 'mid', 'low', 'top-alias', 'pci:v00001234d00000001sv0', 'pci:v00001234d00000002',
     'symbol:top_fn', 'symbol:low_fn', 'cfgalias', 'cfg-pattern', 'two-mods', 'withinst', 'cmdonly',
-    'withsd', 'cycx', 'cycy', 'wide', 'shared2', 'selfish', 'modsd', 'blk', 'blk-alias', 'blk2',
+    'withsd', 'cycx', 'cycy', 'wide', 'shared2', 'selfish', 'postonly', 'modsd', 'blk', 'blk-alias', 'blk2',
     'blk2-alias', 'symbol:blk_fn', 'usesblk', 'dash-mod', 'dash_mod', 'dash-alias', 'outoforder',
     'bi', 'bi-alias', 'sfx-alias', 'nothing-here', 'symbol:nothing', 'low-alias',
 ]
@@ -302,3 +307,40 @@ def test_debian_tree(debian_tree, tmp_path):
             compared += 1
         for args in (['-i', 'usb-storage'], ['dummy', 'numdummies=4'], ['-b', 'pcspkr'], ['-i', 'uhci-hcd']):
             assert plan_lines(tree, config, args) == oracle.run(args), args
+
+
+# ---------------------------------------------------------------- random configurations
+
+# Few names, so that lines often meet.
+MODULES = ['low', 'mid', 'top', 'sfx', 'cycx', 'sdlow', 'modsd', 'blk', 'dash-mod']
+# Names a softdep or request may use: modules, their aliases, symbols, a builtin, nothing.
+NAMES = MODULES + ['top-alias', 'sfx-alias', 'symbol:mid_fn', 'bi', 'bi-alias', 'ghost', 'fz-alias']
+
+_name = st.sampled_from(NAMES)
+_module = st.sampled_from(MODULES)
+_line = st.one_of(
+    st.builds(lambda m, pre, post: 'softdep %s pre: %s post: %s' % (m, ' '.join(pre), ' '.join(post)),
+              _module, st.lists(_name, max_size=3), st.lists(_name, max_size=2)),
+    st.builds(lambda m, w: 'install %s /bin/echo %s $CMDLINE_OPTS' % (m, w), _module, st.sampled_from('xyz')),
+    st.builds(lambda m, v: 'options %s k%d=%d' % (m, v, v), _module, st.integers(0, 3)),
+    st.builds(lambda m: 'alias fz-alias %s' % m, _module),
+    st.builds(lambda m: 'blacklist %s' % m, _module),
+)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lines=st.lists(_line, max_size=12), request=_name,
+       flags=st.sampled_from(FLAGS))
+def test_random_configs(synthetic, tmp_path, lines, request, flags):
+    """Random softdep/install/options/alias/blacklist lines over the synthetic
+    tree (no alias-keyed options and no user options: there kmod -D prints a
+    module twice with different options, where a real run skips the second)."""
+    conf = os.path.join(str(tmp_path), 'fuzz-conf')
+    os.makedirs(conf, exist_ok=True)
+    with open(os.path.join(conf, 'fuzz.conf'), 'w') as f:
+        f.write(''.join(line + '\n' for line in lines))
+    oracle = Oracle(tmp_path, synthetic.root, RELEASE, [conf], 'root=/dev/vda top.c=1')
+    with ModuleTree(synthetic.root, RELEASE) as tree:
+        config = mc.load_modprobe_config(paths=[conf], module_dir=tree.module_dir, cmdline=oracle.cmdline_text)
+        args = flags + [request]
+        assert plan_lines(tree, config, args) == oracle.run(args), (lines, args)
