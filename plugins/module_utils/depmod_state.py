@@ -20,10 +20,19 @@ Two shortcuts:
   delete at any time.
 """
 
-import hashlib
 import json
 import os
 import stat
+
+try:
+    # the interpreter's own SHA-256: importing hashlib loads OpenSSL, a few
+    # milliseconds of a run that has nothing to do (3.12 renamed the module)
+    from _sha256 import sha256
+except ImportError:
+    try:
+        from _sha2 import sha256
+    except ImportError:
+        from hashlib import sha256
 
 from ansible_collections.kernel.kmod.plugins.module_utils.depmod_config import ALWAYS_SKIPPED, external_path
 from ansible_collections.kernel.kmod.plugins.module_utils.json_file import load_json, save_json
@@ -42,13 +51,18 @@ def stat_key(path):
     return [st.st_size, st.st_mtime_ns, st.st_ino]
 
 
-def _walk_modules(top, suffixes, skipped_names, digest, stack):
-    """Feed digest with every module file below top, in readdir order."""
+def _walk_modules(top, dev, suffixes, skipped_names, out, stack):
+    """Append every module file below top to out, in readdir order: its
+    (path, size, mtime_ns, inode), or a note of what could not be read.
+
+    dev: the device of top; a directory's identity (for loops through
+    symlinks) comes from its directory entry, stat() only for symlinks.
+    """
     try:
         with os.scandir(top) as iterator:
             entries = list(iterator)
     except OSError as exc:
-        digest.update(('!%s:%s\n' % (top, exc.errno)).encode('utf-8', 'surrogateescape'))
+        out.append(('!', top, exc.errno))
         return
     for entry in entries:
         name = entry.name
@@ -56,20 +70,22 @@ def _walk_modules(top, suffixes, skipped_names, digest, stack):
             continue
         try:
             if entry.is_dir():
-                st = entry.stat()
-                ident = (st.st_dev, st.st_ino)
+                if entry.is_symlink():
+                    st = entry.stat()
+                    ident = (st.st_dev, st.st_ino)
+                else:
+                    ident = (dev, entry.inode())
                 if ident in stack:
                     continue
-                _walk_modules(entry.path, suffixes, skipped_names, digest, stack + [ident])
+                _walk_modules(entry.path, ident[0], suffixes, skipped_names, out, stack + [ident])
                 continue
             if not name.endswith(suffixes):
                 continue
             st = entry.stat()
         except OSError as exc:
-            digest.update(('!%s:%s\n' % (entry.path, exc.errno)).encode('utf-8', 'surrogateescape'))
+            out.append(('!', entry.path, exc.errno))
             continue
-        digest.update(('%s %d %d %d\n' % (entry.path, st.st_size, st.st_mtime_ns, st.st_ino))
-                      .encode('utf-8', 'surrogateescape'))
+        out.append((entry.path, st.st_size, st.st_mtime_ns, st.st_ino))
 
 
 def _config_settings(config):
@@ -88,7 +104,7 @@ def input_fingerprint(module_dir, config, options):
     config: the DepmodConfig used; options: plain data (JSON-serialisable)
     of everything else that changes the output.
     """
-    digest = hashlib.sha256()
+    digest = sha256()
     head = {'module_dir': module_dir, 'config': _config_settings(config), 'options': options,
             'inputs': dict((name, stat_key(os.path.join(module_dir, name))) for name in INPUT_FILES)}
     digest.update(json.dumps(head, sort_keys=True).encode('utf-8', 'surrogateescape'))
@@ -102,7 +118,10 @@ def input_fingerprint(module_dir, config, options):
         except OSError as exc:
             digest.update(('!%s\n' % exc.errno).encode())
             continue
-        _walk_modules(top, suffixes, skipped_names, digest, [(st.st_dev, st.st_ino)])
+        found = []
+        _walk_modules(top, st.st_dev, suffixes, skipped_names, found, [(st.st_dev, st.st_ino)])
+        # one repr() of the whole list: far cheaper than formatting each file
+        digest.update(repr(found).encode('utf-8', 'surrogateescape'))
     return digest.hexdigest()
 
 
@@ -151,7 +170,7 @@ def quick_up_to_date(module_dir, suffixes):
 
 def state_file_name(module_dir, release):
     """'<release>-<hash of the module dir>': one state per module directory."""
-    ident = hashlib.sha256(os.path.abspath(module_dir).encode('utf-8', 'surrogateescape')).hexdigest()[:16]
+    ident = sha256(os.path.abspath(module_dir).encode('utf-8', 'surrogateescape')).hexdigest()[:16]
     safe = ''.join(c if c.isalnum() or c in '._-+' else '_' for c in release) or 'release'
     return '%s-%s' % (safe, ident)
 

@@ -12,7 +12,6 @@ removes them and leaves every target as it was.
 
 import errno
 import os
-import tempfile
 
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
 
@@ -75,6 +74,7 @@ def _mode_for(change):
 
 def _write_temp(change):
     directory = os.path.dirname(change.path) or '.'
+    import tempfile  # only when writing: a run that changes nothing spares its import
     fd, tmp = tempfile.mkstemp(prefix='.%s.' % os.path.basename(change.path), suffix='.tmp', dir=directory)
     try:
         with os.fdopen(fd, 'wb') as f:

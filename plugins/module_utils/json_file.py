@@ -10,7 +10,6 @@ comes back as a warning text, and the caller works without it.
 import errno
 import json
 import os
-import tempfile
 
 # A file that is simply not there yet is no reason to warn.
 ABSENT = (errno.ENOENT, errno.ENOTDIR)
@@ -35,6 +34,7 @@ def save_json(path, data, what, **dumps_args):
     directory = os.path.dirname(path)
     try:
         os.makedirs(directory, mode=0o755, exist_ok=True)
+        import tempfile  # only when writing: a run that changes nothing spares its import
         fd, tmp = tempfile.mkstemp(prefix='.%s.' % os.path.basename(path), dir=directory)
         try:
             with os.fdopen(fd, 'w') as f:

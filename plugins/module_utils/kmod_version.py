@@ -16,7 +16,6 @@ Without kmod on the node, kmod 30 with every compression is assumed.
 
 import os
 import re
-import subprocess
 
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
 from ansible_collections.kernel.kmod.plugins.module_utils.names import MODULE_SUFFIXES
@@ -83,6 +82,7 @@ def detect_kmod(program=None):
     program = program or find_kmod()
     if program is None:
         return None, {}
+    import subprocess  # imported here: most runs need only the version they cached
     try:
         proc = subprocess.run([program, '--version'], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               universal_newlines=True, timeout=30, check=False)
