@@ -10,8 +10,12 @@ cannot take) and the caller asked to force it, the image is changed the way
 the kernel itself applies those flags: the `vermagic=` record of `.modinfo`
 is blanked with NUL bytes (the kernel then sees no vermagic, which forcing
 allows), and the `__versions` section loses SHF_ALLOC (the kernel only looks
-for allocated sections, so it finds no symbol versions to check).  A signed
-module no longer matches its signature afterwards, exactly as with kmod.
+for allocated sections, so it finds no symbol versions to check).  An
+appended signature is dropped: it cannot match the changed image, and the
+kernel refuses a signature that does not verify (EKEYREJECTED) even when
+signatures are not enforced, while an unsigned module only taints it.  That
+is also how finit_module treats a module loaded with those flags: as
+unsigned.
 """
 
 import struct
@@ -60,7 +64,7 @@ def _unallocate_versions(buf, image):
 
 def strip_version_checks(data, ignore_vermagic=False, ignore_modversions=False, path=None):
     """The module image `data` (uncompressed bytes) with the asked checks
-    removed; `data` itself when nothing is asked.  FormatError when the image
+    removed and without its signature; `data` itself when nothing is asked.  FormatError when the image
     is not a module."""
     if not (ignore_vermagic or ignore_modversions):
         return data
@@ -70,7 +74,7 @@ def strip_version_checks(data, ignore_vermagic=False, ignore_modversions=False, 
         _blank_vermagic(buf, image)
     if ignore_modversions:
         _unallocate_versions(buf, image)
-    return bytes(buf)
+    return bytes(buf[:image.elf_size])
 
 
 __all__ = ['strip_version_checks', 'SHF_ALLOC']

@@ -54,6 +54,19 @@ def test_strip_modversions_only(tmp_path):
     assert not _versions_flags(out, tmp_path) & SHF_ALLOC
 
 
+@pytest.mark.parametrize('vermagic,modversions', [(True, False), (False, True)])
+def test_signature_is_dropped(tmp_path, vermagic, modversions):
+    path = build_ko(str(tmp_path / 'signed.ko'), modinfo=MODINFO, versions=VERSIONS, signed=True)
+    with open(path, 'rb') as f:
+        data = f.read()
+    signed = ModuleImage(data)
+    assert signed.signed
+    out = strip_version_checks(data, vermagic, modversions)
+    assert len(out) == signed.elf_size
+    assert not ModuleImage(out).signed
+    assert ModuleImage(out).modinfo_values('license') == ['GPL']
+
+
 def test_nothing_asked_returns_the_same_object(tmp_path):
     data = b'not even ELF'
     assert strip_version_checks(data) is data
