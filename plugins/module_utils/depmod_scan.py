@@ -237,7 +237,7 @@ class _Walker(object):
             return
         for entry in entries:
             name = entry.name
-            host = os.path.join(host_dir, name)
+            host = host_dir + '/' + name if host_dir[-1:] != '/' else host_dir + name
             if name in ALWAYS_SKIPPED:
                 self.result.skipped.append(Skipped(host, 'build-or-source'))
                 continue

@@ -187,9 +187,7 @@ def hash_iteration_order(keys, requested_buckets):
     Duplicate keys are kept once, as kmod's table keeps one entry per key.
     """
     mask = bucket_count(requested_buckets) - 1
-    decorated = []
-    for key in set(keys):
-        raw = key.encode('utf-8', 'surrogateescape')
-        decorated.append((superfast_hash(raw) & mask, raw, key))
-    decorated.sort()
+    unique = list(set(keys))
+    raw = [key.encode('utf-8', 'surrogateescape') for key in unique]
+    decorated = sorted(zip([value & mask for value in superfast_hashes(raw)], raw, unique))
     return [key for _bucket, _raw, key in decorated]
