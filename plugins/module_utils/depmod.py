@@ -164,10 +164,18 @@ def change_summary(change, new_entries=None):
     from, when known (render_outputs' entries).
     """
     name = os.path.basename(change.path)
-    new = _entries(name, change.new, new_entries if change.new is not None else None)
     if not change.old:
-        # nothing before: every entry is new (what the Counters below would say)
-        return {'action': change.action, 'added': len(new), 'removed': 0}
+        # nothing before: every entry is new (what the Counters below would say), counted cheaply
+        if change.new is not None and new_entries is not None:
+            added = len(new_entries)
+        elif not change.new:
+            added = 0
+        elif name.endswith('.bin'):
+            added = len(_entries(name, change.new))
+        else:
+            added = len(change.new.splitlines())
+        return {'action': change.action, 'added': added, 'removed': 0}
+    new = _entries(name, change.new, new_entries if change.new is not None else None)
     old = collections.Counter(_entries(name, change.old))
     new = collections.Counter(new)
     return {'action': change.action, 'added': sum((new - old).values()), 'removed': sum((old - new).values())}
