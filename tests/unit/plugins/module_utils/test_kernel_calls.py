@@ -562,3 +562,10 @@ def test_wait_does_not_retry_other_errors(kernel):
         make_calls(kernel.root, sc, clock=clock, sleep=clock.sleep).delete('dummy', wait=5)
     assert info.value.errno == errno.ENOENT
     assert clock.sleeps == [0.001]
+
+
+@pytest.mark.skipif(os.uname()[4] != 'x86_64', reason='host numbers checked for x86_64')
+def test_numbers_of_this_host_and_a_32_bit_process_on_it():
+    assert KernelCalls(syscall=Syscalls()).numbers() == X86_64
+    assert KernelCalls(syscall=Syscalls(), pointer_bits=32).numbers() == {
+        'init_module': 128, 'delete_module': 129, 'finit_module': 350}
