@@ -208,98 +208,120 @@ def _encode_node(node):
     return b''.join(out)
 
 
-# stack frames of _post_order_body
-_OPEN, _LEAF, _CLOSE = range(3)
+_LEAF_WITH_PREFIX = FLAG_PREFIX | FLAG_VALUES
+_PACKERS = {}
+
+
+def _node_bytes(prefix, values, children):
+    """(bytes, flags) of a node with children: prefix, child range and words, values."""
+    first = children[0][0]
+    count = children[-1][0] - first + 1
+    words = [0] * count
+    for char, word in children:
+        words[char - first] = word
+    packer = _PACKERS.get(count)
+    if packer is None:
+        packer = _PACKERS[count] = struct.Struct('>%dI' % count)
+    mask = FLAG_CHILDREN
+    head = bytes((first, first + count - 1)) + packer.pack(*words)
+    if prefix:
+        head = prefix + b'\0' + head
+        mask |= FLAG_PREFIX
+    if values is not None:
+        head += values
+        mask |= FLAG_VALUES
+    return head, mask
 
 
 def _post_order_body(keys, blocks):
     """(body bytes, root offset word) of the trie of sorted distinct keys, in
     kmod 33's post-order: each node's children (lowest character first) are
     written before it, so every offset a node holds is known when it is
-    written, and the file comes out in one pass with no node objects.
+    written.  One pass over the keys: where a key parts from the one before
+    (their common length, from one XOR of the two as integers) says which
+    open nodes are complete, and which node or leaf splits there.
     """
     pieces = []
     emit = pieces.append
     pos = HEADER_SIZE
-    root_word = [0]
-    stack = [(_OPEN, 0, len(keys), 0, root_word, 0)]
-    pop = stack.pop
-    push = stack.append
-    word_structs = {}
-    while stack:
-        frame = pop()
-        kind = frame[0]
-        if kind == _LEAF:
-            _kind, key, depth, words, at = frame
-            prefix = key[depth:]
-            if prefix:
-                data = prefix + b'\0' + blocks[key]
-                words[at] = pos | FLAG_PREFIX | FLAG_VALUES
-            else:
-                data = blocks[key]
-                words[at] = pos | FLAG_VALUES
-        elif kind == _OPEN:
-            _kind, lo, hi, depth, words, at = frame
-            if lo == hi:
-                words[at] = pos  # no keys at all: an empty root
+    # open inner nodes, the root first: [start, end, values, char, children, a key below it]
+    # (a node's prefix is key[start:end]; its children are chosen by key[end])
+    stack = [[0, 0, None, None, [], b'']]
+    from_bytes = int.from_bytes
+    prev = None  # the last key: a leaf not written yet, from leaf_start on, below leaf_char
+    leaf_start = leaf_char = 0
+    for key in keys:
+        if prev is None:
+            if not key:
+                stack[0][2] = blocks[key]  # the empty key's values sit in the root
                 continue
-            first_key = keys[lo]
-            # kmod's root never holds a prefix (the root is the only node at depth 0)
-            end = _shared_length(first_key, keys[hi - 1], depth) if depth else 0
-            prefix = first_key[depth:end]
-            values = None
-            start = lo
-            if len(first_key) == end:
-                values = blocks[first_key]
-                start = lo + 1
-            runs = []
-            i = start
-            while i < hi:
-                key = keys[i]
-                ch = key[end]
-                j = hi if ch == 255 else bisect_left(keys, key[:end] + _NEXT_BYTE[ch], i, hi)
-                runs.append((ch, i, j))
-                i = j
-            if runs:
-                first = runs[0][0]
-                child_words = [0] * (runs[-1][0] - first + 1)
-                push((_CLOSE, prefix, values, first, child_words, words, at))
-                child_depth = end + 1
-                for ch, i, j in reversed(runs):
-                    if j - i == 1:
-                        push((_LEAF, keys[i], child_depth, child_words, ch - first))
-                    else:
-                        push((_OPEN, i, j, child_depth, child_words, ch - first))
-                continue
-            # values only
-            mask = FLAG_VALUES
-            if prefix:
-                data = prefix + b'\0' + values
-                mask |= FLAG_PREFIX
-            else:
-                data = values
-            words[at] = pos | mask
+            common = 0
         else:
-            _kind, prefix, values, first, child_words, words, at = frame
-            mask = FLAG_CHILDREN
-            parts = []
-            if prefix:
-                parts.append(prefix + b'\0')
-                mask |= FLAG_PREFIX
-            count = len(child_words)
-            packer = word_structs.get(count)
-            if packer is None:
-                packer = word_structs[count] = struct.Struct('>%dI' % count)
-            parts.append(bytes((first, first + count - 1)))
-            parts.append(packer.pack(*child_words))
-            if values is not None:
-                parts.append(values)
-                mask |= FLAG_VALUES
-            data = b''.join(parts)
-            words[at] = pos | mask
+            size = len(prev) if len(prev) < len(key) else len(key)
+            x = from_bytes(prev[:size], 'big') ^ from_bytes(key[:size], 'big')
+            common = size - ((x.bit_length() + 7) >> 3) if x else size
+            if common == len(prev):
+                # key goes on below prev: prev's leaf becomes an inner node with values
+                stack.append([leaf_start, common, blocks[prev], leaf_char, [], prev])
+            else:
+                cut = leaf_start if leaf_start > common else common + 1
+                values = blocks[prev]
+                if len(prev) > cut:
+                    data = prev[cut:] + b'\0' + values
+                    word = pos | _LEAF_WITH_PREFIX
+                else:
+                    data = values
+                    word = pos | FLAG_VALUES
+                emit(data)
+                pos += len(data)
+                if leaf_start > common:
+                    stack[-1][4].append((leaf_char, word))
+                else:
+                    # prev and key part inside the leaf's prefix: a new inner node there
+                    stack.append([leaf_start, common, None, leaf_char, [(prev[common], word)], prev])
+            top = stack[-1]
+            while top[0] > common:
+                stack.pop()
+                start, end, values, char, children, src = top
+                data, mask = _node_bytes(src[start:end], values, children)
+                emit(data)
+                top = stack[-1]
+                top[4].append((char, pos | mask))
+                pos += len(data)
+            if top[1] > common:
+                # top's prefix runs past where key leaves it: split top there
+                start, end, values, char, children, src = top
+                data, mask = _node_bytes(src[common + 1:end], values, children)
+                emit(data)
+                stack[-1] = [start, common, None, char, [(src[common], pos | mask)], src]
+                pos += len(data)
+        prev = key
+        leaf_start = common + 1
+        leaf_char = key[common]
+    if prev:
+        values = blocks[prev]
+        if len(prev) > leaf_start:
+            data = prev[leaf_start:] + b'\0' + values
+            word = pos | _LEAF_WITH_PREFIX
+        else:
+            data = values
+            word = pos | FLAG_VALUES
         emit(data)
         pos += len(data)
-    return b''.join(pieces), root_word[0]
+        stack[-1][4].append((leaf_char, word))
+    while stack:
+        start, end, values, char, children, src = stack.pop()
+        if children:
+            data, mask = _node_bytes(src[start:end], values, children)
+        else:
+            # the root without children: nothing, or the empty key's values
+            data, mask = (values, FLAG_VALUES) if values is not None else (b'', 0)
+        emit(data)
+        word = pos | mask
+        pos += len(data)
+        if stack:
+            stack[-1][4].append((char, word))
+    return b''.join(pieces), word
 
 
 def build_index_bytes(entries, layout='post'):
