@@ -11,6 +11,8 @@ import errno
 import json
 import os
 
+from ansible_collections.kernel.kmod.plugins.module_utils.files import create_temp
+
 # A file that is simply not there yet is no reason to warn.
 ABSENT = (errno.ENOENT, errno.ENOTDIR)
 
@@ -34,8 +36,7 @@ def save_json(path, data, what, **dumps_args):
     directory = os.path.dirname(path)
     try:
         os.makedirs(directory, mode=0o755, exist_ok=True)
-        import tempfile  # only when writing: a run that changes nothing spares its import
-        fd, tmp = tempfile.mkstemp(prefix='.%s.' % os.path.basename(path), dir=directory)
+        fd, tmp = create_temp(path)
         try:
             with os.fdopen(fd, 'w') as f:
                 f.write(json.dumps(data, **dumps_args))

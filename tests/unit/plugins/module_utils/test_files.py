@@ -1,3 +1,4 @@
+import errno
 import os
 import pathlib
 import stat
@@ -97,3 +98,24 @@ def test_diff_entry_is_bounded():
 def test_unreadable_current_file_is_an_error(tmp_path):
     with pytest.raises(KmodError, match='cannot read'):
         files.read_current(str(tmp_path))  # a directory
+
+
+def test_create_temp_makes_a_private_new_file_beside_the_target(tmp_path):
+    from ansible_collections.kernel.kmod.plugins.module_utils.files import create_temp
+    target = str(tmp_path / 'modules.dep')
+    names = set()
+    for _n in range(20):
+        fd, tmp = create_temp(target)
+        os.close(fd)
+        assert os.path.dirname(tmp) == str(tmp_path)
+        assert os.path.basename(tmp).startswith('.modules.dep.') and tmp.endswith('.tmp')
+        assert os.stat(tmp).st_mode & 0o777 == 0o600
+        names.add(tmp)
+    assert len(names) == 20
+
+
+def test_create_temp_in_a_missing_directory_raises_oserror(tmp_path):
+    from ansible_collections.kernel.kmod.plugins.module_utils.files import create_temp
+    with pytest.raises(OSError) as exc:
+        create_temp(str(tmp_path / 'missing' / 'x'))
+    assert exc.value.errno == errno.ENOENT
