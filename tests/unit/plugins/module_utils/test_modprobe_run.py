@@ -10,14 +10,14 @@ from ansible_collections.kernel.kmod.plugins.module_utils.modprobe_plan import L
 
 
 def load_plan(request, steps):
-    plan = LoadPlan.__new__(LoadPlan)
-    plan.request, plan.match, plan.steps = request, None, steps
+    plan = LoadPlan(request, None)
+    plan.steps = steps
     return plan
 
 
 def unload_plan(request, steps):
-    plan = UnloadPlan.__new__(UnloadPlan)
-    plan.request, plan.match, plan.steps = request, None, steps
+    plan = UnloadPlan(request, None)
+    plan.steps = steps
     return plan
 
 
