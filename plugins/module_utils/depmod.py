@@ -189,7 +189,7 @@ def _changed_region(old, new, context):
     import difflib  # only for diffs of large files
     matcher = difflib.SequenceMatcher(None, old_lines, new_lines, autojunk=False)
     old_out, new_out = [], []
-    old_at = new_at = 0
+    old_at = 0
     for group in matcher.get_grouped_opcodes(context):
         i1, j1 = group[0][1], group[0][3]
         i2, j2 = group[-1][2], group[-1][4]
@@ -199,7 +199,7 @@ def _changed_region(old, new, context):
             new_out.append(note)
         old_out.extend(old_lines[i1:i2])
         new_out.extend(new_lines[j1:j2])
-        old_at, new_at = i2, j2
+        old_at = i2
     if old_at < len(old_lines):
         note = b'[... %d unchanged lines not shown]\n' % (len(old_lines) - old_at)
         old_out.append(note)
@@ -257,12 +257,12 @@ def _parse(scan, options, plan, report):
     return scan.modules
 
 
-def _large_indexes(records, kernel_symbols, layout):
+def _large_indexes(records, kernel_symbols, layout, alias_entries):
     """modules.alias.bin and modules.symbols.bin of records in module order."""
     from ansible_collections.kernel.kmod.plugins.module_utils.depmod_graph import build_symbol_table
     from ansible_collections.kernel.kmod.plugins.module_utils.depmod_outputs import render_large_indexes
     owners, _crcs = build_symbol_table(records, kernel_symbols)
-    return render_large_indexes(records, owners, layout)
+    return render_large_indexes(records, owners, layout, alias_entries)
 
 
 def _check_graph(graph, release, options, report):
@@ -322,7 +322,7 @@ def plan_release(release, options):
             return plan
 
     from ansible_collections.kernel.kmod.plugins.module_utils.depmod_graph import order_records, resolve_dependencies
-    from ansible_collections.kernel.kmod.plugins.module_utils.depmod_outputs import render_outputs
+    from ansible_collections.kernel.kmod.plugins.module_utils.depmod_outputs import render_aliases, render_outputs
     from ansible_collections.kernel.kmod.plugins.module_utils.depmod_parse import PARALLEL_MIN_FILES, default_workers
     from ansible_collections.kernel.kmod.plugins.module_utils.depmod_scan import scan_modules
     from ansible_collections.kernel.kmod.plugins.module_utils.forked import ForkedCall
@@ -341,9 +341,13 @@ def plan_release(release, options):
         kernel_symbols = _kernel_symbols(options, report)
     except KmodError as exc:
         raise _in_release(release, exc)
-    # the two largest tries need no dependency graph: a child builds them meanwhile
+    # the two largest tries need no dependency graph: a child builds them meanwhile,
+    # from alias entries rendered first (the child would otherwise be the last to finish)
+    ordered = order_records(records)
+    alias_warnings = []
+    alias_text, alias_entries = render_aliases(ordered, alias_warnings)
     workers = default_workers() if options.workers is None else options.workers
-    large = ForkedCall(_large_indexes, order_records(records), kernel_symbols, flavour.layout,
+    large = ForkedCall(_large_indexes, ordered, kernel_symbols, flavour.layout, alias_entries,
                        fork=workers > 1 and len(records) >= PARALLEL_MIN_FILES)
     try:
         graph = resolve_dependencies(records, kernel_symbols=kernel_symbols,
@@ -352,7 +356,8 @@ def plan_release(release, options):
         _check_graph(graph, release, options, report)
         entries = {}
         files, warnings = render_outputs(graph, module_dir, layout=flavour.layout, weakdep=flavour.weakdep,
-                                         prebuilt=large.result, entries=entries)
+                                         prebuilt=large.result, entries=entries,
+                                         aliases=(alias_text, alias_entries, alias_warnings))
     finally:
         large.cancel()
     report['warnings'].extend(warnings)

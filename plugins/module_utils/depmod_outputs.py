@@ -321,14 +321,15 @@ def builtin_alias_entries(data, warnings):
 LARGE_FILES = ('modules.alias.bin', 'modules.symbols.bin')
 
 
-def render_large_indexes(records, owners, layout='post'):
+def render_large_indexes(records, owners, layout='post', alias_entries=None):
     """{name: bytes} of LARGE_FILES: modules.alias.bin and modules.symbols.bin
     need only the records in module order and the symbol owners, not the
     dependency graph, so they can be built in another process while the
     graph is resolved (render_outputs takes them as `prebuilt`).  The same
     bytes as render_outputs builds itself.
     """
-    _text, alias_entries = render_aliases(records, [])
+    if alias_entries is None:
+        _text, alias_entries = render_aliases(records, [])
     return {'modules.alias.bin': _index_bytes(alias_entries, layout),
             'modules.symbols.bin': _index_bytes(symbol_entries_unordered(records, owners), layout)}
 
@@ -355,7 +356,7 @@ def _read_optional(module_dir, name, warnings):
 
 
 def render_outputs(graph, module_dir=None, builtin=FROM_MODULE_DIR, builtin_modinfo=FROM_MODULE_DIR,
-                   layout='post', weakdep=False, prebuilt=None, entries=None):
+                   layout='post', weakdep=False, prebuilt=None, entries=None, aliases=None):
     """Every file depmod writes, as bytes: ({name: bytes}, [warning, ...]).
 
     graph: a GraphResult without cycles (depmod_graph.resolve_dependencies).
@@ -370,7 +371,8 @@ def render_outputs(graph, module_dir=None, builtin=FROM_MODULE_DIR, builtin_modi
     process building them meanwhile is waited for last).  entries:
     a dict to fill with {name: [(key, value, priority), ...]} of every .bin
     file built from entries (what the trie holds, cheaper than reading it
-    back).
+    back).  aliases: (text, entries, warnings) of render_aliases over the
+    same records in module order, when already rendered.
     """
     if graph.cycles:
         raise KmodError('dependency cycle: %s; nothing is written'
@@ -386,7 +388,11 @@ def render_outputs(graph, module_dir=None, builtin=FROM_MODULE_DIR, builtin_modi
     files['modules.dep.bin'] = _index_bytes(dep_entries, layout)
     kept = entries if entries is not None else {}
     kept['modules.dep.bin'] = dep_entries
-    alias_text, alias_entries = render_aliases(records, warnings)
+    if aliases is None:
+        alias_text, alias_entries = render_aliases(records, warnings)
+    else:
+        alias_text, alias_entries, alias_warnings = aliases
+        warnings.extend(alias_warnings)
     files['modules.alias'] = _encode(alias_text)
     kept['modules.alias.bin'] = alias_entries
     files['modules.softdep'] = _encode(render_modinfo_lines(records, 'softdep', SOFTDEP_HEADER))

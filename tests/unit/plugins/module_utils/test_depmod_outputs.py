@@ -11,8 +11,8 @@ from hypothesis import given, settings, strategies as st
 from ansible_collections.kernel.kmod.plugins.module_utils.depmod_graph import resolve_dependencies
 from ansible_collections.kernel.kmod.plugins.module_utils.depmod_model import ModuleRecord
 from ansible_collections.kernel.kmod.plugins.module_utils.depmod_outputs import (
-    LARGE_FILES, builtin_alias_entries, builtin_entries, output_names, render_devname, render_large_indexes,
-    render_outputs)
+    LARGE_FILES, builtin_alias_entries, builtin_entries, output_names, render_aliases, render_devname,
+    render_large_indexes, render_outputs)
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
 from ansible_collections.kernel.kmod.plugins.module_utils.index import BinaryIndex
 from ansible_collections.kernel.kmod.plugins.module_utils.index_bulk import build_index_bytes
@@ -191,6 +191,22 @@ def test_prebuilt_large_indexes_give_the_same_files(layout):
         assert files == plain
         assert list(files) == list(plain) == output_names()
         assert warnings == plain_warnings
+
+
+@pytest.mark.parametrize('layout', ['post', 'pre'])
+def test_aliases_rendered_before_give_the_same_files(layout):
+    records = _many_records()
+    records[3].modinfo.append(('alias', 'bad[bracket'))
+    graph = resolve_dependencies(records)
+    plain, plain_warnings = render_outputs(graph, builtin=b'', builtin_modinfo=b'', layout=layout)
+    alias_warnings = []
+    text, entries = render_aliases(graph.records, alias_warnings)
+    assert alias_warnings == ['Unmatched bracket in bad[bracket']
+    large = render_large_indexes(graph.records, graph.owners, layout, alias_entries=entries)
+    files, warnings = render_outputs(graph, builtin=b'', builtin_modinfo=b'', layout=layout, prebuilt=large,
+                                     aliases=(text, entries, alias_warnings))
+    assert files == plain
+    assert warnings == plain_warnings
 
 
 @pytest.mark.parametrize('prebuilt', [False, True])
