@@ -19,8 +19,6 @@ Which depmod is copied comes from the node's kmod (kmod_version.py): .bin
 layout, modules.weakdep, modules.order rule and the module suffixes.
 """
 
-import collections
-import contextlib
 import gc
 import os
 
@@ -176,8 +174,9 @@ def change_summary(change, new_entries=None):
             added = len(change.new.splitlines())
         return {'action': change.action, 'added': added, 'removed': 0}
     new = _entries(name, change.new, new_entries if change.new is not None else None)
-    old = collections.Counter(_entries(name, change.old))
-    new = collections.Counter(new)
+    from collections import Counter  # only when a file changed
+    old = Counter(_entries(name, change.old))
+    new = Counter(new)
     return {'action': change.action, 'added': sum((new - old).values()), 'removed': sum((old - new).values())}
 
 
@@ -308,7 +307,7 @@ def plan_release(release, options):
     settings = options.output_settings()
     if options.cache_dir:
         plan.fingerprint = input_fingerprint(module_dir, config, settings)
-        plan.state = DepmodState(os.path.join(options.cache_dir, plan.state_name + '.state.json'))
+        plan.state = DepmodState(os.path.join(options.cache_dir, plan.state_name + '.state'))
         if plan.state.warning:
             report['warnings'].append(plan.state.warning)
         if plan.state.matches(plan.fingerprint, module_dir):
@@ -401,20 +400,22 @@ def apply_release(plan, options):
 
 # ---------------------------------------------------------------- entry points
 
-@contextlib.contextmanager
-def _collector_paused():
-    """No cyclic garbage collection while a release is planned.
+class _CollectorPaused(object):
+    """No cyclic garbage collection while a release is planned (a context
+    manager; a class rather than contextlib, whose import a run with
+    nothing to do would pay for).
 
     Planning allocates a few million small objects (names, records, trie
     pieces) that hold no reference cycles worth finding; the collector's
     passes over them cost about 5% of a full run, in forked children too.
     """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
+
+    def __enter__(self):
+        self.was_enabled = gc.isenabled()
+        gc.disable()
+
+    def __exit__(self, *exc):
+        if self.was_enabled:
             gc.enable()
 
 
@@ -461,7 +462,7 @@ def run_depmod_releases(releases=None, options=None, **kwargs):
     if options is None:
         options = make_options(**kwargs)
     names = resolve_releases(releases, options.basedir)
-    with _collector_paused():
+    with _CollectorPaused():
         plans = [plan_release(release, options) for release in names]
     result = {'changed': False, 'releases': {}, 'diff': [], 'kmod': options.flavour.as_dict()}
     for plan in plans:
@@ -483,7 +484,7 @@ def run_depmod(release=None, options=None, **kwargs):
     if options is None:
         options = make_options(**kwargs)
     release = resolve_releases(release, options.basedir)[0] if release is None else release
-    with _collector_paused():
+    with _CollectorPaused():
         plan = plan_release(release, options)
     report = apply_release(plan, options)
     report['diff'] = plan.diff

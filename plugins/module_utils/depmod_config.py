@@ -35,7 +35,6 @@ last).  Where kmod reads the files: /etc, /run, /usr/local/lib and /lib
 """
 
 import os
-import re
 
 from ansible_collections.kernel.kmod.plugins.module_utils import config_files
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
@@ -45,7 +44,6 @@ EXTERNAL_KEYWORD = 'external'
 # The search list kmod uses when no config file has a search word.
 DEFAULT_SEARCH = ('updates',)
 
-_WORD_SPLIT = re.compile('[ \t]+')
 
 
 # Names depmod never walks into, wherever they are in the module directory.
@@ -171,7 +169,8 @@ class DepmodConfig(object):
     def _add_line(self, line, filename, number):
         if not line or line[0] == '#':
             return
-        words = [w for w in _WORD_SPLIT.split(line) if w]
+        # words split at blanks and tabs only (no regular expressions: see _python_regex_search)
+        words = [w for w in line.replace('\t', ' ').split(' ') if w]
         if not words:
             return
         cmd, args = words[0], words[1:]
@@ -283,7 +282,8 @@ def _libc_regex_search(pattern, text):
 _POSIX_CLASSES = {
     'alpha': 'a-zA-Z', 'digit': '0-9', 'alnum': '0-9a-zA-Z', 'upper': 'A-Z', 'lower': 'a-z',
     'space': ' \\t\\n\\r\\f\\v', 'blank': ' \\t', 'xdigit': '0-9A-Fa-f',
-    'punct': re.escape('!"#$%&\'()*+,-./:;<=>?@[\\]^_`{|}~'),
+    # re.escape() of the punctuation characters
+    'punct': '!"\\#\\$%\\&\'\\(\\)\\*\\+,\\-\\./:;<=>\\?@\\[\\\\\\]\\^_`\\{\\|\\}\\~',
     'cntrl': '\\x00-\\x1f\\x7f', 'print': '\\x20-\\x7e', 'graph': '\\x21-\\x7e',
 }
 _GNU_ESCAPES = {'w': '\\w', 'W': '\\W', 's': '\\s', 'S': '\\S', 'b': '\\b', 'B': '\\B',
@@ -291,6 +291,9 @@ _GNU_ESCAPES = {'w': '\\w', 'W': '\\W', 's': '\\s', 'S': '\\S', 'b': '\\b', 'B':
 
 
 def _python_regex_search(pattern, text):
+    # re is imported only here, where the C library's regcomp is not at hand:
+    # its import would cost a run that has nothing to do a few milliseconds
+    import re
     translated = _translate_ere(pattern)
     if translated is None:
         return False
@@ -301,6 +304,7 @@ def _python_regex_search(pattern, text):
 
 
 def _translate_ere(pattern):
+    import re
     """A POSIX ERE as a Python pattern, or None when it is not valid."""
     out = []
     i = 0
@@ -333,6 +337,7 @@ def _translate_ere(pattern):
 
 
 def _translate_bracket(pattern, i):
+    import re
     """Translate a bracket expression whose body starts at i: (end, text)."""
     n = len(pattern)
     parts = ['[']

@@ -18,7 +18,7 @@ from ansible_collections.kernel.kmod.plugins.module_utils.depmod_elf import depm
 from ansible_collections.kernel.kmod.plugins.module_utils.depmod_model import (
     exports_of_compact, modinfo_of_compact, needs_of_compact, versions_of_compact)
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
-from ansible_collections.kernel.kmod.plugins.module_utils.json_file import load_json, save_json
+from ansible_collections.kernel.kmod.plugins.module_utils.cache_file import load_json, save_json
 from ansible_collections.kernel.kmod.plugins.module_utils.forked import ForkedCall
 from ansible_collections.kernel.kmod.plugins.module_utils.kmod_hash import superfast_hashes
 

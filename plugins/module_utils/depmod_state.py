@@ -8,8 +8,8 @@ Two shortcuts:
   file under the module directory (walked as kmod does: 'build' and
   'source' skipped, symlinks followed, external directories not looked at)
   has a modification time, in whole seconds, later than modules.dep's;
-- ``DepmodState``: a small JSON file per module directory in the cache
-  directory.  It holds a digest of every input of the last full run (each
+- ``DepmodState``: a small file (Python marshal, see cache_file) per module
+  directory in the cache directory.  It holds a digest of every input of the last full run (each
   module file's path and (size, mtime_ns, inode) in walk order, the
   depmod.d settings, modules.order / modules.builtin / modules.builtin.modinfo
   and the options that change the output) and the (size, mtime_ns, inode) of
@@ -20,7 +20,6 @@ Two shortcuts:
   delete at any time.
 """
 
-import json
 import os
 import stat
 
@@ -35,9 +34,9 @@ except ImportError:
         from hashlib import sha256
 
 from ansible_collections.kernel.kmod.plugins.module_utils.depmod_config import ALWAYS_SKIPPED, external_path
-from ansible_collections.kernel.kmod.plugins.module_utils.json_file import load_json, save_json
+from ansible_collections.kernel.kmod.plugins.module_utils.cache_file import load_marshal, save_marshal
 
-STATE_FORMAT = 1
+STATE_FORMAT = 2
 # Inputs depmod reads from the module directory besides the module files.
 INPUT_FILES = ('modules.order', 'modules.builtin', 'modules.builtin.modinfo')
 
@@ -107,7 +106,8 @@ def input_fingerprint(module_dir, config, options):
     digest = sha256()
     head = {'module_dir': module_dir, 'config': _config_settings(config), 'options': options,
             'inputs': dict((name, stat_key(os.path.join(module_dir, name))) for name in INPUT_FILES)}
-    digest.update(json.dumps(head, sort_keys=True).encode('utf-8', 'surrogateescape'))
+    # repr, not json: the same every time (dicts keep the order they are built in), and no import
+    digest.update(repr(head).encode('utf-8', 'surrogateescape'))
     suffixes = tuple(options.get('suffixes') or ())
     skipped_names = frozenset(ALWAYS_SKIPPED) | frozenset(config.excludes)
     tops = [module_dir] + [external_path(config, e.dir) for e in reversed(config.externals)]
@@ -193,7 +193,7 @@ class DepmodState(object):
         self._load()
 
     def _load(self):
-        data, self.warning = load_json(self.path, 'depmod state')
+        data, self.warning = load_marshal(self.path, 'depmod state')
         if not isinstance(data, dict) or data.get('format') != STATE_FORMAT:
             return
         if isinstance(data.get('outputs'), dict) and isinstance(data.get('report'), dict):
@@ -211,7 +211,7 @@ class DepmodState(object):
     def save(self, fingerprint, outputs, report):
         """Write the state atomically; False (with .warning) when it cannot."""
         data = {'format': STATE_FORMAT, 'fingerprint': fingerprint, 'outputs': outputs, 'report': report}
-        warning = save_json(self.path, data, 'depmod state', sort_keys=True)
+        warning = save_marshal(self.path, data, 'depmod state')
         if warning is not None:
             self.warning = warning
             return False

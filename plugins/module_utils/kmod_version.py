@@ -15,7 +15,6 @@ Without kmod on the node, kmod 30 with every compression is assumed.
 """
 
 import os
-import re
 
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
 from ansible_collections.kernel.kmod.plugins.module_utils.names import MODULE_SUFFIXES
@@ -24,7 +23,6 @@ DEFAULT_KMOD_VERSION = 30
 # The compression feature word of `kmod --version` for each module suffix.
 SUFFIX_FEATURES = {'.ko.gz': 'ZLIB', '.ko.xz': 'XZ', '.ko.zst': 'ZSTD'}
 _SEARCH_DIRS = ('/usr/bin', '/bin', '/usr/sbin', '/sbin')
-_VERSION_LINE = re.compile(r'kmod version ([0-9]+)')
 
 
 class KmodFlavour(object):
@@ -55,7 +53,8 @@ class KmodFlavour(object):
 
 def parse_version_output(text):
     """(major version or None, {feature: enabled}) from `kmod --version` output."""
-    match = _VERSION_LINE.search(text)
+    import re  # only when kmod was asked (a run with nothing to do imports no re)
+    match = re.search(r'kmod version ([0-9]+)', text)
     version = int(match.group(1)) if match else None
     features = {}
     for word in text.split():
@@ -93,6 +92,7 @@ def detect_kmod(program=None):
 
 def parse_version_option(value):
     """The major version of a user's kmod_version ('34', '34.2', 'v33', 30)."""
+    import re
     match = re.match(r'\s*v?([0-9]+)(?:\.[0-9]+)*\s*\Z', str(value))
     if not match:
         return None

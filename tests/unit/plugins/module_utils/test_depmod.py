@@ -167,7 +167,7 @@ def test_cache_dir_holds_state_and_parse_cache(tree):
     names = sorted(os.listdir(tree.cache_dir))
     assert len(names) == 2
     assert names[0].startswith(REL + '-') and names[0].endswith('.parse.json')
-    assert names[1] == names[0].replace('.parse.json', '.state.json')
+    assert names[1] == names[0].replace('.parse.json', '.state')
     shutil.rmtree(tree.cache_dir)  # safe to delete: the next run is a full one, still unchanged
     report = tree.run()
     assert (report['changed'], report['shortcut']) == (False, None)

@@ -85,7 +85,7 @@ def test_quick_rule(tmp_path):
 def test_state_round_trip_and_outputs_checked(tmp_path):
     top = _tree(tmp_path)
     (top / 'modules.dep').write_text('x\n')
-    path = str(tmp_path / 'cache' / (state_file_name(str(top), '6.1.0') + '.state.json'))
+    path = str(tmp_path / 'cache' / (state_file_name(str(top), '6.1.0') + '.state'))
     os.makedirs(os.path.dirname(path))
     state = DepmodState(path)
     assert not state.matches('f', str(top))
