@@ -82,3 +82,76 @@ def test_cancel_kills_and_reaps_the_child():
     with pytest.raises(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
     call.cancel()  # twice is harmless
+
+
+class _Point(object):
+    def __init__(self, x):
+        self.x = x
+
+
+def _objects(pid_box):
+    pid_box.append(os.getpid())
+    return [_Point(3), 'x\udce9']
+
+
+def test_results_marshal_cannot_hold_come_pickled():
+    box = []
+    call = ForkedCall(_objects, box)
+    assert call.forked
+    point, text = call.result()
+    assert point.x == 3 and text == 'x\udce9'
+    assert box == []  # the work was done in the child
+
+
+def test_plain_data_round_trips_through_marshal():
+    value = {'a': [(1, None, b'\0\xff')], 'b': 'x\udce9', 'c': 1 << 70}
+    assert forked._decode(forked._encode(value)) == value
+    assert forked._encode(value)[:1] == b'M'
+    assert forked._encode([_Point(1)])[:1] == b'P'
+
+
+def _square_with_pid(x):
+    return x * x, os.getpid()
+
+
+def _slow_square_with_pid(x):
+    import time
+    time.sleep(0.002)
+    return x * x, os.getpid()
+
+
+@pytest.mark.parametrize('count', [0, 1, 2, 3, 50, 1000])
+def test_shared_map_gives_every_result_in_order(count):
+    out = forked.shared_map(_square_with_pid, range(count))
+    assert [value for value, _pid in out] == [x * x for x in range(count)]
+
+
+def test_shared_map_shares_work_that_takes_time():
+    out = forked.shared_map(_slow_square_with_pid, range(100))
+    assert [value for value, _pid in out] == [x * x for x in range(100)]
+    mine = [x for x, (_v, pid) in enumerate(out) if pid == os.getpid()]
+    # this process took a run from the front, the child the rest from the back
+    assert 10 < len(mine) < 90 and mine == list(range(len(mine)))
+
+
+def _slow_first(x):
+    if x == 0:
+        import time
+        time.sleep(0.3)
+    return x, os.getpid()
+
+
+def test_shared_map_child_takes_the_rest_while_one_item_is_slow():
+    out = forked.shared_map(_slow_first, range(40))
+    assert [x for x, _pid in out] == list(range(40))
+    # this process spent its time on item 0: the child did nearly all the others
+    assert sum(1 for _x, pid in out if pid == os.getpid()) <= 2
+
+
+def test_shared_map_without_fork_runs_here(monkeypatch):
+    def no_fork():
+        raise OSError('no fork here')
+    monkeypatch.setattr(forked.os, 'fork', no_fork)
+    out = forked.shared_map(_square_with_pid, range(30))
+    assert out == [(x * x, os.getpid()) for x in range(30)]
+    assert forked.shared_map(_square_with_pid, range(5), fork=False) == [(x * x, os.getpid()) for x in range(5)]
