@@ -306,7 +306,8 @@ def plan_release(release, options):
 
     settings = options.output_settings()
     if options.cache_dir:
-        plan.fingerprint = input_fingerprint(module_dir, config, settings)
+        plan.fingerprint = input_fingerprint(module_dir, config, settings,
+                                             parallel=options.workers is None or options.workers > 1)
         plan.state = DepmodState(os.path.join(options.cache_dir, plan.state_name + '.state'))
         if plan.state.warning:
             report['warnings'].append(plan.state.warning)

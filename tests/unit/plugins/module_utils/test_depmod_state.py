@@ -101,3 +101,18 @@ def test_state_round_trip_and_outputs_checked(tmp_path):
 def test_state_file_name_is_safe():
     name = state_file_name('/lib/modules/6.1.0', '6.1.0/../x y')
     assert '/' not in name and ' ' not in name and name.startswith('6.1.0_.._x_y-')
+
+
+def test_walk_shared_with_a_child_gives_the_same_fingerprint(tmp_path):
+    top = _tree(tmp_path)
+    for i in range(40):
+        sub = top / 'kernel' / ('d%02d' % i) / ('e%d' % (i % 3))
+        sub.mkdir(parents=True)
+        for j in range(i % 5):
+            (sub / ('m%d_%d.ko' % (i, j))).write_bytes(b'x')
+        (top / 'kernel' / ('d%02d' % i) / ('top%d.ko' % i)).write_bytes(b'y')
+    config = parse_depmod_text('')
+    alone = input_fingerprint(str(top), config, OPTIONS, parallel=False)
+    assert input_fingerprint(str(top), config, OPTIONS, parallel=True) == alone
+    (top / 'kernel' / 'd39' / 'e0' / 'm39_0.ko').write_bytes(b'changed')
+    assert input_fingerprint(str(top), config, OPTIONS, parallel=True) != alone
