@@ -19,11 +19,13 @@ from ansible_collections.kernel.kmod.plugins.module_utils.depmod_model import (
     exports_of_compact, modinfo_of_compact, needs_of_compact, versions_of_compact)
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
 from ansible_collections.kernel.kmod.plugins.module_utils.cache_file import load_json, save_json
-from ansible_collections.kernel.kmod.plugins.module_utils.forked import ForkedCall
+from ansible_collections.kernel.kmod.plugins.module_utils.forked import ForkedCall, shared_map
 from ansible_collections.kernel.kmod.plugins.module_utils.kmod_hash import superfast_hashes
 
 # Below this many files the cost of starting workers outweighs their help.
 PARALLEL_MIN_FILES = 256
+# Files per piece of work when two processes share the parse as they go.
+PARALLEL_CHUNK = 48
 ELF_MAGIC = b'\x7fELF'
 CACHE_FORMAT = 3
 
@@ -143,6 +145,16 @@ def _parse_many(job):
     return out
 
 
+class _ParseChunk(object):
+    """_parse_many of one chunk of files: the work shared_map shares."""
+
+    def __init__(self, want_versions):
+        self.want_versions = want_versions
+
+    def __call__(self, items):
+        return _parse_many((items, self.want_versions))
+
+
 def default_workers():
     try:
         return max(1, len(os.sched_getaffinity(0)))
@@ -166,7 +178,11 @@ def parse_records(records, workers=None, cache=None, want_versions=True):
         else:
             todo.append((index, record.path))
     workers = default_workers() if workers is None else max(1, workers)
-    if workers > 1 and len(todo) >= PARALLEL_MIN_FILES:
+    if workers == 2 and len(todo) >= PARALLEL_MIN_FILES:
+        # one child, sharing chunks of files with this process as they go
+        chunks = [todo[k:k + PARALLEL_CHUNK] for k in range(0, len(todo), PARALLEL_CHUNK)]
+        results = [r for done in shared_map(_ParseChunk(want_versions), chunks) for r in done]
+    elif workers > 1 and len(todo) >= PARALLEL_MIN_FILES:
         # forked children take every n-th file (neighbours in module order
         # are alike in size), this process the rest; results come back compact
         shares = [todo[k::workers] for k in range(workers)]

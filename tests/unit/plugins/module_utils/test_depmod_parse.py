@@ -35,9 +35,10 @@ def check(rec, i):
     assert rec.versions == [('n%d' % i, 9)]
 
 
-@pytest.mark.parametrize('workers', [1, 2])
+@pytest.mark.parametrize('workers', [1, 2, 3])
 def test_parse_records(modules, workers, monkeypatch):
     monkeypatch.setattr(depmod_parse, 'PARALLEL_MIN_FILES', 1)
+    monkeypatch.setattr(depmod_parse, 'PARALLEL_CHUNK', 1)  # two workers: one file per piece, shared as they go
     records = [record(p) for p in modules]
     good, problems = parse_records(records, workers=workers)
     assert [r.name for r in good] == ['m0', 'm1', 'm2', 'm3']
