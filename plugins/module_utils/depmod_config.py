@@ -44,8 +44,6 @@ EXTERNAL_KEYWORD = 'external'
 # The search list kmod uses when no config file has a search word.
 DEFAULT_SEARCH = ('updates',)
 
-
-
 # Names depmod never walks into, wherever they are in the module directory.
 ALWAYS_SKIPPED = ('build', 'source')
 

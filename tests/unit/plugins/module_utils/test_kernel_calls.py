@@ -389,7 +389,7 @@ class FakeKmsg(object):
     def read(self, size):
         assert size >= 8192
         item = self.reads.pop(0) if self.reads else None
-        if isinstance(item, Exception):
+        if isinstance(item, OSError):
             raise item
         return item
 
