@@ -35,7 +35,7 @@ from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodErro
 from ansible_collections.kernel.kmod.plugins.module_utils.index_bulk import build_index_bytes
 from ansible_collections.kernel.kmod.plugins.module_utils.kmod_hash import (
     DEPMOD_SYMBOL_BUCKETS, bucket_count, hash_iteration_order)
-from ansible_collections.kernel.kmod.plugins.module_utils.text_index import depmod_alias_key
+from ansible_collections.kernel.kmod.plugins.module_utils.names import alias_key
 
 ALIAS_HEADER = '# Aliases extracted from modules themselves.\n'
 SOFTDEP_HEADER = '# Soft dependencies extracted from modules themselves.\n'
@@ -104,7 +104,7 @@ def render_aliases(records, warnings):
         for value in record.modinfo_values('alias'):
             out.append('alias %s %s\n' % (value, name))
             if '[' in value or ']' in value:
-                key = depmod_alias_key(value)
+                key = alias_key(value)
             else:
                 key = value.replace('-', '_')
             if key is None:
@@ -308,7 +308,7 @@ def builtin_alias_entries(data, warnings):
         if not ok or not value:
             continue
         text = value.decode('utf-8', 'surrogateescape')
-        alias = depmod_alias_key(text)
+        alias = alias_key(text)
         if alias is None:
             warnings.append('Unmatched bracket in %s' % text)
             continue

@@ -26,16 +26,8 @@ import struct
 
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import FormatError, KmodError
 from ansible_collections.kernel.kmod.plugins.module_utils.fnmatch_glibc import compile_pattern
-
-MAGIC = 0xB007F457
-VERSION = 0x00020001
-HEADER_SIZE = 12
-
-FLAG_PREFIX = 0x80000000
-FLAG_VALUES = 0x40000000
-FLAG_CHILDREN = 0x20000000
-FLAGS_KNOWN = FLAG_PREFIX | FLAG_VALUES | FLAG_CHILDREN
-OFFSET_MASK = 0x0FFFFFFF
+from ansible_collections.kernel.kmod.plugins.module_utils.index_format import (
+    FLAG_CHILDREN, FLAG_PREFIX, FLAG_VALUES, FLAGS_KNOWN, HEADER_SIZE, MAGIC, OFFSET_MASK, VERSION)
 
 # Child characters are 7-bit: libkmod refuses a child range reaching 128.
 CHILD_MAX = 128

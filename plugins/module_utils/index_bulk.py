@@ -16,7 +16,7 @@ priorities the value added last comes first.
 import struct
 
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
-from ansible_collections.kernel.kmod.plugins.module_utils.index import (
+from ansible_collections.kernel.kmod.plugins.module_utils.index_format import (
     FLAG_CHILDREN, FLAG_PREFIX, FLAG_VALUES, HEADER_SIZE, MAGIC, OFFSET_MASK, VERSION)
 
 _U32 = struct.Struct('>I')

@@ -17,7 +17,7 @@ same entries in the same order the bytes equal depmod's.
 import struct
 
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
-from ansible_collections.kernel.kmod.plugins.module_utils.index import (
+from ansible_collections.kernel.kmod.plugins.module_utils.index_format import (
     FLAG_CHILDREN, FLAG_PREFIX, FLAG_VALUES, HEADER_SIZE, MAGIC, OFFSET_MASK, VERSION)
 
 LAYOUTS = ('pre', 'post')
