@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) kernel.kmod contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The two files that load a module at every boot, with its options.
+"""The files that load a module at every boot, with its options.
 
 ``/etc/modules-load.d/NAME.conf`` holds the module name (systemd-modules-load
 loads it at boot) and ``/etc/modprobe.d/NAME.conf`` holds ``options NAME
@@ -10,18 +10,29 @@ module NAME: they are rendered whole, with a header saying who manages them,
 and planned with files.plan_changes.  An existing file that already says
 the same thing (one written by hand or by community.general.modprobe, without
 our header) is left alone, so moving to this collection changes nothing.
+
+modprobe reads the options lines of all modprobe.d files in basename order
+and the kernel keeps the last value of a parameter, so a distribution file
+sorting after NAME.conf (Debian's systemd.conf sets ``options dummy
+numdummies=0``) would silently win at boot.  When it would, the options go
+to ``/etc/modprobe.d/zz-kernel-kmod-NAME.conf`` instead, which sorts after
+such files; when even that cannot win, planning fails (boot_options tells).
 """
 
 import os
 
+from ansible_collections.kernel.kmod.plugins.module_utils import boot_options
 from ansible_collections.kernel.kmod.plugins.module_utils import files
 from ansible_collections.kernel.kmod.plugins.module_utils import modprobe_config
+from ansible_collections.kernel.kmod.plugins.module_utils import module_options
 from ansible_collections.kernel.kmod.plugins.module_utils import modules_load
 from ansible_collections.kernel.kmod.plugins.module_utils.config_files import host_path
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
 
 MODULES_LOAD_DIR = '/etc/modules-load.d'
 MODPROBE_DIR = '/etc/modprobe.d'
+# The options file used when NAME.conf would lose to a file sorting after it.
+OVERRIDE_PREFIX = 'zz-kernel-kmod-'
 HEADER = '# Managed by Ansible (kernel.kmod.kmod_load): local changes are overwritten.\n'
 
 STATES = ('present', 'absent')
@@ -86,23 +97,39 @@ def _same_options(name, params, data):
             and directives[0].module == name and directives[0].options.split() == params.split())
 
 
-def plan_persistence(name, params='', state='present', root='/', modules_load_dir=MODULES_LOAD_DIR,
-                     modprobe_dir=MODPROBE_DIR, current=files.read_current):
-    """FileChanges that make `name` load at boot with `params` (state
-    'present') or stop this collection loading it at boot ('absent').
+class PersistencePlan(object):
+    """What plan_persistence decided.
 
-    present: the modules-load.d file lists the module; the modprobe.d file
-    holds its options, or is removed when params is empty.  absent: both
-    files are removed.  A file that already means the same (parsed back) is
-    kept as it is.
+    changes: FileChanges, in order; reasons: {host path: why} for changes
+    that are not the plain one (the options moved to the file that sorts
+    last); boot_options: the option text the module gets at boot once the
+    changes are made (modprobe.d and kernel command line); options_path: the
+    host path of the file holding the options, None without options;
+    warnings: strings.
     """
-    if state not in STATES:
-        raise KmodError('persistence state must be one of %s, not %r' % (', '.join(STATES), state))
-    load_path, options_path = paths(name, root, modules_load_dir, modprobe_dir)
-    if state == 'absent':
-        wanted = {load_path: None, options_path: None}
-    else:
-        wanted = {load_path: render_modules_load(name), options_path: render_options(name, params)}
+
+    def __init__(self, changes, boot_options='', options_path=None, reasons=None, warnings=None):
+        self.changes = changes
+        self.boot_options = boot_options
+        self.options_path = options_path
+        self.reasons = reasons or {}
+        self.warnings = warnings or []
+
+    def entries(self):
+        """The changes as result entries: path, action, reason (None when plain)."""
+        return [{'path': c.path, 'action': c.action, 'reason': self.reasons.get(c.path)} for c in self.changes]
+
+
+def _inside(directory, basename):
+    return '%s/%s' % (directory.rstrip('/'), basename)
+
+
+def _is_ours(data):
+    return data is not None and data.startswith(HEADER.encode('utf-8'))
+
+
+def _changes(wanted, name, params, load_path, options_path, current):
+    """FileChanges of wanted, without those whose file already means the same."""
     changes = []
     for change in files.plan_changes(wanted, current=current):
         if change.old is not None and change.new is not None:
@@ -112,6 +139,102 @@ def plan_persistence(name, params='', state='present', root='/', modules_load_di
                 continue
         changes.append(change)
     return changes
+
+
+def _losing_to(settings):
+    return ', '.join('%s at %s' % (s.text, s.where) for s in settings)
+
+
+def _cannot_win(name, settings, override_inside):
+    parts = []
+    for setting in settings:
+        if setting.on_cmdline:
+            parts.append('%s.%s is on the kernel command line (%s), which modprobe applies after every '
+                         'modprobe.d file' % (name, setting.text, setting.where))
+        else:
+            parts.append('%s at %s sorts after %s' % (setting.text, setting.where, override_inside))
+    return KmodError('cannot persist the options of %s: at boot %s, and the kernel keeps the last value of a '
+                     'parameter; change or remove that setting (or ask for the value it sets)'
+                     % (name, '; '.join(parts)), path=settings[0].directive.file, module=name)
+
+
+def _foreign_conflicts(name, params, data, inside_path):
+    """Settings of a file not written by us that differ from what is asked."""
+    directives, _warnings = modprobe_config.parse_modprobe_text(data.decode('utf-8', 'surrogateescape'),
+                                                                inside_path)
+    asked = boot_options.asked_values(params)
+    out = []
+    for d in directives:
+        if d.kind != 'options' or d.module != name:
+            continue
+        for pname, value in module_options.split_options(d.options):
+            key = module_options.param_key(pname)
+            if key in asked and asked[key][1] != value:
+                out.append(boot_options.Setting(pname, value, d))
+    return out
+
+
+def plan_persistence(name, params='', state='present', root='/', modules_load_dir=MODULES_LOAD_DIR,
+                     modprobe_dir=MODPROBE_DIR, current=files.read_current, cmdline=True):
+    """The PersistencePlan that makes `name` load at boot with `params`
+    (state 'present') or stops this collection loading it at boot ('absent').
+
+    present: the modules-load.d file lists the module; the options go to
+    ``NAME.conf`` when they win at boot there, else to
+    ``zz-kernel-kmod-NAME.conf`` (which sorts after distribution files; our
+    own NAME.conf is then removed, a foreign one kept with a warning when it
+    says otherwise); without params both options files are removed.  A
+    parameter wins when the last setting at boot (modprobe.d in basename
+    order, then the kernel command line) is ours or has the asked value.
+    Raises KmodError, naming the file and line, when even the last file would
+    lose.  absent: the modules-load.d file and both options files are
+    removed.  A file that already means the same (parsed back) is kept as it
+    is.  cmdline: as boot_options.load_boot_config takes it.
+    """
+    if state not in STATES:
+        raise KmodError('persistence state must be one of %s, not %r' % (', '.join(STATES), state))
+    load_path, options_path = paths(name, root, modules_load_dir, modprobe_dir)
+    options_inside = _inside(modprobe_dir, name + '.conf')
+    override_inside = _inside(modprobe_dir, OVERRIDE_PREFIX + name + '.conf')
+    override_path = host_path(root, override_inside)
+    rendered = render_options(name, params) if state == 'present' else None
+    if rendered is None:
+        wanted = {load_path: None if state == 'absent' else render_modules_load(name),
+                  options_path: None, override_path: None}
+        config = boot_options.load_boot_config(root, {options_inside: None, override_inside: None}, cmdline)
+        return PersistencePlan(_changes(wanted, name, params, load_path, options_path, current),
+                               boot_options.boot_options(config, name))
+    text = rendered.decode('utf-8')
+    config = boot_options.load_boot_config(root, {options_inside: text, override_inside: None}, cmdline)
+    winners = boot_options.overrides(config, name, params, options_inside)
+    if not winners:
+        wanted = {load_path: render_modules_load(name), options_path: rendered, override_path: None}
+        return PersistencePlan(_changes(wanted, name, params, load_path, options_path, current),
+                               boot_options.boot_options(config, name), options_path)
+    old_options = current(options_path)
+    ours = _is_ours(old_options)
+    replace = {override_inside: text}
+    if ours:
+        replace[options_inside] = None
+    config = boot_options.load_boot_config(root, replace, cmdline)
+    still = boot_options.overrides(config, name, params, override_inside)
+    if still:
+        raise _cannot_win(name, still, override_inside)
+    wanted = {load_path: render_modules_load(name), override_path: rendered}
+    if ours:
+        wanted[options_path] = None
+    why = 'options in %s would lose at boot to %s, which sorts after it' % (options_inside, _losing_to(winners))
+    reasons = {override_path: why, options_path: 'replaced by %s: %s' % (override_inside, why)}
+    warnings = []
+    if old_options is not None and not ours:
+        conflicts = _foreign_conflicts(name, params, old_options, options_inside)
+        if conflicts:
+            warnings.append('%s was not written by kmod_load and is left as it is; it sets %s, and %s sorts after '
+                            'it and sets %s for %s at boot' % (options_inside, _losing_to(conflicts),
+                                                              override_inside, params, name))
+    changes = _changes(wanted, name, params, load_path, override_path, current)
+    return PersistencePlan(changes, boot_options.boot_options(config, name), override_path,
+                           dict((c.path, reasons[c.path]) for c in changes if c.path in reasons), warnings)
 
 
 def other_boot_entries(name, root='/', skip=()):

@@ -123,7 +123,8 @@ def run_task(options, check_mode=False, diff=False, system=None):
     warnings = []
     report = {'name': opts['name'], 'state': opts['state'], 'params': opts['options'], 'modules': [], 'steps': [],
               'inserted': [], 'deleted': [], 'commands': [], 'live': [], 'builtin': [], 'not_loaded': [],
-              'blacklisted': [], 'params_differ': {}, 'params_unchecked': [], 'persistence': []}
+              'blacklisted': [], 'params_differ': {}, 'params_unchecked': [], 'persistence': [],
+              'boot_options': None}
     try:
         _run(opts, check_mode, diff, system, report, warnings)
     except KmodError as exc:
@@ -234,8 +235,11 @@ def _plan_files(opts, plan, root, release, tree, report, warnings):
     if opts['persistent'] == 'disabled':
         return []
     name = _persistent_name(opts, plan.match if plan is not None else None)
-    changes = load_persistence.plan_persistence(name, opts['options'], opts['persistent'], root=root)
-    report['persistence'] = [{'path': c.path, 'action': c.action} for c in changes]
+    planned = load_persistence.plan_persistence(name, opts['options'], opts['persistent'], root=root)
+    changes = planned.changes
+    report['persistence'] = planned.entries()
+    report['boot_options'] = planned.boot_options
+    warnings.extend(planned.warnings)
     if opts['persistent'] == 'present' and opts['options'] and name in tree.builtin():
         warnings.append('%s is built into kernel %s: modprobe.d options do not reach it; set them on the kernel '
                         'command line as %s.PARAM=VALUE' % (name, release, name))

@@ -19,7 +19,8 @@ description:
   - A module already loaded with other parameter values than O(params) asks for is left as it is, with a
     warning and RV(params_differ); see the notes.
   - With O(persistent=present), writes C(/etc/modules-load.d/NAME.conf) and C(/etc/modprobe.d/NAME.conf) so the
-    module loads at every boot with O(params).
+    module loads at every boot with O(params); when another C(modprobe.d) file would override O(params) at boot,
+    the options go to C(/etc/modprobe.d/zz-kernel-kmod-NAME.conf) instead (see the notes).
 author:
   - kernel.kmod developers (@kernel-kmod)
 options:
@@ -50,7 +51,12 @@ options:
       - V(present) writes C(/etc/modules-load.d/NAME.conf) (the module loads at boot) and, when O(params) is not
         empty, C(/etc/modprobe.d/NAME.conf) with C(options NAME PARAMS) (removed when O(params) is empty).
         Files that already say the same thing, with or without the header this module writes, are left as they are.
-      - V(absent) removes both files; other files that still load the module at boot are named in a warning.
+      - When a C(modprobe.d) file that sorts after C(NAME.conf) sets one of O(params) to another value, the options
+        are written to C(/etc/modprobe.d/zz-kernel-kmod-NAME.conf) instead, so they still win at boot; when even
+        that cannot win, the task fails. See the notes and RV(boot_options).
+      - V(absent) removes C(/etc/modules-load.d/NAME.conf), C(/etc/modprobe.d/NAME.conf) and
+        C(/etc/modprobe.d/zz-kernel-kmod-NAME.conf); other files that still load the module at boot are named in a
+        warning.
       - V(disabled) leaves both files alone.
       - NAME is the module the name resolved to. V(present) cannot go with O(state=absent).
     type: str
@@ -109,6 +115,21 @@ notes:
     It does not fail, because the module may be in use and cannot be reloaded without disruption; it does not
     reload on its own for the same reason. Unload it (O(state=absent)) and load it again to apply new values.
     Parameters that sysfs does not show, or root cannot read, are listed in RV(params_unchecked).
+  - With O(persistent=present), the options must still be the ones the module gets at boot. C(modprobe) gives a
+    module the C(options NAME) lines of all C(modprobe.d) files (C(/etc), C(/run), C(/usr/local/lib), C(/usr/lib),
+    C(/lib)) in the order of their file names, then the C(NAME.PARAM=VALUE) words of the kernel command line, and the
+    kernel keeps the last value of a repeated parameter. Distribution files can sort after C(NAME.conf); Debian's
+    systemd ships C(systemd.conf) with C(options dummy numdummies=0) and C(options bonding max_bonds=0).
+  - The rule is, for each parameter of O(params), with C(/etc/modprobe.d/NAME.conf) holding them, the last setting at
+    boot must be that file's or have the same value. If so, C(NAME.conf) is used (the conventional name, and what
+    M(community.general.modprobe) writes). If not, the options go to C(/etc/modprobe.d/zz-kernel-kmod-NAME.conf),
+    which sorts after the distribution files; a C(NAME.conf) this module wrote (with its header) is removed, one
+    written by someone else is left alone (with a warning if it sets other values), and RV(persistence) says which
+    file and line made the move necessary. If the last setting would still not be ours (a file sorting after
+    C(zz-kernel-kmod-NAME.conf), or the kernel command line, which always comes last) and its value differs, the
+    task fails naming that file and line, before anything is loaded or written.
+  - The kernel command line checked is the running kernel's C(/proc/cmdline). Options lines for an alias of the
+    module are not counted (at boot the module is loaded by its name).
   - C(install) and C(remove) commands run with C(/bin/sh -c), with C(MODPROBE_MODULE) set, as C(modprobe) runs them;
     their output is returned in RV(commands).
 seealso:
@@ -234,11 +255,28 @@ params_unchecked:
   type: list
   elements: str
 persistence:
-  description: The O(persistent) files changed (in check mode, that would change), with C(action) V(create), V(update) or V(remove).
+  description:
+    - The O(persistent) files changed (in check mode, that would change), with C(action) V(create), V(update) or
+      V(remove).
+    - C(reason) is V(null), or says why the options moved to C(zz-kernel-kmod-NAME.conf) (the setting and the
+      C(FILE:LINE) that would win over C(NAME.conf) at boot).
   returned: always
   type: list
   elements: dict
-  sample: [{path: /etc/modules-load.d/dummy.conf, action: create}]
+  sample:
+    - {path: /etc/modules-load.d/dummy.conf, action: create, reason: null}
+    - {path: /etc/modprobe.d/zz-kernel-kmod-dummy.conf, action: create,
+       reason: 'options in /etc/modprobe.d/dummy.conf would lose at boot to numdummies=0 at
+       /usr/lib/modprobe.d/systemd.conf:7, which sorts after it'}
+boot_options:
+  description:
+    - With O(persistent=present) or V(absent), the option text the module gets when it loads at boot once the
+      files are written (all C(options NAME) lines of C(modprobe.d) in order, then the kernel command line); the
+      kernel keeps the last value of a repeated parameter.
+    - V(null) with O(persistent=disabled).
+  returned: always
+  type: str
+  sample: numdummies=0 numdummies=3
 kernel_log:
   description: When the kernel refused the module, its log lines about it.
   returned: failure, when the kernel logged something

@@ -273,3 +273,65 @@ def test_force_and_wait_reach_the_calls(tmp_path, tree_root):
     assert host.calls.details[-1]['ignore_vermagic'] is True and host.calls.details[-1]['ignore_modversions'] is True
     host.run(name='dummy', state='absent', wait=True)
     assert host.calls.details[-1] == {'call': 'delete', 'name': 'dummy', 'wait': True, 'force': False}
+
+
+SYSTEMD_CONF = 'options bonding max_bonds=0\noptions dummy numdummies=0\n'
+OVERRIDE = 'etc/modprobe.d/zz-kernel-kmod-dummy.conf'
+
+
+def test_persistent_options_that_a_later_file_overrides_go_last(tmp_path, tree_root):
+    host = Host(tmp_path, tree_root, conf={'usr/lib/modprobe.d/systemd.conf': SYSTEMD_CONF,
+                                           'etc/modprobe.d/dummy.conf': HEADER + 'options dummy numdummies=2\n'})
+    os.makedirs(host.path('etc/modules-load.d'))
+    checked, warnings = host.run(check_mode=True, diff=True, name='dummy', params='numdummies=3', persistent='present')
+    why = ('options in /etc/modprobe.d/dummy.conf would lose at boot to numdummies=0 at '
+           '/usr/lib/modprobe.d/systemd.conf:2, which sorts after it')
+    assert checked['changed'] is True and warnings == []
+    assert checked['persistence'] == [
+        {'path': host.path('etc/modules-load.d/dummy.conf'), 'action': 'create', 'reason': None},
+        {'path': host.path(OVERRIDE), 'action': 'create', 'reason': why},
+        {'path': host.path('etc/modprobe.d/dummy.conf'), 'action': 'remove',
+         'reason': 'replaced by /etc/modprobe.d/zz-kernel-kmod-dummy.conf: ' + why}]
+    assert checked['boot_options'] == 'numdummies=0 numdummies=3'
+    assert [(d['after_header'], d['after']) for d in checked['diff']] == [
+        (host.path('etc/modules-load.d/dummy.conf'), HEADER + 'dummy\n'),
+        (host.path(OVERRIDE), HEADER + 'options dummy numdummies=3\n'),
+        (host.path('etc/modprobe.d/dummy.conf') + ' (removed)', '')]
+    assert checked['diff'][2]['before'] == HEADER + 'options dummy numdummies=2\n'
+    assert not os.path.exists(host.path(OVERRIDE)) and os.path.exists(host.path('etc/modprobe.d/dummy.conf'))
+    assert host.calls.calls == []
+    done, _w = host.run(name='dummy', params='numdummies=3', persistent='present')
+    assert done['changed'] is True and done['inserted'] == ['dummy']
+    assert [p['action'] for p in done['persistence']] == ['create', 'create', 'remove']
+    assert sorted(os.listdir(host.path('etc/modprobe.d'))) == ['zz-kernel-kmod-dummy.conf']
+    again, warnings = host.run(name='dummy', params='numdummies=3', persistent='present')
+    assert again['changed'] is False and again['persistence'] == [] and warnings == []
+    assert again['boot_options'] == 'numdummies=0 numdummies=3'
+    gone, _w = host.run(name='dummy', state='absent', persistent='absent')
+    assert [(p['path'], p['action']) for p in gone['persistence']] == [
+        (host.path('etc/modules-load.d/dummy.conf'), 'remove'), (host.path(OVERRIDE), 'remove')]
+    assert gone['boot_options'] == 'numdummies=0'
+
+
+def test_persistent_options_that_cannot_win_fail_before_anything_is_done(tmp_path, tree_root):
+    host = Host(tmp_path, tree_root, conf={'usr/lib/modprobe.d/systemd.conf': SYSTEMD_CONF,
+                                           'etc/modprobe.d/zzzz-local.conf': 'options dummy numdummies=1\n'})
+    with pytest.raises(TaskError) as info:
+        host.run(name='dummy', params='numdummies=3', persistent='present')
+    assert info.value.msg.startswith('cannot persist the options of dummy: at boot numdummies=1 at '
+                                     '/etc/modprobe.d/zzzz-local.conf:1 sorts after '
+                                     '/etc/modprobe.d/zz-kernel-kmod-dummy.conf')
+    assert info.value.fail_kwargs()['changed'] is False
+    assert host.calls.calls == [] and host.loaded() == []
+    assert sorted(os.listdir(host.path('etc/modprobe.d'))) == ['zzzz-local.conf']
+    assert not os.path.exists(host.path('etc/modules-load.d'))
+
+
+def test_boot_options_only_with_persistence(tmp_path, tree_root):
+    host = Host(tmp_path, tree_root, conf={'usr/lib/modprobe.d/systemd.conf': SYSTEMD_CONF})
+    result, _w = host.run(name='dummy', params='numdummies=3', check_mode=True)
+    assert result['boot_options'] is None and result['persistence'] == []
+    result, _w = host.run(name='dummy', params='numdummies=0', persistent='present', check_mode=True)
+    assert [p['path'] for p in result['persistence']] == [host.path('etc/modules-load.d/dummy.conf'),
+                                                          host.path('etc/modprobe.d/dummy.conf')]
+    assert result['boot_options'] == 'numdummies=0 numdummies=0'
