@@ -388,8 +388,10 @@ class FakeKmsg(object):
 
     def read(self, size):
         assert size >= 8192
-        item = self.reads.pop(0) if self.reads else None
-        if isinstance(item, OSError):
+        if not self.reads:
+            return None
+        item = self.reads.pop(0)
+        if isinstance(item, BaseException):
             raise item
         return item
 
