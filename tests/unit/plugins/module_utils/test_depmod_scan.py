@@ -11,6 +11,7 @@ rules against the real depmod.
 import os
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from ansible_collections.kernel.kmod.plugins.module_utils import depmod_scan as ds
 from ansible_collections.kernel.kmod.plugins.module_utils.depmod_config import parse_depmod_text
@@ -302,3 +303,27 @@ def test_repeated_lines_still_rank_before_unlisted(tree):
     tree.add('kernel/alpha.ko', 'kernel/gamma.ko', 'kernel/beta.ko')
     tree.order('kernel/alpha.ko\nkernel/alpha.ko\nkernel/alpha.ko\nkernel/beta.ko\nkernel/alpha.ko\n')
     assert [m.name for m in tree.scan().modules] == ['beta', 'alpha', 'gamma']
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from([b'kernel/a.ko', b'kernel/b-c.ko', b'', b'x\0y', b'k\xe9.ko']),
+                          st.binary(max_size=12), st.just(b'L' * 4094), st.just(b'L' * 4095)), max_size=8),
+       st.sampled_from([b'\n', b'']), st.booleans())
+def test_order_file_quick_path_reads_as_kmod_does(tmp_path_factory, lines, end, first_wins):
+    from ansible_collections.kernel.kmod.plugins.module_utils.depmod_scan import _order_lines
+    data = b'\n'.join(lines) + end
+    path = str(tmp_path_factory.mktemp('order') / 'modules.order')
+    with open(path, 'wb') as f:
+        f.write(data)
+    slow = _order_lines(data, path)
+    if isinstance(slow, str):
+        want = ({}, 'corrupt', slow)
+    else:
+        positions = {}
+        for position, line in enumerate(slow):
+            if first_wins:
+                positions.setdefault(line, position)
+            else:
+                positions[line] = position
+        want = (positions, 'used', None)
+    assert read_order_file(path, first_wins) == want
