@@ -15,7 +15,6 @@ kmod_quirks=True, and on the line numbers of the bad lines kmod warns about.
 
 import os
 import re
-import shutil
 import subprocess
 
 import pytest
@@ -23,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ansible_collections.kernel.kmod.plugins.module_utils import modprobe_config as mc
+from tests.lib.fake_cmdline import FAKE_CMDLINE, host_cmdline, under_cmdline
 
 pytestmark = pytest.mark.conformance
 
@@ -41,22 +41,6 @@ def kmod_version():
 
 KMOD_VERSION = kmod_version()
 HAS_WEAKDEP = KMOD_VERSION >= 33
-
-
-def can_fake_cmdline():
-    if os.geteuid() != 0 or not shutil.which('unshare'):
-        return False
-    r = subprocess.run(['unshare', '-m', 'sh', '-c', 'mount --bind /dev/null /proc/cmdline'],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
-    return r.returncode == 0
-
-
-FAKE_CMDLINE = can_fake_cmdline()
-
-
-def host_cmdline():
-    with open('/proc/cmdline', 'rb') as f:
-        return f.read().decode('utf-8', 'surrogateescape')
 
 
 class Kmod(object):
@@ -84,7 +68,7 @@ def run_kmod(tmp, paths, cmdline_text=None):
         cl = os.path.join(tmp, 'cmdline')
         with open(cl, 'wb') as f:
             f.write(cmdline_text.encode('utf-8', 'surrogateescape'))
-        argv = ['unshare', '-m', 'sh', '-c', 'mount --bind "$0" /proc/cmdline && exec "$@"', cl] + argv
+        argv = under_cmdline(argv, cl)
     r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
     assert r.returncode == 0, r.stderr
     return Kmod(r.stdout, r.stderr)

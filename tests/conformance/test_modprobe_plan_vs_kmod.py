@@ -19,7 +19,6 @@ we give our planner the same text.  Otherwise both see the host's own.
 """
 
 import os
-import shutil
 import subprocess
 
 import pytest
@@ -31,6 +30,7 @@ from ansible_collections.kernel.kmod.plugins.module_utils.cmdline import parse_c
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import ModuleNotFound
 from ansible_collections.kernel.kmod.plugins.module_utils.modprobe_plan import plan_load
 from ansible_collections.kernel.kmod.plugins.module_utils.tree import ModuleTree
+from tests.lib.fake_cmdline import FAKE_CMDLINE, host_cmdline, under_cmdline
 from tests.lib.fake_tree import FakeTree
 
 pytestmark = pytest.mark.conformance
@@ -42,22 +42,6 @@ if not os.path.exists(MODPROBE):
     pytest.skip('kmod modprobe not installed', allow_module_level=True)
 
 
-def _can_fake_cmdline():
-    if os.geteuid() != 0 or not shutil.which('unshare'):
-        return False
-    r = subprocess.run(['unshare', '-m', 'sh', '-c', 'mount --bind /dev/null /proc/cmdline'],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
-    return r.returncode == 0
-
-
-FAKE_CMDLINE = _can_fake_cmdline()
-
-
-def _host_cmdline():
-    with open('/proc/cmdline', 'rb') as f:
-        return f.read().decode('utf-8', 'surrogateescape')
-
-
 class Oracle(object):
     """Runs modprobe -D many times under one fake /proc/cmdline."""
 
@@ -65,7 +49,7 @@ class Oracle(object):
         self.root = root
         self.release = release
         self.confdirs = confdirs
-        self.cmdline_text = cmdline_text if FAKE_CMDLINE else _host_cmdline()
+        self.cmdline_text = cmdline_text if FAKE_CMDLINE else host_cmdline()
         self.cmdline_file = os.path.join(str(tmp), 'cmdline')
         with open(self.cmdline_file, 'w') as f:
             f.write(self.cmdline_text)
@@ -77,8 +61,7 @@ class Oracle(object):
             argv += ['-C', d]
         argv += list(args)
         if FAKE_CMDLINE:
-            argv = ['unshare', '-m', 'sh', '-c', 'mount --bind "$0" /proc/cmdline && exec "$@"',
-                    self.cmdline_file] + argv
+            argv = under_cmdline(argv, self.cmdline_file)
         r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
                            check=False)
         if r.returncode != 0:
