@@ -256,14 +256,6 @@ def _parse(scan, options, plan, report):
     return scan.modules
 
 
-def _large_indexes(records, kernel_symbols, layout, alias_entries):
-    """modules.alias.bin and modules.symbols.bin of records in module order."""
-    from ansible_collections.kernel.kmod.plugins.module_utils.depmod_graph import build_symbol_table
-    from ansible_collections.kernel.kmod.plugins.module_utils.depmod_outputs import render_large_indexes
-    owners, _crcs = build_symbol_table(records, kernel_symbols)
-    return render_large_indexes(records, owners, layout, alias_entries)
-
-
 def _check_graph(graph, release, options, report):
     if graph.cycles:
         cycles = '; '.join(' -> '.join(c) for c in graph.cycles)
@@ -321,8 +313,10 @@ def plan_release(release, options):
             plan.state = None  # nothing to save
             return plan
 
-    from ansible_collections.kernel.kmod.plugins.module_utils.depmod_graph import order_records, resolve_dependencies
-    from ansible_collections.kernel.kmod.plugins.module_utils.depmod_outputs import render_aliases, render_outputs
+    from ansible_collections.kernel.kmod.plugins.module_utils.depmod_graph import (
+        build_symbol_table, order_records, resolve_dependencies)
+    from ansible_collections.kernel.kmod.plugins.module_utils.depmod_outputs import (
+        large_index_bytes, render_aliases, render_outputs, symbol_entries_unordered)
     from ansible_collections.kernel.kmod.plugins.module_utils.depmod_parse import PARALLEL_MIN_FILES, default_workers
     from ansible_collections.kernel.kmod.plugins.module_utils.depmod_scan import scan_modules
     from ansible_collections.kernel.kmod.plugins.module_utils.forked import ForkedCall
@@ -341,18 +335,21 @@ def plan_release(release, options):
         kernel_symbols = _kernel_symbols(options, report)
     except KmodError as exc:
         raise _in_release(release, exc)
-    # the two largest tries need no dependency graph: a child builds them meanwhile,
-    # from alias entries rendered first (the child would otherwise be the last to finish)
+    # the two largest tries need no dependency graph: a child builds them meanwhile
+    # from their entries, made first (the child touches nothing else, so its
+    # copy-on-write pages stay few)
     ordered = order_records(records)
     alias_warnings = []
     alias_text, alias_entries = render_aliases(ordered, alias_warnings)
+    symbol_table = build_symbol_table(ordered, kernel_symbols)
     workers = default_workers() if options.workers is None else options.workers
-    large = ForkedCall(_large_indexes, ordered, kernel_symbols, flavour.layout, alias_entries,
-                       fork=workers > 1 and len(records) >= PARALLEL_MIN_FILES)
+    large = ForkedCall(large_index_bytes, alias_entries, symbol_entries_unordered(ordered, symbol_table[0]),
+                       flavour.layout, fork=workers > 1 and len(records) >= PARALLEL_MIN_FILES)
     try:
-        graph = resolve_dependencies(records, kernel_symbols=kernel_symbols,
+        graph = resolve_dependencies(ordered, kernel_symbols=kernel_symbols,
                                      check_versions=bool(options.check_symbols and options.symvers),
-                                     collect_unresolved=options.check_symbols and kernel_symbols is not None)
+                                     collect_unresolved=options.check_symbols and kernel_symbols is not None,
+                                     symbol_table=symbol_table)
         _check_graph(graph, release, options, report)
         entries = {}
         files, warnings = render_outputs(graph, module_dir, layout=flavour.layout, weakdep=flavour.weakdep,

@@ -209,7 +209,7 @@ def order_records(records):
 
 
 def resolve_dependencies(records, kernel_symbols=None, symbol_prefix=None, check_versions=False,
-                         collect_unresolved=None):
+                         collect_unresolved=None, symbol_table=None):
     """Build the graph of records (ModuleRecord, parsed) and set their .deps.
 
     records: in depmod's module order (sorted by .order when every record
@@ -217,11 +217,13 @@ def resolve_dependencies(records, kernel_symbols=None, symbol_prefix=None, check
     symbol_prefix: depmod -P character.  check_versions: compare CRCs (depmod
     does with -E).  collect_unresolved: default True when kernel_symbols is
     given (without them every kernel symbol would be unresolved).
+    symbol_table: build_symbol_table() of the same records and arguments,
+    when the caller already has it.
     Returns a GraphResult; on a cycle .cycles is set and no .deps are.
     """
     records = order_records(records)
     result = GraphResult(records)
-    owners, crcs = build_symbol_table(records, kernel_symbols, symbol_prefix)
+    owners, crcs = symbol_table or build_symbol_table(records, kernel_symbols, symbol_prefix)
     result.owners = owners
     result.crcs = crcs
     if collect_unresolved is None:

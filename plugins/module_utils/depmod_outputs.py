@@ -330,8 +330,14 @@ def render_large_indexes(records, owners, layout='post', alias_entries=None):
     """
     if alias_entries is None:
         _text, alias_entries = render_aliases(records, [])
+    return large_index_bytes(alias_entries, symbol_entries_unordered(records, owners), layout)
+
+
+def large_index_bytes(alias_entries, symbol_entries, layout='post'):
+    """{name: bytes} of LARGE_FILES from their entries (render_aliases'
+    and symbol_entries_unordered's): all a process building them needs."""
     return {'modules.alias.bin': _index_bytes(alias_entries, layout),
-            'modules.symbols.bin': _index_bytes(symbol_entries_unordered(records, owners), layout)}
+            'modules.symbols.bin': _index_bytes(symbol_entries, layout)}
 
 
 def symbol_entries_unordered(records, owners):
