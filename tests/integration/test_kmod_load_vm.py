@@ -5,8 +5,10 @@ are not loaded and no persistence file exists, and backs up the running
 kernel's index files.  Playbook one loads dummy (check mode first, then for
 real, then again), brd with a readable parameter (and again with another
 value), vxlan with its dependencies (compared with the VM's `modprobe -D`),
-unloads them, and makes dummy persistent with options.  The VM reboots;
-playbook two checks dummy came back with its options, removes the
+unloads them, and makes dummy persistent with numdummies=3 (written to
+the zz- file, since the VM's systemd.conf sets numdummies=0 and sorts after
+dummy.conf).  The VM reboots; playbook two checks dummy came back with its
+3 devices, removes the
 persistence, then deletes the indexes, rebuilds them with kmod_depmod and
 loads dummy, moves dummy.ko under extra/, rebuilds and loads it from there.
 The last ssh call restores everything.
@@ -21,7 +23,11 @@ pytestmark = pytest.mark.vm
 BACKUP = '/root/kmod-load-backup'
 CACHE = '/var/cache/kernel-kmod/depmod'
 DEP_MODULE = 'vxlan'
-FILES = ('/etc/modules-load.d/dummy.conf', '/etc/modprobe.d/dummy.conf')
+LOAD_FILE = '/etc/modules-load.d/dummy.conf'
+OPTIONS_FILE = '/etc/modprobe.d/dummy.conf'
+# Debian's systemd.conf sets numdummies=0 and sorts after dummy.conf: the options must go last
+OVERRIDE_FILE = '/etc/modprobe.d/zz-kernel-kmod-dummy.conf'
+FILES = (LOAD_FILE, OPTIONS_FILE, OVERRIDE_FILE)
 
 SETUP = r'''set -eu
 udevadm settle --timeout=120
@@ -120,20 +126,20 @@ PLAYBOOK_ONE = '''
     - name: Make dummy persistent in check mode
       kernel.kmod.kmod_load:
         name: dummy
-        params: {numdummies: 2}
+        params: {numdummies: 3}
         persistent: present
       check_mode: true
       diff: true
     - name: Make dummy persistent
       kernel.kmod.kmod_load:
         name: dummy
-        params: {numdummies: 2}
+        params: {numdummies: 3}
         persistent: present
       diff: true
     - name: Make dummy persistent again
       kernel.kmod.kmod_load:
         name: dummy
-        params: {numdummies: 2}
+        params: {numdummies: 3}
         persistent: present
     - name: Unload dummy, keeping it persistent
       kernel.kmod.kmod_load:
@@ -159,7 +165,7 @@ PLAYBOOK_TWO = '''
     - name: Persistent dummy after the reboot
       kernel.kmod.kmod_load:
         name: dummy
-        params: {numdummies: 2}
+        params: {numdummies: 3}
         persistent: present
     - name: Remove dummy and its persistence
       kernel.kmod.kmod_load:
@@ -296,33 +302,51 @@ def test_unload(run):
     assert again['changed'] is False and again['result']['not_loaded'] == ['dummy']
 
 
+def systemd_settings(run):
+    """'FILE:LINE' of the VM's own numdummies settings (grep -rn output)."""
+    lines = stdout_lines(one(run, 'Options for dummy in the configuration'))
+    return set(line.rsplit(':', 1)[0] for line in lines
+               if line.startswith('/') and line.endswith(':options dummy numdummies=0'))
+
+
 def test_persistence_check_mode_then_written_then_unchanged(run):
     checked = one(run, 'Make dummy persistent in check mode')
     assert checked['changed'] is True
-    assert [p['action'] for p in checked['result']['persistence']] == ['create', 'create']
-    assert [d['after_header'] for d in checked['result']['diff']] == list(FILES)
+    persistence = checked['result']['persistence']
+    assert [(p['path'], p['action']) for p in persistence] == [(LOAD_FILE, 'create'), (OVERRIDE_FILE, 'create')]
+    # the options moved after systemd.conf, and the task says which line made it necessary
+    reason = persistence[1]['reason']
+    prefix = 'options in %s would lose at boot to numdummies=0 at ' % OPTIONS_FILE
+    assert reason.startswith(prefix) and reason.endswith(', which sorts after it')
+    assert reason[len(prefix):-len(', which sorts after it')] in systemd_settings(run)
+    assert 'systemd.conf:' in reason and persistence[0]['reason'] is None
+    assert [d['after_header'] for d in checked['result']['diff']] == [LOAD_FILE, OVERRIDE_FILE]
+    boot = ' '.join(configured_options(one(run, 'Options for dummy in the configuration')) + ['numdummies=3'])
+    assert checked['result']['boot_options'] == boot
     made = one(run, 'Make dummy persistent')
     assert made['changed'] is True and made['result']['inserted'] == ['dummy']
-    assert made['result']['diff'][1]['after'].endswith('\noptions dummy numdummies=2\n')
-    assert one(run, 'Make dummy persistent again')['changed'] is False
+    assert made['result']['diff'][1]['after'].endswith('\noptions dummy numdummies=3\n')
+    assert made['result']['boot_options'] == boot
+    again = one(run, 'Make dummy persistent again')
+    assert again['changed'] is False and again['result']['persistence'] == []
 
 
 def test_persistence_survives_a_reboot(run):
     words = configured_options(two(run, 'Options for dummy after the reboot'))
-    assert 'numdummies=2' in words
-    # modprobe.d files apply in name order: the last numdummies wins, ours unless a later file sets it too
-    last = [w.split('=', 1)[1] for w in words if w.startswith('numdummies=')][-1]
-    assert stdout_lines(two(run, 'Dummy after the reboot')) == ['live', last]
+    # modprobe.d files apply in name order and the kernel keeps the last value: ours is last
+    assert [w for w in words if w.startswith('numdummies=')][-1] == 'numdummies=3'
+    assert stdout_lines(two(run, 'Dummy after the reboot')) == ['live', '3']
     assert two(run, 'Persistent dummy after the reboot')['changed'] is False
 
 
 def test_persistent_absent_removes_the_files(run):
     removed = two(run, 'Remove dummy and its persistence')
     assert removed['changed'] is True and removed['result']['deleted'] == ['dummy']
-    assert [(p['path'], p['action']) for p in removed['result']['persistence']] == [(f, 'remove') for f in FILES]
+    assert [(p['path'], p['action']) for p in removed['result']['persistence']] == [
+        (LOAD_FILE, 'remove'), (OVERRIDE_FILE, 'remove')]
     lines = stdout_lines(two(run, 'Persistence files after removal'))
     assert lines[-1] == 'unloaded'
-    assert all('No such file' in line for line in lines[:-1]) and len(lines) == 3
+    assert all('No such file' in line for line in lines[:-1]) and len(lines) == 4
 
 
 def test_depmod_then_load(run):
