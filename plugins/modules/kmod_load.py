@@ -122,7 +122,7 @@ notes:
     systemd ships C(systemd.conf) with C(options dummy numdummies=0) and C(options bonding max_bonds=0).
   - The rule is, for each parameter of O(params), with C(/etc/modprobe.d/NAME.conf) holding them, the last setting at
     boot must be that file's or have the same value. If so, C(NAME.conf) is used (the conventional name, and what
-    M(community.general.modprobe) writes). If not, the options go to C(/etc/modprobe.d/zz-kernel-kmod-NAME.conf),
+    C(community.general.modprobe) writes). If not, the options go to C(/etc/modprobe.d/zz-kernel-kmod-NAME.conf),
     which sorts after the distribution files; a C(NAME.conf) this module wrote (with its header) is removed, one
     written by someone else is left alone (with a warning if it sets other values), and RV(persistence) says which
     file and line made the move necessary. If the last setting would still not be ours (a file sorting after
@@ -135,7 +135,11 @@ notes:
 seealso:
   - module: kernel.kmod.kmod_depmod
   - module: kernel.kmod.kmod_facts
-  - module: community.general.modprobe
+  - name: community.general.modprobe
+    description: The module this one can replace; see the migration guide of this collection.
+    link: https://docs.ansible.com/ansible/latest/collections/community/general/modprobe_module.html
+  - ref: ansible_collections.kernel.kmod.docsite.guide_load
+    description: Loading and unloading modules, persistence, and migrating from community.general.modprobe.
   - name: modprobe(8)
     description: The kmod tool whose behaviour this module follows.
     link: https://man7.org/linux/man-pages/man8/modprobe.8.html
@@ -267,7 +271,7 @@ persistence:
     - {path: /etc/modules-load.d/dummy.conf, action: create, reason: null}
     - {path: /etc/modprobe.d/zz-kernel-kmod-dummy.conf, action: create,
        reason: 'options in /etc/modprobe.d/dummy.conf would lose at boot to numdummies=0 at
-       /usr/lib/modprobe.d/systemd.conf:7, which sorts after it'}
+       /usr/lib/modprobe.d/systemd.conf:20, which sorts after it'}
 boot_options:
   description:
     - With O(persistent=present) or V(absent), the option text the module gets when it loads at boot once the
