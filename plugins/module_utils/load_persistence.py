@@ -230,8 +230,8 @@ def plan_persistence(name, params='', state='present', root='/', modules_load_di
         conflicts = _foreign_conflicts(name, params, old_options, options_inside)
         if conflicts:
             warnings.append('%s was not written by kmod_load and is left as it is; it sets %s, and %s sorts after '
-                            'it and sets %s for %s at boot' % (options_inside, _losing_to(conflicts),
-                                                              override_inside, params, name))
+                            'it and sets %s for %s at boot'
+                            % (options_inside, _losing_to(conflicts), override_inside, params, name))
     changes = _changes(wanted, name, params, load_path, override_path, current)
     return PersistencePlan(changes, boot_options.boot_options(config, name), override_path,
                            dict((c.path, reasons[c.path]) for c in changes if c.path in reasons), warnings)

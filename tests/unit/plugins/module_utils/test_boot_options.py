@@ -38,8 +38,7 @@ def test_planned_files_replace_and_mask(tmp_path):
     config = boot_options.load_boot_config(root, {'/etc/modprobe.d/dummy.conf': 'options dummy numdummies=3\n',
                                                   '/etc/modprobe.d/zz-x.conf': 'options dummy last=1\n'})
     assert boot_options.boot_options(config, 'dummy') == 'numdummies=3 numdummies=0 last=1'
-    assert [path for path in config.files.paths()] == ['/usr/lib/modprobe.d/dummy.conf',
-                                                       '/usr/lib/modprobe.d/systemd.conf']
+    assert config.files.paths() == ['/usr/lib/modprobe.d/dummy.conf', '/usr/lib/modprobe.d/systemd.conf']
 
 
 def test_a_removed_file_unmasks_its_namesake(tmp_path):
