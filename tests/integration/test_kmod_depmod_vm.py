@@ -12,6 +12,7 @@ everything as it was.
 
 import pytest
 
+from tests.vm import index_backup
 from tests.vm.ansible_run import run_playbook
 
 pytestmark = pytest.mark.vm
@@ -23,35 +24,16 @@ OUTPUTS = ['modules.dep', 'modules.dep.bin', 'modules.alias', 'modules.alias.bin
            'modules.symbols', 'modules.symbols.bin', 'modules.builtin.bin', 'modules.builtin.alias.bin',
            'modules.devname']
 
-SETUP = r'''set -eu
+SETUP = (r'''set -eu
 udevadm settle --timeout=120
 modprobe -r dummy 2>/dev/null || true
-mdir=/lib/modules/$(uname -r)
-test ! -e "$mdir/updates/dummy.ko"
-rm -rf {backup} && mkdir -p {backup}
-had_updates=no; test -d "$mdir/updates" && had_updates=yes
-echo "$had_updates" > {backup}/.had_updates
-had_cache=no; test -d {cache} && had_cache=yes
-echo "$had_cache" > {backup}/.had_cache
-cp -a "$mdir"/modules.* {backup}/
-for f in "$mdir"/modules.*; do
-  case "${{f##*/}}" in modules.order|modules.builtin|modules.builtin.modinfo) ;; *) rm -f "$f" ;; esac
-done
-ls "$mdir" | grep '^modules\.' | sort
-'''.format(backup=BACKUP, cache=CACHE)
+''' + index_backup.MODULE_DIR + '''test ! -e "$mdir/updates/dummy.ko"
+''' + index_backup.save(BACKUP, CACHE, 'updates') + index_backup.CLEAR + '''ls "$mdir" | grep '^modules\\.' | sort
+''')
 
-RESTORE = r'''mdir=/lib/modules/$(uname -r)
-modprobe -r dummy 2>/dev/null
+RESTORE = index_backup.MODULE_DIR + '''modprobe -r dummy 2>/dev/null
 rm -f "$mdir/updates/dummy.ko"
-test "$(cat {backup}/.had_updates 2>/dev/null)" = yes || rmdir "$mdir/updates" 2>/dev/null
-test -f {backup}/modules.dep || exit 3
-for f in "$mdir"/modules.*; do
-  case "${{f##*/}}" in modules.order|modules.builtin|modules.builtin.modinfo) ;; *) rm -f "$f" ;; esac
-done
-cp -a {backup}/modules.* "$mdir"/
-test "$(cat {backup}/.had_cache 2>/dev/null)" = yes || rm -rf {cache}
-rm -rf {backup}
-'''.format(backup=BACKUP, cache=CACHE)
+''' + index_backup.restore(BACKUP, CACHE, 'updates')
 
 PLAYBOOK = '''
 - name: kmod_depmod on the VM

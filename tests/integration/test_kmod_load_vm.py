@@ -16,6 +16,7 @@ The last ssh call restores everything.
 
 import pytest
 
+from tests.vm import index_backup
 from tests.vm.ansible_run import run_playbook
 
 pytestmark = pytest.mark.vm
@@ -29,35 +30,19 @@ OPTIONS_FILE = '/etc/modprobe.d/dummy.conf'
 OVERRIDE_FILE = '/etc/modprobe.d/zz-kernel-kmod-dummy.conf'
 FILES = (LOAD_FILE, OPTIONS_FILE, OVERRIDE_FILE)
 
-SETUP = r'''set -eu
+SETUP = (r'''set -eu
 udevadm settle --timeout=120
 modprobe -r dummy brd {dep} 2>/dev/null || true
 rm -f {files}
-mdir=/lib/modules/$(uname -r)
-test ! -e "$mdir/extra/dummy.ko"
-rm -rf {backup} && mkdir -p {backup}
-had_extra=no; test -d "$mdir/extra" && had_extra=yes
-echo "$had_extra" > {backup}/.had_extra
-had_cache=no; test -d {cache} && had_cache=yes
-echo "$had_cache" > {backup}/.had_cache
-cp -a "$mdir"/modules.* {backup}/
-for m in $(modprobe -D {dep} | awk '{{print $2}}'); do n=$(basename "$m" .ko); n=${{n//-/_}}; \
+'''.format(dep=DEP_MODULE, files=' '.join(FILES)) + index_backup.MODULE_DIR + '''test ! -e "$mdir/extra/dummy.ko"
+''' + index_backup.save(BACKUP, CACHE, 'extra') + r'''for m in $(modprobe -D {dep} | awk '{{print $2}}'); do n=$(basename "$m" .ko); n=${{n//-/_}}; \
   test ! -e /sys/module/$n/initstate || {{ echo "$n is loaded"; exit 4; }}; done
-'''.format(dep=DEP_MODULE, files=' '.join(FILES), backup=BACKUP, cache=CACHE)
+'''.format(dep=DEP_MODULE))
 
-RESTORE = r'''mdir=/lib/modules/$(uname -r)
-modprobe -r dummy brd {dep} 2>/dev/null
+RESTORE = index_backup.MODULE_DIR + r'''modprobe -r dummy brd {dep} 2>/dev/null
 rm -f {files}
 if test -e "$mdir/extra/dummy.ko"; then mv "$mdir/extra/dummy.ko" "$mdir/kernel/drivers/net/dummy.ko"; fi
-test "$(cat {backup}/.had_extra 2>/dev/null)" = yes || rmdir "$mdir/extra" 2>/dev/null
-test -f {backup}/modules.dep || exit 3
-for f in "$mdir"/modules.*; do
-  case "${{f##*/}}" in modules.order|modules.builtin|modules.builtin.modinfo) ;; *) rm -f "$f" ;; esac
-done
-cp -a {backup}/modules.* "$mdir"/
-test "$(cat {backup}/.had_cache 2>/dev/null)" = yes || rm -rf {cache}
-rm -rf {backup}
-'''.format(dep=DEP_MODULE, files=' '.join(FILES), backup=BACKUP, cache=CACHE)
+'''.format(dep=DEP_MODULE, files=' '.join(FILES)) + index_backup.restore(BACKUP, CACHE, 'extra')
 
 PLAYBOOK_ONE = '''
 - name: kmod_load on the VM, before the reboot
