@@ -198,61 +198,72 @@ def _post_order_body(keys, blocks):
     return b''.join(pieces), HEADER_SIZE if root is None else root
 
 
-# A node of the pre-order layout, before offsets are known.
-_MASK, _SIZE, _TOTAL, _HEAD, _VALUES, _CHILDREN, _OFFSET = range(7)
+# The pre-order layout, before offsets are known: a leaf is a tuple (mask,
+# size, bytes), an inner node a list [mask, total size of its subtree, its
+# own size, prefix bytes, values or None, children, offset].
+_MASK, _TOTAL, _SIZE, _HEAD, _VALUES, _CHILDREN, _OFFSET = range(7)
+
+
+def _pre_leaf(prefix, values):
+    if prefix:
+        data = prefix + b'\0' + values
+        return (FLAG_PREFIX | FLAG_VALUES, len(data), data)
+    return (FLAG_VALUES, len(values), values)
+
+
+def _pre_inner(prefix, values, children):
+    mask = FLAG_CHILDREN
+    head = b''
+    if prefix:
+        head = prefix + b'\0'
+        mask |= FLAG_PREFIX
+    size = len(head) + 2 + 4 * (children[-1][0] - children[0][0] + 1)
+    if values is not None:
+        size += len(values)
+        mask |= FLAG_VALUES
+    total = size
+    for _char, child in children:
+        total += child[_TOTAL]
+    return [mask, total, size, head, values, children, 0]
 
 
 def _pre_order_body(keys, blocks):
     """(body bytes, root offset word) of the trie in kmod 34's pre-order:
     each node before its children, lowest character first.  The trie is
     built with sizes first; offsets follow from them, top down."""
-
-    def leaf(prefix, values):
-        if prefix:
-            head = prefix + b'\0'
-            return [FLAG_PREFIX | FLAG_VALUES, len(head) + len(values), len(head) + len(values), head, values, None, 0]
-        return [FLAG_VALUES, len(values), len(values), b'', values, None, 0]
-
-    def inner(prefix, values, children):
-        mask = FLAG_CHILDREN
-        head = b''
-        if prefix:
-            head = prefix + b'\0'
-            mask |= FLAG_PREFIX
-        size = len(head) + 2 + 4 * (children[-1][0] - children[0][0] + 1)
-        if values is not None:
-            size += len(values)
-            mask |= FLAG_VALUES
-        total = size
-        for _char, child in children:
-            total += child[_TOTAL]
-        return [mask, size, total, head, values, children, 0]
-
-    root = _walk_trie(keys, blocks, leaf, inner)
+    root = _walk_trie(keys, blocks, _pre_leaf, _pre_inner)
     if root is None:
         return b'', HEADER_SIZE
+    if isinstance(root, tuple):
+        return root[2], HEADER_SIZE | root[_MASK]
     pieces = []
     emit = pieces.append
     root[_OFFSET] = HEADER_SIZE
     stack = [root]
+    pop = stack.pop
     while stack:
-        node = stack.pop()
-        children = node[_CHILDREN]
-        if children is None:
-            emit(node[_HEAD] + node[_VALUES])
+        node = pop()
+        if isinstance(node, tuple):
+            emit(node[2])
             continue
+        children = node[_CHILDREN]
         at = node[_OFFSET] + node[_SIZE]
-        for _char, child in children:
-            child[_OFFSET] = at
+        first = children[0][0]
+        count = children[-1][0] - first + 1
+        words = [0] * count
+        for char, child in children:
+            if not isinstance(child, tuple):
+                child[_OFFSET] = at
+            words[char - first] = at | child[_MASK]
             at += child[_TOTAL]
-        span, words = _child_words(children, _pre_word)
-        emit(node[_HEAD] + span + words + (node[_VALUES] if node[_VALUES] is not None else b''))
+        packer = _PACKERS.get(count)
+        if packer is None:
+            packer = _PACKERS[count] = struct.Struct('>%dI' % count)
+        values = node[_VALUES]
+        emit(node[_HEAD] + bytes((first, first + count - 1)) + packer.pack(*words)
+             + (values if values is not None else b''))
         stack.extend(child for _char, child in reversed(children))
-    return b''.join(pieces), root[_OFFSET] | root[_MASK]
-
-
-def _pre_word(node):
-    return node[_OFFSET] | node[_MASK]
+    return b''.join(pieces), HEADER_SIZE | root[_MASK]
 
 
 def build_index_bytes(entries, layout='post'):
