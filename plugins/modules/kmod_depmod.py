@@ -96,7 +96,11 @@ options:
     default: /var/cache/kernel-kmod/depmod
   workers:
     description:
-      - Processes reading module files in parallel. Defaults to the number of CPUs the task may use.
+      - Processes reading module files in parallel (the task's own and forked children). Defaults to the number
+        of CPUs the task may use.
+      - With more than one, the two largest indexes are also built in a forked child while the dependency graph
+        is resolved, and the check that nothing changed walks the module tree in two processes. V(1) keeps
+        everything in the task's process.
     type: int
   kmod_version:
     description:
