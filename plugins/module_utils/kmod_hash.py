@@ -29,13 +29,14 @@ _MASK = 0xFFFFFFFF
 _LITTLE_ENDIAN = sys.byteorder == 'little'
 
 
-_WORDS = {}
+_HALVES = {}
 
 
-def _words_struct(count):
-    got = _WORDS.get(count)
+def _halves_struct(count):
+    """struct of `count` 16-bit words in the machine's byte order (cached)."""
+    got = _HALVES.get(count)
     if got is None:
-        got = _WORDS[count] = struct.Struct('=%dH' % (count * 2))
+        got = _HALVES[count] = struct.Struct('=%dH' % count)
     return got
 
 
@@ -53,7 +54,7 @@ def superfast_hash(key):
     words = length >> 2
     value = length
     if words:
-        halves = iter(_words_struct(words).unpack_from(key))
+        halves = iter(_halves_struct(2 * words).unpack_from(key))
         for low, high in zip(halves, halves):
             value = (value + low) & _MASK
             value = ((value << 16) & _MASK) ^ (high << 11) ^ value
@@ -111,7 +112,7 @@ def _hash_group(keys, length):
     rem = length & 3
     halves = length >> 1
     if halves:
-        unpack = _words_struct_halves(halves).unpack_from
+        unpack = _halves_struct(halves).unpack_from
         columns = list(zip(*map(unpack, keys)))
         for at in range(0, 2 * words, 2):
             value = (value + _lanes(columns[at])) & mask
@@ -137,16 +138,6 @@ def _hash_group(keys, length):
     value ^= (value << 25) & mask
     value = (value + (value >> 6)) & mask
     return struct.unpack('<%dQ' % count, value.to_bytes(8 * count, 'little'))
-
-
-_HALVES = {}
-
-
-def _words_struct_halves(count):
-    got = _HALVES.get(count)
-    if got is None:
-        got = _HALVES[count] = struct.Struct('=%dH' % count)
-    return got
 
 
 def superfast_hashes(keys):
