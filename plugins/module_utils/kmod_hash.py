@@ -96,7 +96,6 @@ def superfast_hash(key):
 # xored (length % 4 == 3), as 32-bit values.
 _SIGNED_BYTE = [(b - 256 if b >= 128 else b) & _MASK for b in range(256)]
 _SIGNED_BYTE_18 = [((b - 256 if b >= 128 else b) << 18) & _MASK for b in range(256)]
-_LANE_MASKS = {}
 
 
 def _lanes(values):
