@@ -327,14 +327,9 @@ def read_order_file(path, first_wins=False):
             data = f.read()
     except (IOError, OSError) as exc:
         return {}, 'missing', '%s: cannot read: %s' % (path, exc.strerror)
-    parts = data[:-1].split(b'\n') if data.endswith(b'\n') else None
-    if parts is not None and b'\0' not in data and max(map(len, parts)) < _ORDER_LINE_MAX:
-        # the usual file: every line whole, no NUL; kmod's fgets() reads it line by line
-        lines = [line.decode('utf-8', 'surrogateescape') for line in parts]
-    else:
-        lines = _order_lines(data, path)
-        if isinstance(lines, str):
-            return {}, 'corrupt', lines
+    lines = order_lines(data, path)
+    if isinstance(lines, str):
+        return {}, 'corrupt', lines
     positions = {}
     for position, line in enumerate(lines):
         if first_wins:
@@ -344,9 +339,18 @@ def read_order_file(path, first_wins=False):
     return positions, 'used', None
 
 
-def _order_lines(data, path):
+def order_lines(data, path):
     """The lines of a modules.order as kmod's fgets() loop reads them, or
     the warning (a str) when kmod would ignore the file."""
+    parts = data[:-1].split(b'\n') if data.endswith(b'\n') else None
+    if parts is not None and b'\0' not in data and max(map(len, parts)) < _ORDER_LINE_MAX:
+        # the usual file: every line whole, no NUL; one split reads it as fgets() would
+        return [line.decode('utf-8', 'surrogateescape') for line in parts]
+    return _fgets_lines(data, path)
+
+
+def _fgets_lines(data, path):
+    """order_lines, piece by piece as kmod's fgets() loop reads them."""
     lines = []
     for number, chunk in enumerate(_fgets_chunks(data), 1):
         text = chunk.split(b'\0', 1)[0]
