@@ -316,26 +316,16 @@ def builtin_alias_entries(data, warnings):
     return entries
 
 
-# What render_large_indexes builds: the two largest tries, which need no
-# dependency graph.
+# The two largest tries, which need no dependency graph (large_index_bytes).
 LARGE_FILES = ('modules.alias.bin', 'modules.symbols.bin')
 
 
-def render_large_indexes(records, owners, layout='post', alias_entries=None):
-    """{name: bytes} of LARGE_FILES: modules.alias.bin and modules.symbols.bin
-    need only the records in module order and the symbol owners, not the
-    dependency graph, so they can be built in another process while the
-    graph is resolved (render_outputs takes them as `prebuilt`).  The same
-    bytes as render_outputs builds itself.
-    """
-    if alias_entries is None:
-        _text, alias_entries = render_aliases(records, [])
-    return large_index_bytes(alias_entries, symbol_entries_unordered(records, owners), layout)
-
-
 def large_index_bytes(alias_entries, symbol_entries, layout='post'):
-    """{name: bytes} of LARGE_FILES from their entries (render_aliases'
-    and symbol_entries_unordered's): all a process building them needs."""
+    """{name: bytes} of LARGE_FILES from their entries (render_aliases' and
+    symbol_entries_unordered's, with the records in module order and the
+    symbol owners): all a process building them while the graph is resolved
+    needs (render_outputs takes the result as `prebuilt`).  The same bytes as
+    render_outputs builds itself."""
     return {'modules.alias.bin': _index_bytes(alias_entries, layout),
             'modules.symbols.bin': _index_bytes(symbol_entries, layout)}
 
@@ -372,7 +362,7 @@ def render_outputs(graph, module_dir=None, builtin=FROM_MODULE_DIR, builtin_modi
     (kmod 34) node order of the .bin files.  weakdep: also write
     modules.weakdep (kmod 33 and later do; kmod 30 does not).  prebuilt:
     {name: bytes} of LARGE_FILES already built for the same records, owners
-    and layout (render_large_indexes), used instead of rendering them, or a
+    and layout (large_index_bytes), used instead of rendering them, or a
     function returning them, called once everything else is rendered (so a
     process building them meanwhile is waited for last).  entries:
     a dict to fill with {name: [(key, value, priority), ...]} of every .bin
@@ -407,20 +397,16 @@ def render_outputs(graph, module_dir=None, builtin=FROM_MODULE_DIR, builtin_modi
     symbols_text, kept['modules.symbols.bin'] = render_symbols(records, graph.owners)
     files['modules.symbols'] = _encode(symbols_text)
 
-    if builtin is FROM_MODULE_DIR:
-        builtin = _read_optional(module_dir, 'modules.builtin', warnings)
-    if builtin is None:
-        files['modules.builtin.bin'] = b''
-    else:
-        kept['modules.builtin.bin'] = builtin_entries(builtin, warnings)
-        files['modules.builtin.bin'] = _index_bytes(kept['modules.builtin.bin'], layout)
-    if builtin_modinfo is FROM_MODULE_DIR:
-        builtin_modinfo = _read_optional(module_dir, 'modules.builtin.modinfo', warnings)
-    if builtin_modinfo is None:
-        files['modules.builtin.alias.bin'] = b''
-    else:
-        kept['modules.builtin.alias.bin'] = builtin_alias_entries(builtin_modinfo, warnings)
-        files['modules.builtin.alias.bin'] = _index_bytes(kept['modules.builtin.alias.bin'], layout)
+    for name, data, source, make_entries in (
+            ('modules.builtin.bin', builtin, 'modules.builtin', builtin_entries),
+            ('modules.builtin.alias.bin', builtin_modinfo, 'modules.builtin.modinfo', builtin_alias_entries)):
+        if data is FROM_MODULE_DIR:
+            data = _read_optional(module_dir, source, warnings)
+        if data is None:
+            files[name] = b''  # as depmod leaves it when its input is missing
+        else:
+            kept[name] = make_entries(data, warnings)
+            files[name] = _index_bytes(kept[name], layout)
     files['modules.devname'] = _encode(render_devname(records, warnings))
     if prebuilt is None:
         files['modules.alias.bin'] = _index_bytes(alias_entries, layout)

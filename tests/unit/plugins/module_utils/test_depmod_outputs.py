@@ -11,8 +11,8 @@ from hypothesis import given, settings, strategies as st
 from ansible_collections.kernel.kmod.plugins.module_utils.depmod_graph import resolve_dependencies
 from ansible_collections.kernel.kmod.plugins.module_utils.depmod_model import ModuleRecord
 from ansible_collections.kernel.kmod.plugins.module_utils.depmod_outputs import (
-    LARGE_FILES, builtin_alias_entries, builtin_entries, output_names, render_aliases, render_devname,
-    render_large_indexes, render_outputs)
+    LARGE_FILES, builtin_alias_entries, builtin_entries, large_index_bytes, output_names, render_aliases,
+    render_devname, render_outputs, symbol_entries_unordered)
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
 from ansible_collections.kernel.kmod.plugins.module_utils.index import BinaryIndex
 from ansible_collections.kernel.kmod.plugins.module_utils.index_bulk import build_index_bytes
@@ -180,11 +180,18 @@ def _many_records():
     return records
 
 
+def render_large_indexes(graph, layout='post', alias_entries=None):
+    """What depmod's child builds: the two largest tries from their entries."""
+    if alias_entries is None:
+        alias_entries = render_aliases(graph.records, [])[1]
+    return large_index_bytes(alias_entries, symbol_entries_unordered(graph.records, graph.owners), layout)
+
+
 @pytest.mark.parametrize('layout', ['post', 'pre'])
 def test_prebuilt_large_indexes_give_the_same_files(layout):
     graph = resolve_dependencies(_many_records())
     plain, plain_warnings = render_outputs(graph, builtin=b'', builtin_modinfo=b'', layout=layout)
-    large = render_large_indexes(graph.records, graph.owners, layout)
+    large = render_large_indexes(graph, layout)
     assert sorted(large) == sorted(LARGE_FILES)
     for prebuilt in (large, lambda: large):
         files, warnings = render_outputs(graph, builtin=b'', builtin_modinfo=b'', layout=layout, prebuilt=prebuilt)
@@ -202,7 +209,7 @@ def test_aliases_rendered_before_give_the_same_files(layout):
     alias_warnings = []
     text, entries = render_aliases(graph.records, alias_warnings)
     assert alias_warnings == ['Unmatched bracket in bad[bracket']
-    large = render_large_indexes(graph.records, graph.owners, layout, alias_entries=entries)
+    large = render_large_indexes(graph, layout, alias_entries=entries)
     files, warnings = render_outputs(graph, builtin=b'', builtin_modinfo=b'', layout=layout, prebuilt=large,
                                      aliases=(text, entries, alias_warnings))
     assert files == plain
@@ -213,7 +220,7 @@ def test_aliases_rendered_before_give_the_same_files(layout):
 def test_entries_are_what_each_bin_file_holds(prebuilt):
     graph = resolve_dependencies(_many_records())
     entries = {}
-    large = render_large_indexes(graph.records, graph.owners) if prebuilt else None
+    large = render_large_indexes(graph) if prebuilt else None
     files, _w = render_outputs(graph, builtin=b'kernel/a.ko\nkernel/b-c.ko\n', builtin_modinfo=b'a.alias=x-y\0',
                                prebuilt=large, entries=entries)
     assert sorted(entries) == ['modules.alias.bin', 'modules.builtin.alias.bin', 'modules.builtin.bin',
