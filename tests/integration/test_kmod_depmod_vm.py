@@ -96,16 +96,11 @@ PLAYBOOK = '''
 
 @pytest.fixture(scope='module')
 def run(vm):
-    try:
-        rc, out, err = vm.ssh(SETUP)
-        assert rc == 0, 'set-up failed (rc %s): %s %s' % (rc, out, err)
+    with index_backup.prepared(vm, SETUP, RESTORE) as out:
         left = out.split()
         result = run_playbook(vm, PLAYBOOK, extra_vars={'outputs': OUTPUTS, 'backup': BACKUP})
         assert result.rc == 0, result.stdout + result.stderr
         yield left, result
-    finally:
-        rc, out, err = vm.ssh(RESTORE)
-        assert rc == 0, 'restore failed (rc %s): %s %s' % (rc, out, err)
 
 
 def task(run, name):

@@ -204,9 +204,7 @@ PLAYBOOK_TWO = '''
 
 @pytest.fixture(scope='module')
 def run(vm):
-    try:
-        rc, out, err = vm.ssh(SETUP)
-        assert rc == 0, 'set-up failed (rc %s): %s %s' % (rc, out, err)
+    with index_backup.prepared(vm, SETUP, RESTORE):
         extra = {'dep': DEP_MODULE, 'files': list(FILES)}
         one = run_playbook(vm, PLAYBOOK_ONE, extra_vars=extra)
         assert one.rc == 0, one.stdout + one.stderr
@@ -214,9 +212,6 @@ def run(vm):
         two = run_playbook(vm, PLAYBOOK_TWO, extra_vars=extra)
         assert two.rc == 0, two.stdout + two.stderr
         yield one, two
-    finally:
-        rc, out, err = vm.ssh(RESTORE)
-        assert rc == 0, 'restore failed (rc %s): %s %s' % (rc, out, err)
 
 
 def one(run, name):

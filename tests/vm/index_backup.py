@@ -1,4 +1,4 @@
-"""Shell snippets that save and restore a VM's module indexes around a test.
+"""Saving and restoring a VM's module indexes around a test.
 
 The integration tests of kmod_depmod and kmod_load delete or rewrite the
 running kernel's index files and may add a directory (updates/, extra/) to
@@ -6,6 +6,8 @@ its module directory; these snippets, run over ssh, keep a copy in a backup
 directory on the VM and put everything back.  Each expects $mdir to be the
 module directory.
 """
+
+import contextlib
 
 MODULE_DIR = 'mdir=/lib/modules/$(uname -r)\n'
 
@@ -37,3 +39,16 @@ def restore(backup, cache, subdir):
         'cp -a {backup}/modules.* "$mdir"/\n'
         'test "$(cat {backup}/.had_cache 2>/dev/null)" = yes || rm -rf {cache}\n'
         'rm -rf {backup}\n').format(**names)
+
+
+@contextlib.contextmanager
+def prepared(vm, setup, restore):
+    """Run setup on the VM (its stdout is yielded), and restore afterwards
+    whatever happened, set-up failures included; either failing fails the test."""
+    try:
+        rc, out, err = vm.ssh(setup)
+        assert rc == 0, 'set-up failed (rc %s): %s %s' % (rc, out, err)
+        yield out
+    finally:
+        rc, out, err = vm.ssh(restore)
+        assert rc == 0, 'restore failed (rc %s): %s %s' % (rc, out, err)
