@@ -162,18 +162,13 @@ def change_summary(change, new_entries=None):
     from, when known (render_outputs' entries).
     """
     name = os.path.basename(change.path)
+    known = new_entries if change.new is not None else None
     if not change.old:
-        # nothing before: every entry is new (what the Counters below would say), counted cheaply
-        if change.new is not None and new_entries is not None:
-            added = len(new_entries)
-        elif not change.new:
-            added = 0
-        elif name.endswith('.bin'):
-            added = len(_entries(name, change.new))
-        else:
-            added = len(change.new.splitlines())
-        return {'action': change.action, 'added': added, 'removed': 0}
-    new = _entries(name, change.new, new_entries if change.new is not None else None)
+        # nothing before: every entry is new (what the Counters below would say);
+        # known entries are counted as they are, without pairing them up
+        return {'action': change.action, 'added': len(known if known is not None else _entries(name, change.new)),
+                'removed': 0}
+    new = _entries(name, change.new, known)
     from collections import Counter  # only when a file changed
     old = Counter(_entries(name, change.old))
     new = Counter(new)
