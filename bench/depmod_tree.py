@@ -62,7 +62,7 @@ INPUTS = ('modules.order', 'modules.builtin', 'modules.builtin.modinfo')
 OURS = r'''
 import sys, time
 start = time.perf_counter()
-from ansible_collections.kernel.kmod.plugins.module_utils.depmod import DepmodOptions, run_depmod
+from ansible_collections.kernel.kmod.plugins.module_utils.depmod.pipeline import DepmodOptions, run_depmod
 imported = time.perf_counter()
 basedir, release, cache = sys.argv[1], sys.argv[2], sys.argv[3] or None
 report = run_depmod(release, DepmodOptions(basedir=basedir, cache_dir=cache))

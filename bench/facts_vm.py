@@ -42,6 +42,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, REPO)
 
+from tests.lib.library_payload import add_library  # noqa: E402
 from tests.vm import ansible_run  # noqa: E402
 from tests.vm.vm import VM  # noqa: E402
 
@@ -56,10 +57,10 @@ TOOLS_CMD = 'lsmod >/dev/null; modprobe -c >/dev/null'
 GUEST_SCRIPT = r'''
 import json, subprocess, sys, time
 sys.path.insert(0, %(dir)r + '/pyc')
-from ansible_collections.kernel.kmod.plugins.module_utils.facts import gather_facts
+from ansible_collections.kernel.kmod.plugins.module_utils.facts.gather import gather_facts
 
 COLD = ("import sys; sys.path.insert(0, %%r); "
-        "from ansible_collections.kernel.kmod.plugins.module_utils.facts import gather_facts; "
+        "from ansible_collections.kernel.kmod.plugins.module_utils.facts.gather import gather_facts; "
         "gather_facts(root='/')")
 
 def warm():
@@ -93,7 +94,7 @@ print(json.dumps(times))
 
 
 def package_tree():
-    """base64 of a tar.gz: ansible_collections/kernel/kmod/plugins/module_utils with its __init__.py files."""
+    """base64 of a tar.gz: ansible_collections/kernel/kmod/plugins/module_utils with its packages and __init__.py files."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode='w:gz') as tar:
         prefix = 'ansible_collections/kernel/kmod/plugins'
@@ -101,10 +102,7 @@ def package_tree():
             info = tarfile.TarInfo(pkg + '/__init__.py')
             info.size = 0
             tar.addfile(info, io.BytesIO(b''))
-        src = os.path.join(REPO, 'plugins', 'module_utils')
-        for name in sorted(os.listdir(src)):
-            if name.endswith('.py'):
-                tar.add(os.path.join(src, name), arcname='%s/module_utils/%s' % (prefix, name))
+        add_library(tar, prefix + '/module_utils')
     return base64.b64encode(buf.getvalue()).decode('ascii')
 
 

@@ -20,7 +20,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path[:0] = [os.path.join(REPO, '.build'), REPO]
 
-from ansible_collections.kernel.kmod.plugins.module_utils.modinfo import file_info  # noqa: E402
+from ansible_collections.kernel.kmod.plugins.module_utils.image.modinfo import file_info  # noqa: E402
 from tests.lib.debian_tree import get_tree  # noqa: E402
 
 REPEAT = int(os.environ.get('BENCH_REPEAT', '5'))

@@ -232,7 +232,7 @@ kmod:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kernel.kmod.plugins.module_utils.depmod import make_options, run_depmod_releases
+from ansible_collections.kernel.kmod.plugins.module_utils.depmod.pipeline import make_options, run_depmod_releases
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
 
 

@@ -281,7 +281,7 @@ ansible_facts:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
-from ansible_collections.kernel.kmod.plugins.module_utils.facts import gather_facts
+from ansible_collections.kernel.kmod.plugins.module_utils.facts.gather import gather_facts
 
 
 def main():

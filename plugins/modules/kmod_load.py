@@ -291,7 +291,7 @@ kernel_log:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
-from ansible_collections.kernel.kmod.plugins.module_utils.load_task import run_task
+from ansible_collections.kernel.kmod.plugins.module_utils.load.task import run_task
 
 
 def main():

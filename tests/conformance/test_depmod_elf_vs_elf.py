@@ -9,10 +9,10 @@ reader) with the same compact parse result, modinfo compared as records.
 
 import pytest
 
-from ansible_collections.kernel.kmod.plugins.module_utils import depmod_elf
-from ansible_collections.kernel.kmod.plugins.module_utils.compression import read_module_file
-from ansible_collections.kernel.kmod.plugins.module_utils.depmod_parse import compact, expand
-from ansible_collections.kernel.kmod.plugins.module_utils.elf import parse_module
+from ansible_collections.kernel.kmod.plugins.module_utils.depmod import fast_elf as depmod_elf
+from ansible_collections.kernel.kmod.plugins.module_utils.depmod.model import compact, expand
+from ansible_collections.kernel.kmod.plugins.module_utils.image.compression import read_module_file
+from ansible_collections.kernel.kmod.plugins.module_utils.image.elf import parse_module
 
 pytestmark = pytest.mark.conformance
 

@@ -16,13 +16,13 @@ import subprocess
 
 import pytest
 
-from ansible_collections.kernel.kmod.plugins.module_utils.depmod_graph import resolve_dependencies
-from ansible_collections.kernel.kmod.plugins.module_utils.depmod_model import ModuleRecord
-from ansible_collections.kernel.kmod.plugins.module_utils.depmod_outputs import output_names, render_outputs
-from ansible_collections.kernel.kmod.plugins.module_utils.elf import read_module
-from ansible_collections.kernel.kmod.plugins.module_utils.kmod_hash import (
+from ansible_collections.kernel.kmod.plugins.module_utils.depmod.graph import resolve_dependencies
+from ansible_collections.kernel.kmod.plugins.module_utils.depmod.kmod_hash import (
     DEPMOD_MODULE_NAME_BUCKETS, hash_iteration_order)
-from ansible_collections.kernel.kmod.plugins.module_utils.text_index import depmod_module_name
+from ansible_collections.kernel.kmod.plugins.module_utils.depmod.model import ModuleRecord
+from ansible_collections.kernel.kmod.plugins.module_utils.depmod.outputs import output_names, render_outputs
+from ansible_collections.kernel.kmod.plugins.module_utils.image.elf import read_module
+from ansible_collections.kernel.kmod.plugins.module_utils.index.text import depmod_module_name
 from tests.lib.fakeko import build_ko
 
 pytestmark = pytest.mark.conformance
@@ -163,7 +163,7 @@ def test_mixed_tree_every_file_equals_depmod(mixed_tree):
 
 
 def test_mixed_tree_pre_order_layout_holds_the_same_entries(mixed_tree):
-    from ansible_collections.kernel.kmod.plugins.module_utils.index import BinaryIndex
+    from ansible_collections.kernel.kmod.plugins.module_utils.index.binary import BinaryIndex
     module_dir = mixed_tree[0]
     graph = resolve_dependencies(records_in_depmod_order(module_dir))
     post, _w = render_outputs(graph, module_dir)

@@ -20,8 +20,8 @@ import subprocess
 
 import pytest
 
-from ansible_collections.kernel.kmod.plugins.module_utils.depmod_config import load_depmod_config
-from ansible_collections.kernel.kmod.plugins.module_utils.depmod_scan import scan_modules
+from ansible_collections.kernel.kmod.plugins.module_utils.config.depmod import load_depmod_config
+from ansible_collections.kernel.kmod.plugins.module_utils.depmod.scan import scan_modules
 from tests.lib.fakeko import build_ko, compress_bytes
 
 pytestmark = pytest.mark.conformance

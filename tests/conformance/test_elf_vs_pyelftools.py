@@ -19,8 +19,8 @@ import time
 import pytest
 from elftools.elf.elffile import ELFFile
 
-from ansible_collections.kernel.kmod.plugins.module_utils.compression import read_module_file
-from ansible_collections.kernel.kmod.plugins.module_utils.elf import parse_module
+from ansible_collections.kernel.kmod.plugins.module_utils.image.compression import read_module_file
+from ansible_collections.kernel.kmod.plugins.module_utils.image.elf import parse_module
 from tests.lib.fakeko import build_ko
 
 pytestmark = pytest.mark.conformance

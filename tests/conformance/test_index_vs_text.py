@@ -20,9 +20,9 @@ import subprocess
 import pytest
 
 from ansible_collections.kernel.kmod.plugins.module_utils.fnmatch_glibc import fnmatch
-from ansible_collections.kernel.kmod.plugins.module_utils.index import BinaryIndex
-from ansible_collections.kernel.kmod.plugins.module_utils.index_writer import IndexBuilder
-from ansible_collections.kernel.kmod.plugins.module_utils.text_index import read_text_index
+from ansible_collections.kernel.kmod.plugins.module_utils.index.binary import BinaryIndex
+from ansible_collections.kernel.kmod.plugins.module_utils.index.text import read_text_index
+from ansible_collections.kernel.kmod.plugins.module_utils.index.writer import IndexBuilder
 
 pytestmark = pytest.mark.conformance
 

@@ -20,9 +20,9 @@ import sys
 
 import pytest
 
-from ansible_collections.kernel.kmod.plugins.module_utils.depmod import run_depmod
-from ansible_collections.kernel.kmod.plugins.module_utils.depmod_outputs import output_names
-from ansible_collections.kernel.kmod.plugins.module_utils.kmod_version import KmodFlavour, kmod_flavour
+from ansible_collections.kernel.kmod.plugins.module_utils.depmod.kmod_version import KmodFlavour, kmod_flavour
+from ansible_collections.kernel.kmod.plugins.module_utils.depmod.outputs import output_names
+from ansible_collections.kernel.kmod.plugins.module_utils.depmod.pipeline import run_depmod
 from tests.lib.fakeko import build_ko
 
 pytestmark = pytest.mark.conformance

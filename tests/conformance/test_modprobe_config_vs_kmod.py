@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.kernel.kmod.plugins.module_utils import modprobe_config as mc
+from ansible_collections.kernel.kmod.plugins.module_utils.config import modprobe as mc
 from tests.lib.fake_cmdline import FAKE_CMDLINE, host_cmdline, under_cmdline
 
 pytestmark = pytest.mark.conformance

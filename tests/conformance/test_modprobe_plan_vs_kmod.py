@@ -25,11 +25,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.kernel.kmod.plugins.module_utils import modprobe_config as mc
-from ansible_collections.kernel.kmod.plugins.module_utils.cmdline import parse_cmdline
+from ansible_collections.kernel.kmod.plugins.module_utils.config import modprobe as mc
+from ansible_collections.kernel.kmod.plugins.module_utils.config.cmdline import parse_cmdline
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import ModuleNotFound
-from ansible_collections.kernel.kmod.plugins.module_utils.modprobe_plan import plan_load
-from ansible_collections.kernel.kmod.plugins.module_utils.tree import ModuleTree
+from ansible_collections.kernel.kmod.plugins.module_utils.load.plan import plan_load
+from ansible_collections.kernel.kmod.plugins.module_utils.tree.module_dir import ModuleTree
 from tests.lib.fake_cmdline import FAKE_CMDLINE, host_cmdline, under_cmdline
 from tests.lib.fake_tree import FakeTree
 

@@ -7,8 +7,8 @@ import subprocess
 
 import pytest
 
-from ansible_collections.kernel.kmod.plugins.module_utils.elf import read_module
-from ansible_collections.kernel.kmod.plugins.module_utils.signature import module_signature
+from ansible_collections.kernel.kmod.plugins.module_utils.image.elf import read_module
+from ansible_collections.kernel.kmod.plugins.module_utils.image.signature import module_signature
 
 pytestmark = pytest.mark.conformance
 

@@ -9,18 +9,13 @@ checks here read that document; the VM's own tools (modinfo, modprobe, ip,
 /boot/config) give the expectations.
 """
 
-import base64
-import io
 import json
-import os
-import tarfile
 
 import pytest
 
-pytestmark = pytest.mark.vm
+from tests.lib.library_payload import library_payload
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-MODULE_UTILS = os.path.join(os.path.dirname(os.path.dirname(HERE)), 'plugins', 'module_utils')
+pytestmark = pytest.mark.vm
 
 GUEST_SCRIPT = r'''
 import base64, errno, io, json, lzma, os, subprocess, sys, tarfile, tempfile
@@ -34,7 +29,7 @@ for d in ('ansible_collections', 'ansible_collections/kernel', 'ansible_collecti
 tarfile.open(fileobj=io.BytesIO(base64.b64decode(PAYLOAD)), mode='r:gz').extractall(base)
 sys.path.insert(0, top)
 
-from ansible_collections.kernel.kmod.plugins.module_utils.kernel_calls import KernelCalls, KernelCallError
+from ansible_collections.kernel.kmod.plugins.module_utils.kernel.calls import KernelCalls, KernelCallError
 
 def sh(cmd):
     p = subprocess.run(cmd, shell=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
@@ -102,18 +97,9 @@ print(json.dumps(out))
 '''
 
 
-def payload():
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode='w:gz') as tar:
-        for name in sorted(os.listdir(MODULE_UTILS)):
-            if name.endswith('.py'):
-                tar.add(os.path.join(MODULE_UTILS, name), arcname=name)
-    return base64.b64encode(buf.getvalue()).decode('ascii')
-
-
 @pytest.fixture(scope='module')
 def run(vm):
-    script = 'PAYLOAD = %r\n' % payload() + GUEST_SCRIPT
+    script = 'PAYLOAD = %r\n' % library_payload() + GUEST_SCRIPT
     try:
         rc, out, err = vm.ssh('python3 -', input=script)
         assert rc == 0, 'guest script failed (rc %s): %s %s' % (rc, out, err)

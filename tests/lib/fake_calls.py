@@ -21,7 +21,7 @@ import os
 import shlex
 import shutil
 
-from ansible_collections.kernel.kmod.plugins.module_utils.kernel_calls import (
+from ansible_collections.kernel.kmod.plugins.module_utils.kernel.calls import (
     LoadError, UnloadError, check_module_name, delete_reason, insert_reason)
 from ansible_collections.kernel.kmod.plugins.module_utils.names import module_name, module_name_from_path
 

@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from ansible_collections.kernel.kmod.plugins.module_utils.kernel_calls import LoadError, UnloadError
-from ansible_collections.kernel.kmod.plugins.module_utils.kernel_state import KernelState
+from ansible_collections.kernel.kmod.plugins.module_utils.kernel.calls import LoadError, UnloadError
+from ansible_collections.kernel.kmod.plugins.module_utils.kernel.state import KernelState
 from tests.lib.fake_calls import FakeKernelCalls, params_from_options
 from tests.lib.fake_kernel import FakeKernel
 

@@ -24,7 +24,7 @@ MODULE_FILE = os.path.join(module_runner.REPO, 'plugins', 'modules', 'kmod_load.
 LAUNCHER = '''
 import atexit, json, pickle, runpy, sys
 from tests.lib.fake_calls import FakeKernelCalls
-from ansible_collections.kernel.kmod.plugins.module_utils import load_task
+from ansible_collections.kernel.kmod.plugins.module_utils.load import task as load_task
 
 state_file, module_file, args_file = sys.argv[1:4]
 with open(state_file, 'rb') as f:

@@ -1,0 +1,219 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) kernel.kmod contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""depmod's parse stage: what each module file says, read once.
+
+Fills modinfo, exports, needs and versions of ModuleRecords.  Of
+uncompressed files only the few sections depmod needs are read; compressed
+ones are decompressed in memory.  Work is spread over worker
+processes when there is enough of it, and results of unchanged files can
+come from a ParseCache.  A file that cannot be read or parsed is reported by
+path and skipped, as kmod's depmod does.
+"""
+
+import errno
+import os
+
+from ansible_collections.kernel.kmod.plugins.module_utils.cache_file import load_json, save_json
+from ansible_collections.kernel.kmod.plugins.module_utils.depmod.fast_elf import depmod_facts, depmod_facts_fd
+from ansible_collections.kernel.kmod.plugins.module_utils.depmod.kmod_hash import superfast_hashes
+from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
+from ansible_collections.kernel.kmod.plugins.module_utils.forked import ForkedCall, shared_map
+
+# Below this many files the cost of starting workers outweighs their help.
+PARALLEL_MIN_FILES = 256
+# Files per piece of work when two processes share the parse as they go.
+PARALLEL_CHUNK = 48
+ELF_MAGIC = b'\x7fELF'
+CACHE_FORMAT = 3
+
+
+def parse_file(path, want_versions=True):
+    """The compact parse result of one module file (see model.expand()).
+
+    Raises KmodError/FormatError naming the path.
+    """
+    return with_export_hashes(_read_facts(path, want_versions))
+
+
+def _read_facts(path, want_versions):
+    try:
+        # os.open and pread, no file object: a few microseconds per file add up over thousands
+        fd = os.open(path, os.O_RDONLY | getattr(os, 'O_CLOEXEC', 0))
+    except OSError as exc:
+        raise KmodError.from_os_error(exc, 'cannot read module file', path=path)
+    try:
+        size = os.fstat(fd).st_size
+        head = os.read(fd, 6)
+        if head[:4] == ELF_MAGIC:
+            # only the parts depmod needs are read
+            result = depmod_facts_fd(fd, size, path, want_versions)
+        else:
+            # the decompressors are imported only for files that need them
+            from ansible_collections.kernel.kmod.plugins.module_utils.image.compression import decompress, detect_compression
+            compression = detect_compression(head)
+            data = head + _read_rest(fd, size)
+            if compression is not None:
+                data = decompress(data, compression, path)
+            result = depmod_facts(data, path, compression, want_versions)
+    except OSError as exc:
+        raise KmodError.from_os_error(exc, 'cannot read module file', path=path)
+    finally:
+        os.close(fd)
+    return result
+
+
+def with_export_hashes(result):
+    """The compact result with kmod's hash of each export name added."""
+    return _with_export_hashes([result])[0]
+
+
+def _with_export_hashes(results):
+    """The compact results with kmod's hash of each export name added.
+
+    modules.symbols lists symbols in the order of depmod's hash table; the
+    hashes are worked out in the parse workers, rather than after the graph,
+    where the main process is busiest, and for all the files of a worker at
+    once (superfast_hashes is fastest on many names).
+    """
+    texts = [result[1] for result in results if result[1]]
+    hashes = superfast_hashes('\n'.join(texts).encode('utf-8', 'surrogateescape').split(b'\n')) if texts else []
+    out = []
+    at = 0
+    for result in results:
+        count = result[1].count('\n') + 1 if result[1] else 0
+        out.append(tuple(result[:8]) + (hashes[at:at + count],))
+        at += count
+    return out
+
+
+def _read_rest(fd, size):
+    """Everything left to read from fd (size: the file's size, a hint)."""
+    chunks = []
+    while True:
+        chunk = os.read(fd, max(size, 1 << 16))
+        if not chunk:
+            return b''.join(chunks)
+        chunks.append(chunk)
+
+
+def _parse_many(job):
+    """Worker: parse a list of (index, path); errors come back as text."""
+    items, want_versions = job
+    out = []
+    parsed = []
+    for index, path in items:
+        try:
+            parsed.append((index, _read_facts(path, want_versions)))
+        except KmodError as exc:
+            out.append((index, None, str(exc)))
+    results = _with_export_hashes([result for _index, result in parsed])
+    out.extend((index, result, None) for (index, _r), result in zip(parsed, results))
+    return out
+
+
+class _ParseChunk(object):
+    """_parse_many of one chunk of files: the work shared_map shares."""
+
+    def __init__(self, want_versions):
+        self.want_versions = want_versions
+
+    def __call__(self, items):
+        return _parse_many((items, self.want_versions))
+
+
+def default_workers():
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def parse_records(records, workers=None, cache=None, want_versions=True):
+    """Fill the parse fields of each record; return (good records, problems).
+
+    problems: 'PATH: reason' for each file skipped.  workers: processes to
+    use (None: one per CPU; 1: this process only).  cache: a ParseCache or
+    None.  want_versions: False leaves record.versions empty (the names
+    the graph needs from __versions are kept all the same).
+    """
+    todo = []
+    for index, record in enumerate(records):
+        hit = cache.get(record, want_versions) if cache is not None else None
+        if hit is not None:
+            record.set_parsed(hit)
+        else:
+            todo.append((index, record.path))
+    workers = default_workers() if workers is None else max(1, workers)
+    if workers == 2 and len(todo) >= PARALLEL_MIN_FILES:
+        # one child, sharing chunks of files with this process as they go
+        chunks = [todo[k:k + PARALLEL_CHUNK] for k in range(0, len(todo), PARALLEL_CHUNK)]
+        results = [r for done in shared_map(_ParseChunk(want_versions), chunks) for r in done]
+    elif workers > 1 and len(todo) >= PARALLEL_MIN_FILES:
+        # forked children take every n-th file (neighbours in module order
+        # are alike in size), this process the rest; results come back compact
+        shares = [todo[k::workers] for k in range(workers)]
+        children = [ForkedCall(_parse_many, (share, want_versions)) for share in shares[1:]]
+        results = _parse_many((shares[0], want_versions))
+        for child in children:
+            results.extend(child.result())
+    else:
+        results = _parse_many((todo, want_versions))
+    problems = []
+    bad = set()
+    for index, parsed, error in sorted(results, key=lambda r: r[0]):
+        record = records[index]
+        if error is not None:
+            problems.append(error)
+            bad.add(index)
+            continue
+        record.set_parsed(parsed)
+        if cache is not None:
+            cache.put(record, parsed, want_versions)
+    good = [r for i, r in enumerate(records) if i not in bad]
+    return good, problems
+
+
+class ParseCache(object):
+    """Parse results of module files keyed by path and (size, mtime, inode).
+
+    One JSON file; safe to delete at any time (it is rebuilt on the next
+    run).  Entries of files not seen in a run are dropped when it is saved.
+    """
+
+    def __init__(self, path):
+        self.path = path
+        self.entries = {}
+        self.used = {}
+        self.dirty = False
+        self.warning = None
+        self._load()
+
+    def _load(self):
+        data, self.warning = load_json(self.path, 'parse cache', absent=(errno.ENOENT,))
+        if isinstance(data, dict) and data.get('format') == CACHE_FORMAT and isinstance(data.get('entries'), dict):
+            self.entries = data['entries']
+
+    def get(self, record, want_versions=True):
+        entry = self.entries.get(record.path)
+        if not entry or record.stat_key is None or list(record.stat_key) != entry[0]:
+            return None
+        if want_versions and not entry[2]:
+            return None
+        self.used[record.path] = entry
+        return entry[1]
+
+    def put(self, record, result, want_versions=True):
+        """Remember the compact parse result of a record's file."""
+        if record.stat_key is None:
+            return
+        self.used[record.path] = [list(record.stat_key), list(result), bool(want_versions)]
+        self.dirty = True
+
+    def save(self):
+        """Write the entries used in this run, if anything changed."""
+        if not self.dirty and len(self.used) == len(self.entries):
+            return False
+        self.warning = save_json(self.path, {'format': CACHE_FORMAT, 'entries': self.used}, 'parse cache',
+                                 separators=(',', ':'))
+        return self.warning is None

@@ -1,0 +1,122 @@
+import os
+
+import pytest
+
+from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
+from ansible_collections.kernel.kmod.plugins.module_utils.facts.gather import gather_facts
+from ansible_collections.kernel.kmod.plugins.module_utils.kernel.state import KernelState
+from tests.lib.fake_kernel import FakeKernel
+from tests.lib.fake_tree import FakeTree
+
+RELEASE = '6.1.0-test-amd64'
+
+
+@pytest.fixture
+def system(tmp_path):
+    """A fake root with a module tree, configuration and a running kernel."""
+    tree = FakeTree(tmp_path, RELEASE)
+    tree.add('kernel/drivers/net/dummy.ko',
+             modinfo=['license=GPL', 'description=Dummy netdevice driver', 'alias=rtnl-link-dummy',
+                      'parm=numdummies:Number of dummy pseudo devices', 'parmtype=numdummies:int',
+                      'depends=', 'intree=Y', 'name=dummy', 'vermagic=6.1.0 SMP mod_unload'])
+    tree.add('kernel/drivers/base/core-a.ko', modinfo=['license=GPL', 'name=core_a'], exports=['core_a_fn'])
+    tree.add('kernel/drivers/net/user-b.ko.xz',
+             modinfo=['license=GPL', 'name=user_b', 'depends=core_a', 'alias=pci:v00001234d*sv*sd*bc*sc*i*'],
+             needs=['core_a_fn'], signed=True, compress='xz')
+    tree.add_builtin('kernel/kernel/printk/printk.ko',
+                     modinfo=['parm=time:Show timing information on printks', 'parmtype=time:bool'])
+    tree.conf('etc/modprobe.d/blacklist.conf', 'blacklist pcspkr\n# comment\nbogus line here\n')
+    tree.conf('etc/modprobe.d/disable.conf', 'install usb-storage /bin/false\noptions dummy numdummies=2\n')
+    tree.conf('usr/lib/modprobe.d/disable.conf', 'blacklist masked_one\n')
+    tree.conf('etc/modprobe.d/alias.conf', 'alias my-net dummy\nsoftdep user_b pre: dummy\n')
+    tree.conf('etc/modules-load.d/net.conf', 'dummy\n')
+    tree.conf('etc/modules', '# /etc/modules\nuser_b\n')
+    tree.depmod()
+    kernel = (FakeKernel(tmp_path)
+              .set_release(RELEASE)
+              .add_module('user_b', size=20480)
+              .add_module('core_a', size=16384, used_by=['user_b'])
+              .add_module('dummy', size=16384, params={'numdummies': '2'})
+              .add_builtin('printk', params={'time': 'Y'})
+              .set_tainted(4096)
+              .set_cmdline('root=/dev/vda dummy.numdummies=3 modprobe.blacklist=floppy module_blacklist=evil'))
+    kernel.write()
+    return str(tmp_path), KernelState(str(tmp_path))
+
+
+def test_running_system(system):
+    root, kernel = system
+    facts, warnings = gather_facts(root=root, kernel=kernel)
+    assert facts['kernel_release'] == RELEASE
+    assert facts['running'] is True
+    assert facts['module_dir'] == os.path.join(root, 'lib/modules', RELEASE)
+    assert sorted(facts['loaded']) == ['core_a', 'dummy', 'user_b']
+    assert facts['loaded']['core_a']['holders'] == ['user_b']
+    assert facts['loaded']['core_a']['refcnt'] == 1
+    assert facts['loaded']['dummy']['params'] == {'numdummies': '2'}
+    assert facts['builtin'] == ['printk']
+    assert facts['builtin_params'] == {'printk': {'time': 'Y'}}
+    assert facts['kernel']['tainted'] == 4096
+    assert [f['letter'] for f in facts['kernel']['taint_flags']] == ['O']
+    config = facts['config']
+    assert [b['name'] for b in config['blacklist']] == ['pcspkr', 'floppy']
+    assert config['blacklist'][0]['file'] == '/etc/modprobe.d/blacklist.conf'
+    assert config['blacklist'][0]['line'] == 1
+    assert config['blacklist'][1]['file'] == '/proc/cmdline'
+    assert config['disabled'] == [{'name': 'usb_storage', 'command': '/bin/false',
+                                   'file': '/etc/modprobe.d/disable.conf', 'line': 1}]
+    assert [o['options'] for o in config['options']['dummy']] == ['numdummies=2', 'numdummies=3']
+    assert config['module_blacklist'] == ['evil']
+    assert config['masked'][0]['file'] == '/usr/lib/modprobe.d/disable.conf'
+    assert any('blacklist.conf:3' in w for w in warnings)
+    assert [e['name'] for e in facts['modules_load']] == ['dummy', 'user_b']
+    assert 'available' not in facts and 'info' not in facts
+
+
+def test_available_and_info(system):
+    root, kernel = system
+    facts, _warnings = gather_facts(root=root, kernel=kernel, available=True,
+                                    modules=['dummy', 'my-net', 'pci:v00001234d00000001sv0sd0bc0sc0i0',
+                                             'printk', 'nosuchmod'])
+    mdir = facts['module_dir']
+    assert facts['available'] == {
+        'dummy': os.path.join(mdir, 'kernel/drivers/net/dummy.ko'),
+        'core_a': os.path.join(mdir, 'kernel/drivers/base/core-a.ko'),
+        'user_b': os.path.join(mdir, 'kernel/drivers/net/user-b.ko.xz'),
+    }
+    info = facts['info']
+    assert info['dummy']['parameters'] == {'numdummies': {'type': 'int', 'description': 'Number of dummy pseudo devices'}}
+    assert info['dummy']['alias'] == ['rtnl-link-dummy']
+    assert info['dummy']['intree'] is True
+    assert info['user_b']['depends'] == ['core_a']
+    assert info['user_b']['signed'] is True
+    assert info['user_b']['compression'] == 'xz'
+    assert info['printk']['builtin'] is True
+    assert info['printk']['filename'] == '(builtin)'
+    assert info['printk']['parameters']['time']['type'] == 'bool'
+    assert facts['lookup'] == {'dummy': ['dummy'], 'my-net': ['dummy'],
+                               'pci:v00001234d00000001sv0sd0bc0sc0i0': ['user_b'], 'printk': ['printk']}
+    assert facts['missing'] == ['nosuchmod']
+
+
+def test_image_root_does_not_read_the_live_kernel(system, tmp_path):
+    root, kernel = system
+    other = KernelState(str(tmp_path / 'elsewhere'))
+    facts, _w = gather_facts(root=root, release=RELEASE, kernel=other)
+    assert facts['running'] is False
+    assert facts['loaded'] == {}
+    assert facts['cmdline'] is None
+    assert [b['name'] for b in facts['config']['blacklist']] == ['pcspkr']
+
+
+def test_missing_module_dir_is_a_warning(system):
+    root, kernel = system
+    facts, warnings = gather_facts(root=root, release='9.9.9', kernel=kernel)
+    assert facts['module_dir'] is None
+    assert facts['builtin'] == []
+    assert any('no module directory for kernel 9.9.9' in w and RELEASE in w for w in warnings)
+
+
+def test_no_release_anywhere_fails(tmp_path):
+    with pytest.raises(KmodError, match='kernel release'):
+        gather_facts(root=str(tmp_path), kernel=KernelState(str(tmp_path)))

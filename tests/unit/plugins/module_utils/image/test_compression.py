@@ -1,0 +1,119 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) kernel.kmod contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Tests of compression detection and whole-file reading of module files."""
+
+import errno
+import gzip
+import lzma
+import shutil
+
+import pytest
+
+from ansible_collections.kernel.kmod.plugins.module_utils.errors import FormatError, KmodError
+from ansible_collections.kernel.kmod.plugins.module_utils.image import compression
+from ansible_collections.kernel.kmod.plugins.module_utils.image.compression import (
+    decompress, detect_compression, detect_file_compression, read_module_file)
+from tests.lib.fakeko import compress_bytes
+
+PAYLOAD = b'\x7fELF' + bytes(range(256)) * 40
+
+needs_zstd_program = pytest.mark.skipif(shutil.which('zstd') is None, reason='the zstd program is not installed')
+
+
+@pytest.mark.parametrize('data, expected', [
+    (b'\x28\xb5\x2f\xfd\x00', 'zstd'),
+    (b'\xfd7zXZ\x00\x00', 'xz'),
+    (b'\x1f\x8b\x08', 'gzip'),
+    (b'\x7fELF\x02\x01', None),
+    (b'\xfd7zXZ', None),  # xz magic cut short
+    (b'\x1f', None),
+    (b'', None),
+])
+def test_detect_compression(data, expected):
+    assert detect_compression(data) == expected
+
+
+@pytest.mark.parametrize('kind, name', [(None, None), ('gz', 'gzip'), ('xz', 'xz'),
+                                        pytest.param('zst', 'zstd', marks=needs_zstd_program)])
+def test_read_module_file(tmp_path, kind, name):
+    path = tmp_path / 'm.ko'
+    path.write_bytes(compress_bytes(PAYLOAD, kind))
+    assert read_module_file(str(path)) == (PAYLOAD, name)
+    assert detect_file_compression(str(path)) == name
+
+
+@needs_zstd_program
+def test_zstd_through_the_program(tmp_path, monkeypatch):
+    monkeypatch.setattr(compression, '_zstandard', None)
+    path = tmp_path / 'm.ko.zst'
+    path.write_bytes(compress_bytes(PAYLOAD, 'zst'))
+    assert read_module_file(str(path)) == (PAYLOAD, 'zstd')
+
+
+@needs_zstd_program
+def test_zstd_several_frames():
+    data = compress_bytes(b'first', 'zst') + compress_bytes(b'second', 'zst')
+    assert decompress(data, 'zstd', 'x.ko.zst') == b'firstsecond'
+
+
+def test_zstd_missing_everything(tmp_path, monkeypatch):
+    monkeypatch.setattr(compression, '_zstandard', None)
+    monkeypatch.setenv('PATH', str(tmp_path))
+    with pytest.raises(KmodError) as info:
+        decompress(b'\x28\xb5\x2f\xfd' + b'\x00' * 10, 'zstd', '/lib/modules/x/m.ko.zst')
+    assert str(info.value) == ('/lib/modules/x/m.ko.zst: cannot decompress zstd: neither the Python '
+                               'package zstandard nor the zstd program is installed')
+    assert info.value.path == '/lib/modules/x/m.ko.zst'
+
+
+@pytest.mark.parametrize('kind, name, use_program', [
+    ('gz', 'gzip', False), ('xz', 'xz', False),
+    pytest.param('zst', 'zstd', False, marks=needs_zstd_program),
+    pytest.param('zst', 'zstd', True, marks=needs_zstd_program),
+])
+@pytest.mark.parametrize('damage', ['truncate', 'garbage'])
+def test_corrupt_stream_is_format_error(tmp_path, monkeypatch, kind, name, use_program, damage):
+    if use_program:
+        monkeypatch.setattr(compression, '_zstandard', None)
+    good = compress_bytes(PAYLOAD, kind)
+    if damage == 'truncate':
+        bad = good[:len(good) // 2]
+    else:
+        bad = good[:8] + b'\xa5' * (len(good) - 8)
+    path = tmp_path / 'bad.ko'
+    path.write_bytes(bad)
+    with pytest.raises(FormatError) as info:
+        read_module_file(str(path))
+    assert str(info.value).startswith('%s: corrupt %s data: ' % (path, name))
+    assert info.value.path == str(path)
+
+
+def test_missing_file_keeps_errno(tmp_path):
+    path = str(tmp_path / 'nope.ko')
+    with pytest.raises(KmodError) as info:
+        read_module_file(path)
+    assert info.value.errno == errno.ENOENT
+    assert info.value.path == path
+    assert str(info.value) == 'cannot read module file %s: No such file or directory' % path
+    with pytest.raises(KmodError) as info:
+        detect_file_compression(path)
+    assert info.value.errno == errno.ENOENT
+
+
+def test_directory_is_error(tmp_path):
+    with pytest.raises(KmodError) as info:
+        read_module_file(str(tmp_path))
+    assert info.value.errno == errno.EISDIR
+
+
+def test_stdlib_round_trip_needs_no_helper():
+    assert decompress(gzip.compress(b'abc'), 'gzip') == b'abc'
+    assert decompress(lzma.compress(b'abc'), 'xz') == b'abc'
+    assert decompress(b'abc', None) == b'abc'
+
+
+def test_unknown_compression_name():
+    with pytest.raises(KmodError) as info:
+        decompress(b'abc', 'lz4', 'm.ko.lz4')
+    assert str(info.value) == "m.ko.lz4: unknown compression 'lz4'"

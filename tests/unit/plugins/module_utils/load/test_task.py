@@ -1,0 +1,337 @@
+"""load_task: the whole kmod_load task over a fake root (FakeTree + FakeKernel) with FakeKernelCalls."""
+
+import errno
+import os
+
+import pytest
+
+from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
+from ansible_collections.kernel.kmod.plugins.module_utils.kernel.state import KernelState
+from ansible_collections.kernel.kmod.plugins.module_utils.load import persistence as load_persistence
+from ansible_collections.kernel.kmod.plugins.module_utils.load.task import System, TaskError, run_task
+from tests.lib.fake_calls import FakeKernelCalls
+from tests.lib.fake_kernel import FakeKernel
+from tests.lib.fake_tree import FakeTree
+
+RELEASE = '6.1.0-test-amd64'
+HEADER = load_persistence.HEADER
+
+
+@pytest.fixture(scope='module')
+def tree_root(tmp_path_factory):
+    """dummy (parameter numdummies), bonding needing netcore, netcore, and a builtin crc32c."""
+    root = tmp_path_factory.mktemp('tree')
+    tree = FakeTree(root, RELEASE)
+    tree.add('kernel/drivers/net/dummy.ko', modinfo=['license=GPL', 'alias=rtnl-link-dummy',
+                                                     'parm=numdummies:Number of dummy pseudo devices',
+                                                     'parmtype=numdummies:int'])
+    tree.add('kernel/net/core/netcore.ko', modinfo=['license=GPL'], exports=['netcore_register'])
+    tree.add('kernel/drivers/net/bonding.ko', modinfo=['license=GPL'], needs=['netcore_register'])
+    tree.add('kernel/drivers/net/withcmd.ko', modinfo=['license=GPL'])
+    tree.add('kernel/drivers/net/softy.ko', modinfo=['license=GPL'])
+    tree.add('kernel/drivers/net/pre1.ko', modinfo=['license=GPL'])
+    tree.add_builtin('kernel/crypto/crc32c.ko', modinfo=['license=GPL'])
+    tree.depmod()
+    return str(root)
+
+
+class Host(object):
+    """A fake host: the tree copied under a fresh root, a fake kernel, fake calls."""
+
+    def __init__(self, tmp_path, tree_root, conf=None):
+        self.root = str(tmp_path / 'host')
+        os.makedirs(self.root)
+        os.symlink(os.path.join(tree_root, 'lib'), os.path.join(self.root, 'lib'))
+        for path, text in (conf or {}).items():
+            full = os.path.join(self.root, path)
+            os.makedirs(os.path.dirname(full), exist_ok=True)
+            with open(full, 'w') as f:
+                f.write(text)
+        self.kernel = FakeKernel(self.root)
+        self.kernel.write()
+        self.calls = FakeKernelCalls(self.kernel)
+        self.ran = []
+
+    def runner(self, command, module):
+        self.ran.append((command, module))
+        return (1, '', 'refused\n') if 'false' in command else (0, 'done\n', '')
+
+    def run(self, check_mode=False, diff=False, **options):
+        system = System(root=self.root, calls=self.calls, kernel=KernelState(self.root), runner=self.runner)
+        return run_task(options, check_mode=check_mode, diff=diff, system=system)
+
+    def loaded(self):
+        return sorted(KernelState(self.root).loaded())
+
+    def path(self, rel):
+        return os.path.join(self.root, rel)
+
+
+def module_path(host, rel):
+    return os.path.join(host.root, 'lib/modules', RELEASE, rel)
+
+
+def test_load_with_params_then_idempotent(tmp_path, tree_root):
+    host = Host(tmp_path, tree_root)
+    result, warnings = host.run(name='dummy', params='numdummies=2')
+    assert result['changed'] is True and warnings == []
+    assert result['inserted'] == ['dummy'] and result['modules'] == ['dummy']
+    assert result['steps'] == [{'action': 'insert', 'name': 'dummy', 'path': module_path(host, 'kernel/drivers/net/dummy.ko'),
+                                'options': 'numdummies=2', 'command': None, 'softdep': False, 'target': True}]
+    assert host.calls.calls == [('insert', module_path(host, 'kernel/drivers/net/dummy.ko'), 'numdummies=2')]
+    assert KernelState(host.root).module_params('dummy') == {'numdummies': '2'}
+    again, warnings = host.run(name='dummy', params={'numdummies': 2})
+    assert again['changed'] is False and again['live'] == ['dummy'] and again['inserted'] == []
+    assert again['params_differ'] == {} and warnings == []
+    assert len(host.calls.calls) == 1
+
+
+def test_live_with_other_params_warns_and_changes_nothing(tmp_path, tree_root):
+    host = Host(tmp_path, tree_root)
+    host.kernel.add_module('dummy', params={'numdummies': '1'})
+    host.kernel.write()
+    result, warnings = host.run(name='dummy', params='numdummies=3 other=1')
+    assert result['changed'] is False
+    assert result['params_differ'] == {'numdummies': {'asked': '3', 'live': '1'}}
+    assert result['params_unchecked'] == ['other']
+    assert warnings == ['dummy is already loaded with other parameter values: numdummies=3 (loaded with 1). '
+                        'Parameters apply only when a module is loaded: unload it (state=absent) and load it '
+                        'again to change them']
+    assert host.calls.calls == []
+
+
+def test_alias_and_dependencies(tmp_path, tree_root):
+    host = Host(tmp_path, tree_root)
+    result, _w = host.run(name='bonding')
+    assert result['inserted'] == ['netcore', 'bonding']
+    assert [s['target'] for s in result['steps']] == [False, True]
+    assert host.loaded() == ['bonding', 'netcore']
+    result, _w = host.run(name='rtnl-link-dummy')
+    assert result['inserted'] == ['dummy'] and result['modules'] == ['dummy']
+
+
+def test_check_mode_plans_and_changes_nothing(tmp_path, tree_root):
+    host = Host(tmp_path, tree_root)
+    result, _w = host.run(check_mode=True, diff=True, name='dummy', params='numdummies=2', persistent='present')
+    assert result['changed'] is True
+    assert result['inserted'] == ['dummy']
+    assert [p['action'] for p in result['persistence']] == ['create', 'create']
+    assert result['diff'][0]['after'] == HEADER + 'dummy\n'
+    assert result['diff'][1]['after'] == HEADER + 'options dummy numdummies=2\n'
+    assert host.calls.calls == [] and host.loaded() == []
+    assert not os.path.exists(host.path('etc/modules-load.d/dummy.conf'))
+
+
+def test_unload_removes_unused_dependencies(tmp_path, tree_root):
+    host = Host(tmp_path, tree_root)
+    host.kernel.add_module('netcore', used_by=['bonding']).add_module('bonding')
+    host.kernel.write()
+    result, _w = host.run(name='bonding', state='absent')
+    assert result['changed'] is True and result['deleted'] == ['bonding', 'netcore']
+    assert host.loaded() == []
+    again, warnings = host.run(name='bonding', state='absent')
+    assert again['changed'] is False and again['not_loaded'] == ['bonding'] and warnings == []
+
+
+def test_unload_keeps_dependencies_when_asked(tmp_path, tree_root):
+    host = Host(tmp_path, tree_root)
+    host.kernel.add_module('netcore', used_by=['bonding']).add_module('bonding')
+    host.kernel.write()
+    result, _w = host.run(name='bonding', state='absent', remove_dependencies=False)
+    assert result['deleted'] == ['bonding'] and host.loaded() == ['netcore']
+
+
+def test_unload_in_use_fails_in_kmods_words(tmp_path, tree_root):
+    host = Host(tmp_path, tree_root)
+    host.kernel.add_module('netcore', used_by=['bonding']).add_module('bonding')
+    host.kernel.write()
+    with pytest.raises(TaskError) as info:
+        host.run(name='netcore', state='absent')
+    assert info.value.msg == 'Module netcore is in use by: bonding'
+    assert info.value.fail_kwargs()['errno_name'] == 'EBUSY'
+    assert host.calls.calls == []
+
+
+def test_absent_of_an_unknown_module_is_ok(tmp_path, tree_root):
+    host = Host(tmp_path, tree_root)
+    result, warnings = host.run(name='nosuchmod', state='absent')
+    assert result['changed'] is False and result['steps'] == []
+    assert warnings == ['nosuchmod: no such module in %s and none loaded; nothing to remove'
+                        % module_path(host, '')[:-1]]
+
+
+def test_unknown_module_fails_with_kmods_words(tmp_path, tree_root):
+    host = Host(tmp_path, tree_root)
+    with pytest.raises(KmodError) as info:
+        host.run(name='nosuchmod')
+    assert info.value.msg == 'Module nosuchmod not found in directory %s' % module_path(host, '')[:-1]
+
+
+def test_builtin_is_reported(tmp_path, tree_root):
+    host = Host(tmp_path, tree_root)
+    result, _w = host.run(name='crc32c')
+    assert result['changed'] is False and result['builtin'] == ['crc32c']
+    with pytest.raises(KmodError) as info:
+        host.run(name='crc32c', state='absent')
+    assert info.value.msg == 'Module crc32c is builtin.'
+
+
+def test_failed_insert_reports_what_was_done(tmp_path, tree_root):
+    host = Host(tmp_path, tree_root)
+    host.calls.fail_insert('bonding', errno.ENOEXEC, kernel_log=['bonding: bad ELF'])
+    with pytest.raises(TaskError) as info:
+        host.run(name='bonding', persistent='present')
+    out = info.value.fail_kwargs()
+    assert out['msg'].startswith("could not insert 'bonding': ")
+    assert out['inserted'] == ['netcore'] and out['changed'] is True
+    assert out['kernel_log'] == ['bonding: bad ELF']
+    assert out['errno_name'] == 'ENOEXEC'
+    assert not os.path.exists(host.path('etc/modules-load.d/bonding.conf'))
+
+
+def test_install_command_and_softdeps(tmp_path, tree_root):
+    conf = {'etc/modprobe.d/t.conf': 'install withcmd echo $CMDLINE_OPTS\nsoftdep softy pre: pre1 post: withcmd\n'
+                                     'install pre1 /bin/false\noptions withcmd a=1\n'}
+    host = Host(tmp_path, tree_root, conf)
+    result, _w = host.run(name='withcmd', params='b=2')
+    assert host.ran == [('echo a=1 b=2', 'withcmd')]
+    assert result['commands'] == [{'module': 'withcmd', 'action': 'install', 'command': 'echo a=1 b=2', 'rc': 0,
+                                   'stdout': 'done\n', 'stderr': ''}]
+    assert result['changed'] is True
+    result, warnings = host.run(name='softy')
+    assert result['inserted'] == ['softy']
+    assert warnings == ["softdep pre1 not loaded: Error running install command '/bin/false' for module pre1: retcode 1"]
+
+
+def test_failing_install_command(tmp_path, tree_root):
+    host = Host(tmp_path, tree_root, {'etc/modprobe.d/t.conf': 'install dummy /bin/false\n'})
+    with pytest.raises(TaskError) as info:
+        host.run(name='dummy')
+    out = info.value.fail_kwargs()
+    assert out['msg'] == "Error running install command '/bin/false' for module dummy: retcode 1"
+    assert out['rc'] == 1 and out['stderr'] == 'refused\n' and out['changed'] is True
+    result, _w = host.run(name='dummy', ignore_install=True)
+    assert result['inserted'] == ['dummy']
+
+
+def test_blacklisted_alias_fails(tmp_path, tree_root):
+    host = Host(tmp_path, tree_root, {'etc/modprobe.d/bl.conf': 'blacklist dummy\n'})
+    with pytest.raises(KmodError) as info:
+        host.run(name='rtnl-link-dummy')
+    assert info.value.msg.startswith('rtnl-link-dummy is blacklisted: dummy would not load')
+    with pytest.raises(KmodError):
+        host.run(name='dummy', use_blacklist=True)
+    result, _w = host.run(name='dummy')
+    assert result['inserted'] == ['dummy']
+
+
+def test_persistent_present_then_absent(tmp_path, tree_root):
+    host = Host(tmp_path, tree_root)
+    for directory in ('etc/modules-load.d', 'etc/modprobe.d'):
+        os.makedirs(host.path(directory))
+    result, _w = host.run(name='dummy', params='numdummies=2', persistent='present')
+    assert [(p['path'], p['action']) for p in result['persistence']] == [
+        (host.path('etc/modules-load.d/dummy.conf'), 'create'), (host.path('etc/modprobe.d/dummy.conf'), 'create')]
+    with open(host.path('etc/modprobe.d/dummy.conf')) as f:
+        assert f.read() == HEADER + 'options dummy numdummies=2\n'
+    again, _w = host.run(name='dummy', params='numdummies=2', persistent='present')
+    assert again['changed'] is False and again['persistence'] == []
+    with open(host.path('etc/modules'), 'w') as f:
+        f.write('dummy\n')
+    gone, warnings = host.run(name='dummy', state='absent', persistent='absent', diff=True)
+    assert gone['changed'] is True and gone['deleted'] == ['dummy']
+    assert [p['action'] for p in gone['persistence']] == ['remove', 'remove']
+    assert gone['diff'][0]['after_header'] == host.path('etc/modules-load.d/dummy.conf') + ' (removed)'
+    assert not os.path.exists(host.path('etc/modules-load.d/dummy.conf'))
+    assert warnings == ['dummy is still loaded at boot by /etc/modules:1']
+
+
+def test_persistent_of_an_alias_names_the_module(tmp_path, tree_root):
+    host = Host(tmp_path, tree_root)
+    result, _w = host.run(name='rtnl-link-dummy', persistent='present', check_mode=True)
+    assert [p['path'] for p in result['persistence']] == [host.path('etc/modules-load.d/dummy.conf')]
+
+
+@pytest.mark.parametrize('options, message', [
+    ({'name': 'dummy', 'state': 'absent', 'persistent': 'present'}, 'persistent=present with state=absent'),
+    ({'name': 'dummy', 'params': 'a=1\nb=2'}, 'module options must be one line'),
+    ({'name': ' dummy'}, 'name must be a module name'),
+    ({'name': 'dummy', 'state': 'gone'}, 'state must be one of present, absent'),
+    ({'name': '/tmp/x.ko', 'persistent': 'present'}, 'persistent needs a module name, not the file path'),
+])
+def test_bad_options(tmp_path, tree_root, options, message):
+    host = Host(tmp_path, tree_root)
+    with pytest.raises(KmodError) as info:
+        host.run(**options)
+    assert message in info.value.msg
+    assert host.calls.calls == []
+
+
+def test_force_and_wait_reach_the_calls(tmp_path, tree_root):
+    host = Host(tmp_path, tree_root)
+    host.run(name='dummy', force=True)
+    assert host.calls.details[-1]['ignore_vermagic'] is True and host.calls.details[-1]['ignore_modversions'] is True
+    host.run(name='dummy', state='absent', wait=True)
+    assert host.calls.details[-1] == {'call': 'delete', 'name': 'dummy', 'wait': True, 'force': False}
+
+
+SYSTEMD_CONF = 'options bonding max_bonds=0\noptions dummy numdummies=0\n'
+OVERRIDE = 'etc/modprobe.d/zz-kernel-kmod-dummy.conf'
+
+
+def test_persistent_options_that_a_later_file_overrides_go_last(tmp_path, tree_root):
+    host = Host(tmp_path, tree_root, conf={'usr/lib/modprobe.d/systemd.conf': SYSTEMD_CONF,
+                                           'etc/modprobe.d/dummy.conf': HEADER + 'options dummy numdummies=2\n'})
+    os.makedirs(host.path('etc/modules-load.d'))
+    checked, warnings = host.run(check_mode=True, diff=True, name='dummy', params='numdummies=3', persistent='present')
+    why = ('options in /etc/modprobe.d/dummy.conf would lose at boot to numdummies=0 at '
+           '/usr/lib/modprobe.d/systemd.conf:2, which sorts after it')
+    assert checked['changed'] is True and warnings == []
+    assert checked['persistence'] == [
+        {'path': host.path('etc/modules-load.d/dummy.conf'), 'action': 'create', 'reason': None},
+        {'path': host.path(OVERRIDE), 'action': 'create', 'reason': why},
+        {'path': host.path('etc/modprobe.d/dummy.conf'), 'action': 'remove',
+         'reason': 'replaced by /etc/modprobe.d/zz-kernel-kmod-dummy.conf: ' + why}]
+    assert checked['boot_options'] == 'numdummies=0 numdummies=3'
+    assert [(d['after_header'], d['after']) for d in checked['diff']] == [
+        (host.path('etc/modules-load.d/dummy.conf'), HEADER + 'dummy\n'),
+        (host.path(OVERRIDE), HEADER + 'options dummy numdummies=3\n'),
+        (host.path('etc/modprobe.d/dummy.conf') + ' (removed)', '')]
+    assert checked['diff'][2]['before'] == HEADER + 'options dummy numdummies=2\n'
+    assert not os.path.exists(host.path(OVERRIDE)) and os.path.exists(host.path('etc/modprobe.d/dummy.conf'))
+    assert host.calls.calls == []
+    done, _w = host.run(name='dummy', params='numdummies=3', persistent='present')
+    assert done['changed'] is True and done['inserted'] == ['dummy']
+    assert [p['action'] for p in done['persistence']] == ['create', 'create', 'remove']
+    assert sorted(os.listdir(host.path('etc/modprobe.d'))) == ['zz-kernel-kmod-dummy.conf']
+    again, warnings = host.run(name='dummy', params='numdummies=3', persistent='present')
+    assert again['changed'] is False and again['persistence'] == [] and warnings == []
+    assert again['boot_options'] == 'numdummies=0 numdummies=3'
+    gone, _w = host.run(name='dummy', state='absent', persistent='absent')
+    assert [(p['path'], p['action']) for p in gone['persistence']] == [
+        (host.path('etc/modules-load.d/dummy.conf'), 'remove'), (host.path(OVERRIDE), 'remove')]
+    assert gone['boot_options'] == 'numdummies=0'
+
+
+def test_persistent_options_that_cannot_win_fail_before_anything_is_done(tmp_path, tree_root):
+    host = Host(tmp_path, tree_root, conf={'usr/lib/modprobe.d/systemd.conf': SYSTEMD_CONF,
+                                           'etc/modprobe.d/zzzz-local.conf': 'options dummy numdummies=1\n'})
+    with pytest.raises(TaskError) as info:
+        host.run(name='dummy', params='numdummies=3', persistent='present')
+    assert info.value.msg.startswith('cannot persist the options of dummy: at boot numdummies=1 at '
+                                     '/etc/modprobe.d/zzzz-local.conf:1 sorts after '
+                                     '/etc/modprobe.d/zz-kernel-kmod-dummy.conf')
+    assert info.value.fail_kwargs()['changed'] is False
+    assert host.calls.calls == [] and host.loaded() == []
+    assert sorted(os.listdir(host.path('etc/modprobe.d'))) == ['zzzz-local.conf']
+    assert not os.path.exists(host.path('etc/modules-load.d'))
+
+
+def test_boot_options_only_with_persistence(tmp_path, tree_root):
+    host = Host(tmp_path, tree_root, conf={'usr/lib/modprobe.d/systemd.conf': SYSTEMD_CONF})
+    result, _w = host.run(name='dummy', params='numdummies=3', check_mode=True)
+    assert result['boot_options'] is None and result['persistence'] == []
+    result, _w = host.run(name='dummy', params='numdummies=0', persistent='present', check_mode=True)
+    assert [p['path'] for p in result['persistence']] == [host.path('etc/modules-load.d/dummy.conf'),
+                                                          host.path('etc/modprobe.d/dummy.conf')]
+    assert result['boot_options'] == 'numdummies=0 numdummies=0'
