@@ -27,14 +27,22 @@ def ansible_tool(name):
     return found
 
 
-def ansible_env(results_file=None):
-    """The environment for Ansible: collection path, no host key prompts, optional JSON results."""
+def ansible_env(results_file=None, collections_path=None):
+    """The environment for Ansible: collection path, no host key prompts, optional JSON results.
+
+    collections_path: use only the collections installed there (not this
+    checkout, not sys.path), as a user who installed the tarball does.
+    """
     env = dict(os.environ)
-    env.setdefault('ANSIBLE_COLLECTIONS_PATH', os.path.join(REPO, '.build'))
-    link = os.path.join(REPO, '.build', 'ansible_collections', 'kernel', 'kmod')
-    if not os.path.islink(link) and not os.path.exists(link):
-        os.makedirs(os.path.dirname(link), exist_ok=True)
-        os.symlink(REPO, link)
+    if collections_path:
+        env['ANSIBLE_COLLECTIONS_PATH'] = collections_path
+        env['ANSIBLE_COLLECTIONS_SCAN_SYS_PATH'] = 'False'
+    else:
+        env.setdefault('ANSIBLE_COLLECTIONS_PATH', os.path.join(REPO, '.build'))
+        link = os.path.join(REPO, '.build', 'ansible_collections', 'kernel', 'kmod')
+        if not os.path.islink(link) and not os.path.exists(link):
+            os.makedirs(os.path.dirname(link), exist_ok=True)
+            os.symlink(REPO, link)
     env['ANSIBLE_HOST_KEY_CHECKING'] = 'False'
     env['ANSIBLE_RETRY_FILES_ENABLED'] = 'False'
     env.setdefault('ANSIBLE_NOCOLOR', '1')
@@ -72,11 +80,11 @@ class AnsibleResult(object):
         return 'AnsibleResult(rc=%r, tasks=%r)' % (self.rc, [(t['task'], t['status']) for t in self.tasks])
 
 
-def _run(cmd, timeout):
+def _run(cmd, timeout, collections_path=None):
     fd, results = tempfile.mkstemp(prefix='kmod-ansible-', suffix='.json')
     os.close(fd)
     try:
-        proc = subprocess.run(cmd, env=ansible_env(results), cwd=REPO, stdin=subprocess.DEVNULL, check=False,
+        proc = subprocess.run(cmd, env=ansible_env(results, collections_path), cwd=REPO, stdin=subprocess.DEVNULL, check=False,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               universal_newlines=True, timeout=timeout)
         with open(results) as f:
@@ -114,16 +122,17 @@ def run_playbook(vm, playbook, extra_vars=None, check=False, diff=False, args=()
             os.remove(tmp)
 
 
-def run_module(vm, module, args=None, check=False, diff=False, timeout=900):
+def run_module(vm, module, args=None, check=False, diff=False, timeout=900, collections_path=None):
     """Run one module ad hoc (`ansible -m`) against the VM and return its result dict.
 
     The dict is the module's return value plus `_status` (ok, changed,
-    failed, skipped or unreachable, as Ansible judged it).
+    failed, skipped or unreachable, as Ansible judged it).  collections_path:
+    as ansible_env takes it.
     """
     cmd = [ansible_tool('ansible'), 'all', '-i', vm.inventory, '-m', module]
     if args:
         cmd += ['-a', json.dumps(args) if isinstance(args, dict) else args]
-    res = _run(cmd + _mode_args(None, check, diff), timeout)
+    res = _run(cmd + _mode_args(None, check, diff), timeout, collections_path)
     if len(res.tasks) != 1:
         raise AssertionError('ansible -m %s gave %d results (rc %s):\n%s\n%s'
                              % (module, len(res.tasks), res.rc, res.stdout, res.stderr))
