@@ -15,7 +15,7 @@ import tarfile
 
 import pytest
 
-from tests.vm.ansible_run import REPO, ansible_tool, run_module
+from tests.vm.ansible_run import REPO, ansible_env, ansible_tool, run_module
 
 pytestmark = pytest.mark.vm
 
@@ -40,10 +40,13 @@ def installed(tmp_path_factory):
     tarball = str(next(work.glob('kernel-kmod-*.tar.gz')))
     with tarfile.open(tarball) as tar:
         names = tar.getnames()
-    collections = work / 'collections'
-    subprocess.run([ansible_tool('ansible-galaxy'), 'collection', 'install', '-p', str(collections), tarball],
-                   check=True, stdout=subprocess.PIPE)
-    return str(collections), names
+    collections = str(work / 'collections')
+    # with this checkout on ANSIBLE_COLLECTIONS_PATH galaxy would find kernel.kmod installed already
+    subprocess.run([ansible_tool('ansible-galaxy'), 'collection', 'install', '-p', collections, tarball],
+                   check=True, stdout=subprocess.PIPE, env=ansible_env(collections_path=collections))
+    installed = os.path.join(collections, 'ansible_collections', 'kernel', 'kmod')
+    assert os.path.isfile(os.path.join(installed, 'MANIFEST.json')) and not os.path.islink(installed)
+    return collections, names
 
 
 def test_tarball_holds_every_library_package(installed):
