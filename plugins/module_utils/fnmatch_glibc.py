@@ -14,17 +14,22 @@ way glibc evaluates it, character by character (an unterminated one matches
 a literal ``[``; a malformed one can fail only for some characters), and the
 outcome for every byte value is turned into a regular-expression character
 class.  Patterns whose brackets cannot be expressed that way fall back to a
-small NFA simulation over the same outcome tables.
+small NFA simulation over the same outcome tables.  Either way a match takes
+time bounded by the pattern's length times the string's, however many
+stars the pattern has (see _build_regex).
 
 Strings are handled as sequences of byte values: callers decode bytes as
 latin-1.  As in C, pattern and string end at their first NUL.
 """
 
 import re
+import sys
 
 from functools import lru_cache
 
 NUL = '\0'
+# (?>...) compiles and matches faster than the lookahead form older re needs
+_ATOMIC_GROUPS = sys.version_info >= (3, 11)
 WILDCARD_CHARS = frozenset('*?[')
 
 # glibc's CHARCLASS_NAME_MAX: a longer "[:name:]" is an ill-formed pattern.
@@ -229,7 +234,8 @@ def _skip_matched_bracket(scan, p, negate):
         if c == ']':
             break
         if c == NUL:
-            return _FAIL
+            # unterminated after all: the '[' stands for itself
+            return _LITERAL
         if c == '\\':
             if at(p) == NUL:
                 return _FAIL
@@ -309,20 +315,33 @@ class Pattern(object):
         return _LIT, c, i + 1
 
     def _build_regex(self):
-        """A regular expression equal to the pattern, or None if none is."""
-        parts = []
+        """A regular expression equal to the pattern, or None if none is.
+
+        Each '*' is not simply '.*': a pattern of k stars would then cost up
+        to len(string)**k steps of backtracking.  The pieces between stars
+        match one character per pattern token, so the leftmost place where a
+        middle piece matches is always a right place for it (a later one
+        leaves the rest less room).  An atomic group (Python 3.11+) takes
+        that place and is never backtracked into; older Pythons get the same
+        from a lookahead, which re never backtracks into either, and a
+        backreference that consumes what it saw.  Only the last piece is
+        left to a plain '.*', which backtracks at most once over the string.
+        Matching then takes time bounded by len(pattern) * len(string), as
+        glibc's does.
+        """
+        pieces = [[]]
         i = 0
         n = len(self.pattern)
         while i < n:
             kind, arg, nxt = self._token(i)
             if kind == _STAR:
-                parts.append('.*')
+                pieces.append([])
             elif kind == _ANY:
-                parts.append('.')
+                pieces[-1].append('.')
             elif kind == _NEVER:
-                parts.append('(?!)')
+                return re.compile('(?!)')
             elif kind == _LIT:
-                parts.append(re.escape(arg))
+                pieces[-1].append(re.escape(arg))
             else:
                 members = []
                 targets = set()
@@ -335,9 +354,19 @@ class Pattern(object):
                     return None
                 if not targets:
                     return re.compile('(?!)')
-                parts.append(_char_class(members))
+                pieces[-1].append(_char_class(members))
                 nxt = targets.pop()
             i = nxt
+        parts = [''.join(pieces[0])]
+        for group, middle in enumerate(pieces[1:-1], 1):
+            if _ATOMIC_GROUPS:
+                parts.append('(?>.*?%s)' % ''.join(middle) if middle else '')
+            elif middle:
+                parts.append('(?=(.*?%s))\\%d' % (''.join(middle), group))
+            else:
+                parts.append('()')     # keeps the group numbers in step
+        if len(pieces) > 1:
+            parts.append('.*' + ''.join(pieces[-1]))
         return re.compile(''.join(parts), re.DOTALL)
 
     def match(self, string):
