@@ -13,7 +13,6 @@ program.
 """
 
 import errno as _errno
-import gzip
 import lzma
 import subprocess
 import zlib
@@ -49,62 +48,174 @@ def detect_compression(data):
     return None
 
 
-def decompress(data, compression, path=None):
-    """The uncompressed bytes of `data`; FormatError if the stream is corrupt."""
+# The most a module may decompress to.  The kernel copies a whole module
+# image into vmalloc'ed memory before it looks at it, and the largest modules
+# of distribution kernels are a few tens of MiB (debug builds a few hundred);
+# a file that expands beyond this is refused instead of holding gigabytes in
+# every worker that reads it.
+MAX_MODULE_SIZE = 512 << 20
+# zstd's worst case: a 4-byte RLE block stands for 128 KiB of output
+_ZSTD_MAX_RATIO = 1 << 15
+_CHUNK = 1 << 20
+
+
+def decompress(data, compression, path=None, limit=MAX_MODULE_SIZE):
+    """The uncompressed bytes of `data`, streamed and at most `limit` of them.
+
+    FormatError if the stream is corrupt or expands beyond `limit`.
+    """
     if compression is None:
         return data
     where = path or '<memory>'
     if compression == GZIP:
         try:
-            return gzip.decompress(data)
+            return _inflate_gzip(data, limit, where, path)
         except (OSError, EOFError, zlib.error) as exc:
             raise FormatError('%s: corrupt gzip data: %s' % (where, exc), path=path)
     if compression == XZ:
         try:
-            return lzma.decompress(data)
+            return _inflate_xz(data, limit, where, path)
         except (lzma.LZMAError, EOFError) as exc:
             raise FormatError('%s: corrupt xz data: %s' % (where, exc), path=path)
     if compression == ZSTD:
-        return _decompress_zstd(data, where, path)
+        return _decompress_zstd(data, limit, where, path)
     raise KmodError('%s: unknown compression %r' % (where, compression), path=path)
 
 
-def _decompress_zstd(data, where, path):
+def _too_large(where, path, limit):
+    return FormatError('%s: decompresses to more than %d MiB, more than any module may be'
+                       % (where, limit >> 20), path=path)
+
+
+def _inflate_gzip(data, limit, where, path):
+    """Every gzip member of data (as gzip.decompress), at most limit bytes."""
+    out, size, rest = [], 0, bytes(data)
+    while rest:
+        dobj = zlib.decompressobj(16 + zlib.MAX_WBITS)   # a gzip header and trailer, CRC checked
+        pending = rest
+        while True:
+            chunk = dobj.decompress(pending, min(_CHUNK, limit + 1 - size))
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(where, path, limit)
+            out.append(chunk)
+            if dobj.eof:
+                rest = dobj.unused_data
+                break
+            pending = dobj.unconsumed_tail
+            if not pending and not chunk:
+                raise EOFError('compressed file ended before the end-of-stream marker was reached')
+    return b''.join(out)
+
+
+def _inflate_xz(data, limit, where, path):
+    """Every xz stream of data (as lzma.decompress), at most limit bytes."""
+    out, size, rest = [], 0, bytes(data)
+    while rest:
+        dobj = lzma.LZMADecompressor()
+        pending = rest
+        while True:
+            chunk = dobj.decompress(pending, min(_CHUNK, limit + 1 - size))
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(where, path, limit)
+            out.append(chunk)
+            pending = b''
+            if dobj.eof:
+                rest = dobj.unused_data
+                break
+            if dobj.needs_input and not chunk:
+                raise EOFError('compressed data ended before the end-of-stream marker was reached')
+    return b''.join(out)
+
+
+def _decompress_zstd(data, limit, where, path):
     if _zstandard is not None:
-        return _decompress_zstd_module(data, where, path)
-    return _decompress_zstd_program(data, where, path)
+        return _decompress_zstd_module(data, limit, where, path)
+    return _decompress_zstd_program(data, limit, where, path)
 
 
-def _decompress_zstd_module(data, where, path):
+def _decompress_zstd_module(data, limit, where, path):
     dctx = _zstandard.ZstdDecompressor()
-    out = []
-    rest = bytes(data)
+    out, size = [], 0
+    rest = memoryview(bytes(data))
     try:
         # one decompressobj per frame: `zstd` may write several frames
-        while rest:
+        while len(rest):
             dobj = dctx.decompressobj()
-            out.append(dobj.decompress(rest))
+            # input fed in pieces small enough that even zstd's densest
+            # blocks cannot take the output far past the limit
+            while len(rest) and not getattr(dobj, 'eof', False):
+                step = max(64, (limit + 1 - size) // _ZSTD_MAX_RATIO)
+                chunk = dobj.decompress(rest[:step].tobytes())
+                rest = rest[step:]
+                size += len(chunk)
+                if size > limit:
+                    raise _too_large(where, path, limit)
+                out.append(chunk)
             if not getattr(dobj, 'eof', True):
                 raise FormatError('%s: corrupt zstd data: truncated stream' % where, path=path)
-            rest = getattr(dobj, 'unused_data', b'')
+            unused = getattr(dobj, 'unused_data', b'')
+            if unused:
+                rest = memoryview(bytes(unused) + rest.tobytes())
     except _zstandard.ZstdError as exc:
         raise FormatError('%s: corrupt zstd data: %s' % (where, exc), path=path)
     return b''.join(out)
 
 
-def _decompress_zstd_program(data, where, path):
+def _decompress_zstd_program(data, limit, where, path):
     try:
-        proc = subprocess.run(['zstd', '-d', '-q', '-c'], input=bytes(data),
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
+        proc = subprocess.Popen(['zstd', '-d', '-q', '-c'], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     except OSError as exc:
         if exc.errno == _errno.ENOENT:
             raise KmodError('%s: cannot decompress zstd: neither the Python package zstandard '
                             'nor the zstd program is installed' % where, path=path)
         raise KmodError.from_os_error(exc, 'cannot run zstd to decompress', path=path)
+    # zstd reads all its input before it is done writing: feed it from a
+    # thread while this one reads at most limit + 1 bytes of its output
+    import threading
+    feeder = threading.Thread(target=_feed, args=(proc.stdin, bytes(data)))
+    feeder.daemon = True
+    feeder.start()
+    out, size = [], 0
+    while True:
+        chunk = proc.stdout.read(min(_CHUNK, limit + 1 - size))
+        if not chunk:
+            break
+        size += len(chunk)
+        out.append(chunk)
+        if size > limit:
+            proc.kill()
+            _finish(proc, feeder)
+            raise _too_large(where, path, limit)
+    err = _finish(proc, feeder)
     if proc.returncode != 0:
-        reason = proc.stderr.decode('utf-8', 'replace').strip() or 'exit status %d' % proc.returncode
+        reason = err.decode('utf-8', 'replace').strip() or 'exit status %d' % proc.returncode
         raise FormatError('%s: corrupt zstd data: %s' % (where, reason), path=path)
-    return proc.stdout
+    return b''.join(out)
+
+
+def _finish(proc, feeder):
+    """Wait for zstd and its feeder; zstd's stderr."""
+    err = proc.stderr.read()
+    proc.stdout.close()
+    proc.stderr.close()
+    proc.wait()
+    feeder.join()
+    return err
+
+
+def _feed(pipe, data):
+    try:
+        pipe.write(data)
+    except OSError:   # zstd stopped reading (killed, or it failed): its exit status tells
+        pass
+    finally:
+        try:
+            pipe.close()
+        except OSError:
+            pass
 
 
 def read_file(path):
@@ -132,5 +243,5 @@ def detect_file_compression(path):
         raise KmodError.from_os_error(exc, 'cannot read module file', path=path)
 
 
-__all__ = ['GZIP', 'XZ', 'ZSTD', 'SUFFIXES', 'detect_compression', 'decompress',
+__all__ = ['GZIP', 'XZ', 'ZSTD', 'SUFFIXES', 'MAX_MODULE_SIZE', 'detect_compression', 'decompress',
            'read_file', 'read_module_file', 'detect_file_compression']

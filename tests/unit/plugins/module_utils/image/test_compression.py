@@ -117,3 +117,44 @@ def test_unknown_compression_name():
     with pytest.raises(KmodError) as info:
         decompress(b'abc', 'lz4', 'm.ko.lz4')
     assert str(info.value) == "m.ko.lz4: unknown compression 'lz4'"
+
+
+# -- decompression bombs: streamed, refused past the limit ---------------------
+
+ZEROS = b'\0' * (4 << 20)
+
+
+def bomb(kind, copies):
+    """copies x 4 MiB of zeros, as that many concatenated streams (members, frames)."""
+    return compress_bytes(ZEROS, kind) * copies
+
+
+@pytest.mark.parametrize('kind, name', [('gz', 'gzip'), ('xz', 'xz'), ('zst', 'zstd'),
+                                        pytest.param('zst', 'zstd-program', marks=needs_zstd_program)])
+def test_output_past_the_limit_is_refused(monkeypatch, kind, name):
+    if name == 'zstd-program':
+        monkeypatch.setattr(compression, '_zstandard', None)
+    data = bomb(kind, 3)
+    assert decompress(data, detect_compression(data), 'm.ko', limit=12 << 20) == ZEROS * 3
+    with pytest.raises(FormatError) as info:
+        decompress(data, detect_compression(data), 'm.ko', limit=(12 << 20) - 1)
+    assert info.value.msg == 'm.ko: decompresses to more than 11 MiB, more than any module may be'
+
+
+def test_default_limit_refuses_a_small_file_that_expands_past_it(tmp_path):
+    data = bomb('xz', (compression.MAX_MODULE_SIZE >> 22) + 1)
+    assert len(data) < 200 << 10          # a few KiB that would be 516 MiB
+    path = tmp_path / 'bomb.ko.xz'
+    path.write_bytes(data)
+    with pytest.raises(FormatError) as info:
+        read_module_file(str(path))
+    assert 'decompresses to more than 512 MiB' in info.value.msg and info.value.path == str(path)
+
+
+@pytest.mark.parametrize('kind', ['gz', 'xz', 'zst'])
+def test_several_streams_and_each_cut_short(kind):
+    data = compress_bytes(b'first', kind) + compress_bytes(PAYLOAD, kind)
+    assert decompress(data, detect_compression(data), 'x') == b'first' + PAYLOAD
+    for cut in (1, 7, len(data) // 2):
+        with pytest.raises(FormatError):
+            decompress(data[:-cut], detect_compression(data), 'x')
