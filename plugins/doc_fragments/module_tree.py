@@ -12,6 +12,8 @@ options:
     description:
       - The kernel release whose module tree is used, as C(uname -r) prints it.
       - Defaults to the running kernel's release (read under O(root)).
+      - One directory name under C(lib/modules); a value with C(/), C(.) or C(..) alone, or a control
+        character, is refused.
     type: str
   root:
     description:

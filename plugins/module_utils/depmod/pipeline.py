@@ -28,7 +28,8 @@ from ansible_collections.kernel.kmod.plugins.module_utils.depmod.state import (
     DepmodState, input_fingerprint, outputs_stat, quick_up_to_date, state_file_name, stat_key)
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
 from ansible_collections.kernel.kmod.plugins.module_utils.files import FileChange, apply_changes, diff_entry, plan_changes
-from ansible_collections.kernel.kmod.plugins.module_utils.tree.module_dir import MODULE_ROOTS, find_module_dir, releases_under
+from ansible_collections.kernel.kmod.plugins.module_utils.tree.module_dir import (
+    MODULE_ROOTS, check_release, find_module_dir, releases_under)
 
 # The rebuild stages (scan, parse, graph, outputs, forked workers) are
 # imported inside the functions that rebuild: a run in which nothing changed
@@ -427,10 +428,8 @@ def resolve_releases(releases, basedir='/'):
                 raise KmodError('no kernel release has a module directory under %s'
                                 % os.path.join(basedir or '/', MODULE_ROOTS[0]), path=basedir)
             out.extend(found)
-        elif not release or '/' in release or release in ('.', '..'):
-            raise KmodError('invalid kernel release %r' % (release,))
         else:
-            out.append(release)
+            out.append(check_release(release))
     unique = []
     for release in out:
         if release not in unique:

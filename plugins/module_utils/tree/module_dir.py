@@ -22,8 +22,25 @@ from ansible_collections.kernel.kmod.plugins.module_utils.names import (
 MODULE_ROOTS = ('lib/modules', 'usr/lib/modules')
 
 
+def check_release(release):
+    """`release` itself if it can name a module directory; else KmodError.
+
+    A release is one path component under lib/modules: a '/', '.', '..'
+    or a control character would lead the path somewhere else (an absolute
+    release would even escape the root), so each is refused here, where
+    every caller joins a release to a root.
+    """
+    if not isinstance(release, str) or not release or release in ('.', '..') or '/' in release:
+        raise KmodError('invalid kernel release %r: one directory name under lib/modules is expected' % (release,))
+    bad = [c for c in release if ord(c) < 32 or ord(c) == 127]
+    if bad:
+        raise KmodError('invalid kernel release %r: it holds the control character %r' % (release, bad[0]))
+    return release
+
+
 def find_module_dir(root, release):
     """The module directory of `release` under `root`, or None."""
+    check_release(release)
     for top in MODULE_ROOTS:
         path = os.path.join(root, top, release)
         if os.path.isdir(path):

@@ -120,3 +120,13 @@ def test_missing_module_dir_is_a_warning(system):
 def test_no_release_anywhere_fails(tmp_path):
     with pytest.raises(KmodError, match='kernel release'):
         gather_facts(root=str(tmp_path), kernel=KernelState(str(tmp_path)))
+
+
+def test_an_absolute_release_does_not_escape_the_root(system, tmp_path):
+    # before: os.path.join(root, 'lib/modules', '/abs') is '/abs', read as the module directory
+    root, kernel = system
+    outside = os.path.join(root, 'lib', 'modules', RELEASE)
+    with pytest.raises(KmodError, match="invalid kernel release '%s'" % outside):
+        gather_facts(root=str(tmp_path / 'empty-root'), release=outside, kernel=kernel)
+    with pytest.raises(KmodError, match='invalid kernel release'):
+        gather_facts(root=root, release='../modules/' + RELEASE, kernel=kernel)

@@ -1,9 +1,11 @@
 import os
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
+from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
 from ansible_collections.kernel.kmod.plugins.module_utils.tree.module_dir import (
-    ModuleTree, find_module_dir, parse_dep_value, releases_under,
+    ModuleTree, check_release, find_module_dir, parse_dep_value, releases_under,
 )
 from tests.lib.fake_tree import FakeTree
 
@@ -83,3 +85,24 @@ def test_corrupt_index_is_a_warning(tree):
 def test_missing_module_dir(tmp_path):
     t = ModuleTree(str(tmp_path), 'nothing')
     assert not t.exists and t.available() == {} and t.builtin() == [] and t.dep_entry('x') is None
+
+
+@pytest.mark.parametrize('release', ['', '.', '..', '/', '/etc', '../../etc', 'a/b', '6.1\n', 'a\0b', '\x7f', None, 6])
+def test_a_release_that_would_lead_elsewhere_is_refused(tmp_path, release):
+    (tmp_path / 'etc').mkdir()
+    with pytest.raises(KmodError) as info:
+        find_module_dir(str(tmp_path), release)
+    assert info.value.msg.startswith('invalid kernel release %r: ' % (release,))
+    with pytest.raises(KmodError):
+        ModuleTree(str(tmp_path), release)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=12))
+def test_check_release_accepts_exactly_one_plain_directory_name(release):
+    plain = release not in ('', '.', '..') and '/' not in release and all(32 <= ord(c) != 127 for c in release)
+    if plain:
+        assert check_release(release) == release
+    else:
+        with pytest.raises(KmodError):
+            check_release(release)
