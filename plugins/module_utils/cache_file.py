@@ -4,7 +4,15 @@
 """Small files of our own (caches, state): read forgivingly, write atomically.
 
 Neither failure is fatal to the caller: an unreadable or unwritable file
-comes back as a warning text, and the caller works without it.  Two
+comes back as a warning text, and the caller works without it.
+
+Whatever is read back steers what root writes, so a cache is trusted only
+when nobody but root (or the user running us) could have written it: the
+file and its directory owned by one of them and writable by neither group
+nor others, and every directory above likewise (a root-owned sticky
+directory such as /tmp may be world-writable: nobody can rename another
+user's entries in it).  The file is opened without following a symlink and
+must be a regular file (a FIFO would hang the run).  Only then is it decoded.  Two
 encodings: JSON (the parse cache), and Python's marshal for the depmod
 state, which a run with nothing to do reads: marshal is built into the
 interpreter, while importing json also imports the regular expression
@@ -16,6 +24,7 @@ damaged file.
 import errno
 import marshal
 import os
+import stat
 
 from ansible_collections.kernel.kmod.plugins.module_utils.files import create_temp
 
@@ -23,15 +32,84 @@ from ansible_collections.kernel.kmod.plugins.module_utils.files import create_te
 ABSENT = (errno.ENOENT, errno.ENOTDIR)
 
 
+def _owner_ok(st):
+    return st.st_uid in (0, os.geteuid())
+
+
+def _writable_by_others(st):
+    return st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+
+
+def directory_problem(directory):
+    """None when `directory` and every directory above it may be trusted,
+    else why not (naming the directory); a missing one is no problem."""
+    path = os.path.abspath(directory)
+    while True:
+        try:
+            st = os.lstat(path)
+        except OSError as exc:
+            if exc.errno not in ABSENT:
+                return 'cannot check %s: %s' % (path, exc.strerror or exc)
+        else:
+            if stat.S_ISLNK(st.st_mode):
+                # where it leads, and (below) who could point it elsewhere
+                problem = directory_problem(os.path.realpath(path))
+                if problem:
+                    return problem
+            elif not _owner_ok(st):
+                return '%s is owned by uid %d' % (path, st.st_uid)
+            elif _writable_by_others(st) and not (st.st_uid == 0 and st.st_mode & stat.S_ISVTX
+                                                  and path != os.path.abspath(directory)):
+                return '%s is writable by %s (mode %04o)' % (
+                    path, 'others' if st.st_mode & stat.S_IWOTH else 'its group', stat.S_IMODE(st.st_mode))
+        parent = os.path.dirname(path)
+        if parent == path:
+            return None
+        path = parent
+
+
+def _read_trusted(path):
+    """The bytes of path, opened without following a symlink and judged on
+    its descriptor; ValueError when it may not be trusted."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, 'O_CLOEXEC', 0))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ValueError('not a regular file')
+        if not _owner_ok(st):
+            raise ValueError('owned by uid %d' % st.st_uid)
+        if _writable_by_others(st):
+            raise ValueError('writable by group or others (mode %04o)' % stat.S_IMODE(st.st_mode))
+        chunks = []
+        while True:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                return b''.join(chunks)
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+
+
 def load(path, what, decode, absent=ABSENT):
     """(decode(bytes of path), None), or (None, warning) when it cannot be
-    read or decoded, or (None, None) when it does not exist (errno in `absent`)."""
+    read, may not be trusted or cannot be decoded, or (None, None) when it
+    does not exist (errno in `absent`)."""
+    problem = directory_problem(os.path.dirname(path))
+    if problem:
+        return None, 'ignoring %s %s: %s' % (what, path, problem)
     try:
-        with open(path, 'rb') as f:
-            return decode(f.read()), None
-    except (OSError, ValueError, EOFError, TypeError) as exc:
-        if isinstance(exc, OSError) and exc.errno in absent:
+        data = _read_trusted(path)
+    except OSError as exc:
+        if exc.errno in absent:
             return None, None
+        if exc.errno == errno.ELOOP:
+            return None, 'ignoring %s %s: it is a symbolic link' % (what, path)
+        return None, 'ignoring unreadable %s %s: %s' % (what, path, exc)
+    except ValueError as exc:
+        return None, 'ignoring %s %s: %s' % (what, path, exc)
+    try:
+        return decode(data), None
+    except (ValueError, EOFError, TypeError) as exc:
         return None, 'ignoring unreadable %s %s: %s' % (what, path, exc)
 
 
@@ -42,6 +120,9 @@ def save(path, data, what):
     directory = os.path.dirname(path)
     try:
         os.makedirs(directory, mode=0o755, exist_ok=True)
+        problem = directory_problem(directory)
+        if problem:
+            return 'not saving %s %s: %s' % (what, path, problem)
         fd, tmp = create_temp(path)
         try:
             with os.fdopen(fd, 'wb') as f:

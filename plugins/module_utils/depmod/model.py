@@ -243,5 +243,61 @@ def expand(result):
             versions_of_compact(result))
 
 
+# What a compact result may hold, checked on what a cache gives back: the
+# modinfo values that reach an index file and every symbol name are free of
+# control characters (a newline would start a line of its own in
+# modules.alias or modules.softdep), CRCs and hashes are numbers in range,
+# and each list of CRCs is as long as its list of names.
+_BAD_INDEX_VALUE = re.compile('(?:\\A|\\0)(?:alias|softdep|weakdep)=[^\\0\\x01-\\x1f\\x7f]*[\\x01-\\x1f\\x7f]')
+# names are joined by single newlines: any other control character, or an
+# empty name, was not made by compact()
+_BAD_NAMES = re.compile('[\\x00-\\x09\\x0b-\\x1f\\x7f]|\\n\\n|\\A\\n|\\n\\Z')
+_NONE = type(None)
+
+
+def _names_ok(texts):
+    """True when each text is names joined by single newlines, none holding
+    a control character."""
+    if not all(isinstance(t, str) for t in texts):
+        return False
+    for text in texts:
+        if '\n\n' in text or text[:1] == '\n' or text[-1:] == '\n':
+            return False
+    joined = ''.join(texts).replace('\n', '')
+    # the usual names are printable ASCII: a str method decides those at C speed
+    return joined.isprintable() or not _BAD_NAMES.search(joined)
+
+
+def _count(text):
+    return text.count('\n') + 1 if text else 0
+
+
+def _numbers_ok(values, count, bits, none_ok=False):
+    if not isinstance(values, list) or len(values) != count:
+        return False
+    kinds = set(map(type, values))
+    if not kinds <= ({int, _NONE} if none_ok else {int}):
+        return False
+    numbers = [v for v in values if v is not None] if _NONE in kinds else values
+    return not numbers or (min(numbers) >= 0 and max(numbers) < 1 << bits)
+
+
+def valid_compact(result):
+    """True when result is shaped as compact() makes it (with or without the
+    export hashes parse adds) and holds nothing an index file must not."""
+    if not isinstance(result, (list, tuple)) or len(result) not in (8, 9):
+        return False
+    modinfo = result[0]
+    if not isinstance(modinfo, str) or (not modinfo.replace('\0', '').isprintable()
+                                        and _BAD_INDEX_VALUE.search(modinfo)):
+        return False
+    if not _names_ok([result[1], result[3], result[4], result[5], result[7]]):
+        return False
+    exports = _count(result[1])
+    return (_numbers_ok(result[2], exports, 64, none_ok=True)
+            and _numbers_ok(result[6], _count(result[5]), 64)
+            and (len(result) == 8 or _numbers_ok(result[8], exports, 32)))
+
+
 _BUILDERS = (('_modinfo', modinfo_of_compact), ('_exports', exports_of_compact), ('_needs', needs_of_compact),
              ('_versions', versions_of_compact))

@@ -17,6 +17,7 @@ import os
 from ansible_collections.kernel.kmod.plugins.module_utils.cache_file import load_json, save_json
 from ansible_collections.kernel.kmod.plugins.module_utils.depmod.fast_elf import depmod_facts, depmod_facts_fd
 from ansible_collections.kernel.kmod.plugins.module_utils.depmod.kmod_hash import superfast_hashes
+from ansible_collections.kernel.kmod.plugins.module_utils.depmod.model import valid_compact
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
 from ansible_collections.kernel.kmod.plugins.module_utils.forked import ForkedCall, shared_map
 
@@ -196,7 +197,13 @@ class ParseCache(object):
 
     def get(self, record, want_versions=True):
         entry = self.entries.get(record.path)
-        if not entry or record.stat_key is None or list(record.stat_key) != entry[0]:
+        if not entry or record.stat_key is None:
+            return None
+        if not (isinstance(entry, list) and len(entry) == 3 and valid_compact(entry[1])):
+            # an entry no parse could have made: the file is parsed again
+            del self.entries[record.path]
+            return None
+        if list(record.stat_key) != entry[0]:
             return None
         if want_versions and not entry[2]:
             return None

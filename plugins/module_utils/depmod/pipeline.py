@@ -302,7 +302,9 @@ def plan_release(release, options):
         if plan.state.matches(plan.fingerprint, module_dir):
             report['shortcut'] = 'state'
             for key in _KEPT_REPORT_KEYS:
-                report[key] = plan.state.report.get(key, report[key])
+                kept = plan.state.report.get(key, report[key])
+                if type(kept) is type(report[key]):
+                    report[key] = kept
             if options.fail_on_unresolved and (report['unresolved'] or report['bad_versions']):
                 raise KmodError('kernel release %s: unresolved symbols: %s'
                                 % (release, '; '.join(report['messages'][:10])))

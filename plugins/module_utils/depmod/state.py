@@ -264,10 +264,12 @@ class DepmodState(object):
         data, self.warning = load_marshal(self.path, 'depmod state')
         if not isinstance(data, dict) or data.get('format') != STATE_FORMAT:
             return
-        if isinstance(data.get('outputs'), dict) and isinstance(data.get('report'), dict):
-            self.fingerprint = data.get('fingerprint')
+        if _valid_state(data):
+            self.fingerprint = data['fingerprint']
             self.outputs = data['outputs']
             self.report = data['report']
+        else:
+            self.warning = 'ignoring depmod state %s: it does not hold what a run saves' % self.path
 
     def matches(self, fingerprint, module_dir):
         """True when the inputs are those of the saved run and every output
@@ -292,3 +294,26 @@ class DepmodState(object):
             os.unlink(self.path)
         except OSError:
             pass
+
+
+def _plain(value):
+    """Only what a report holds: numbers, text, and lists and str-keyed dicts of them."""
+    if isinstance(value, (str, int, float)) or value is None:
+        return not isinstance(value, str) or '\0' not in value
+    if isinstance(value, list):
+        return all(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
+    return False
+
+
+def _valid_state(data):
+    """The shapes save() writes: a text fingerprint, {output name: stat key
+    or None} and a report of plain data."""
+    outputs = data.get('outputs')
+    return (isinstance(data.get('fingerprint'), str) and isinstance(outputs, dict)
+            and all(isinstance(name, str) and '/' not in name
+                    and (key is None or (isinstance(key, list) and len(key) == 3
+                                         and all(type(n) is int for n in key)))
+                    for name, key in outputs.items())
+            and isinstance(data.get('report'), dict) and _plain(data['report']))

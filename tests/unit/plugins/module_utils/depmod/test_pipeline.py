@@ -5,6 +5,8 @@ copied for each test; every run pins kmod 30's behaviour (no `kmod
 --version`), reads depmod.d from an empty directory and uses one process.
 """
 
+import json
+import marshal
 import os
 import shutil
 import tempfile
@@ -569,3 +571,58 @@ def test_unusable_cache_dir_only_warns(tree):
     assert [w.split(' %s' % cache)[0] for w in report['warnings']] == [
         'ignoring unreadable parse cache', 'cannot save parse cache', 'cannot save depmod state']
     assert tree.run(cache_dir=cache)['shortcut'] is None
+
+
+# ---------------------------------------------------------------- caches that were tampered with
+
+def _poison_parse_cache(tree, change):
+    [name] = [n for n in os.listdir(tree.cache_dir) if n.endswith('.parse.json')]
+    path = os.path.join(tree.cache_dir, name)
+    with open(path) as f:
+        doc = json.load(f)
+    [entry] = [e for p, e in doc['entries'].items() if p.endswith('/a.ko')]
+    change(entry[1])
+    with open(path, 'w') as f:
+        json.dump(doc, f)
+
+
+@pytest.mark.parametrize('change', [
+    lambda r: r.__setitem__(0, r[0].replace('alias=foo-bar', 'alias=foo-bar\ninstall evil /bin/sh')),
+    lambda r: r.__setitem__(0, r[0].replace('alias=foo-bar', 'alias=other\x1b[0m')),
+    lambda r: r.__setitem__(1, r[1] + '\n\nx'),
+    lambda r: r.__setitem__(2, ['not a crc'] * len(r[2])),
+    lambda r: r.__setitem__(2, r[2] + [1]),
+    lambda r: r.pop(),
+])
+def test_a_cache_entry_no_parse_could_make_is_parsed_again(tree, change):
+    tree.run()
+    alias_before = tree.read('modules.alias')
+    os.utime(tree.path('kernel/b.ko'), ns=(1, 1))       # a full run that reads a.ko from the cache
+    _poison_parse_cache(tree, change)
+    report = tree.run()
+    assert report['shortcut'] is None
+    # before: the entry was taken as it was, and 'install evil /bin/sh' became a line of modules.alias
+    assert tree.read('modules.alias') == alias_before
+    assert tree.read('modules.dep') == DEP_TEXT
+
+
+def test_a_state_file_that_does_not_hold_what_a_run_saves_is_ignored(tree):
+    tree.run()
+    [name] = [n for n in os.listdir(tree.cache_dir) if n.endswith('.state')]
+    path = os.path.join(tree.cache_dir, name)
+    with open(path, 'rb') as f:
+        state = marshal.loads(f.read())
+    state['report']['modules'] = [b'bytes are not plain data']
+    with open(path, 'wb') as f:
+        f.write(marshal.dumps(state))
+    report = tree.run()
+    assert report['shortcut'] is None and report['modules'] == 3
+    assert any('does not hold what a run saves' in w for w in report['warnings'])
+
+
+def test_a_cache_directory_others_can_write_is_not_used(tree):
+    tree.run()
+    os.chmod(tree.cache_dir, 0o777)
+    report = tree.run()
+    assert report['shortcut'] is None and report['changed'] is False
+    assert any('is writable by others' in w for w in report['warnings'])
