@@ -128,6 +128,11 @@ attributes:
     details: Shows the changes of C(modules.dep), C(modules.alias) and C(modules.softdep), each side cut at 64 KiB.
 notes:
   - Replaces C(ansible.builtin.command) tasks running C(depmod -a), which always report a change.
+  - Two runs of this module on one module directory take turns (an C(flock) on the directory itself, shared in
+    check mode); a run that waits more than 120 seconds for another fails, naming the other run's pid. kmod's own
+    C(depmod) does not take this lock.
+  - When a module file changes while a run reads the tree, the indexes are written but the state is not saved, so
+    the next run rebuilds them.
 seealso:
   - module: kernel.kmod.kmod_facts
   - name: depmod(8)

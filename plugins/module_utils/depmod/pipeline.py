@@ -28,6 +28,7 @@ from ansible_collections.kernel.kmod.plugins.module_utils.depmod.state import (
     DepmodState, input_fingerprint, outputs_stat, quick_up_to_date, state_file_name, stat_key)
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
 from ansible_collections.kernel.kmod.plugins.module_utils.files import FileChange, apply_changes, diff_entry, plan_changes
+from ansible_collections.kernel.kmod.plugins.module_utils.lock import DEFAULT_WAIT, DirectoryLock
 from ansible_collections.kernel.kmod.plugins.module_utils.tree.module_dir import (
     MODULE_ROOTS, check_release, find_module_dir, releases_under)
 
@@ -55,12 +56,13 @@ class DepmodOptions(object):
     system_map (-F); fail_on_unresolved: unresolved symbols fail the run;
     cache_dir: state and parse cache (None: no cache, no state shortcut);
     workers: parse processes (None: one per CPU); flavour: the KmodFlavour
-    to copy; check_mode: plan and report, write nothing.
+    to copy; check_mode: plan and report, write nothing; lock_wait: seconds
+    to wait for another run that holds a module directory's lock.
     """
 
     def __init__(self, basedir='/', config_paths=None, config_root='/', quick=False, check_symbols=False,
                  symvers=None, system_map=None, fail_on_unresolved=False, cache_dir=DEFAULT_CACHE_DIR,
-                 workers=None, flavour=None, check_mode=False):
+                 workers=None, flavour=None, check_mode=False, lock_wait=DEFAULT_WAIT):
         if symvers and system_map:
             raise KmodError('symvers and system_map are mutually exclusive (as depmod -E and -F)')
         self.basedir = basedir or '/'
@@ -75,6 +77,7 @@ class DepmodOptions(object):
         self.workers = workers
         self.flavour = flavour if flavour is not None else KmodFlavour(30)
         self.check_mode = bool(check_mode)
+        self.lock_wait = lock_wait
         if self.fail_on_unresolved and not (self.symvers or self.system_map):
             raise KmodError('fail_on_unresolved needs symvers or system_map: without the kernel\'s own '
                             'symbols every kernel symbol would count as unresolved')
@@ -105,6 +108,7 @@ class ReleasePlan(object):
         self.output_names = []
         self.state = None
         self.fingerprint = None
+        self.fingerprint_of = None
         self.parse_cache = None
         self.state_name = None
 
@@ -294,8 +298,8 @@ def plan_release(release, options):
 
     settings = options.output_settings()
     if options.cache_dir:
-        plan.fingerprint = input_fingerprint(module_dir, config, settings,
-                                             parallel=options.workers is None or options.workers > 1)
+        plan.fingerprint_of = (module_dir, config, settings, options.workers is None or options.workers > 1)
+        plan.fingerprint = input_fingerprint(*plan.fingerprint_of)
         plan.state = DepmodState(os.path.join(options.cache_dir, plan.state_name + '.state'))
         if plan.state.warning:
             report['warnings'].append(plan.state.warning)
@@ -389,9 +393,41 @@ def apply_release(plan, options):
         if plan.parse_cache.warning:
             report['warnings'].append(plan.parse_cache.warning)
     if plan.state is not None and plan.output_names:
-        if not plan.state.save(plan.fingerprint, outputs_stat(plan.module_dir, plan.output_names), kept):
+        if input_fingerprint(*plan.fingerprint_of) != plan.fingerprint:
+            # a module file changed while this run read the tree: a state
+            # saved now would vouch for outputs that do not describe it
+            plan.state.forget()
+            report['warnings'].append('module files changed during the run; the next run rebuilds the indexes')
+        elif not plan.state.save(plan.fingerprint, outputs_stat(plan.module_dir, plan.output_names), kept):
             report['warnings'].append(plan.state.warning)
     return report
+
+
+class _ModuleDirLocks(object):
+    """The lock of each module directory of a run, all taken before planning
+    and held until the state is saved, in one order (two runs over several
+    releases never wait for each other crosswise).  A check-mode run only
+    reads: its locks are shared."""
+
+    def __init__(self, releases, options):
+        found = set(find_module_dir(options.basedir, release) for release in releases) - {None}
+        self.locks = [DirectoryLock(path, 'kmod_depmod', options.lock_wait, shared=options.check_mode)
+                      for path in sorted(found)]
+
+    def __enter__(self):
+        taken = []
+        try:
+            for lock in self.locks:
+                taken.append(lock.acquire())
+        except BaseException:
+            for lock in taken:
+                lock.release()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        for lock in self.locks:
+            lock.release()
 
 
 # ---------------------------------------------------------------- entry points
@@ -456,14 +492,15 @@ def run_depmod_releases(releases=None, options=None, **kwargs):
     if options is None:
         options = make_options(**kwargs)
     names = resolve_releases(releases, options.basedir)
-    with _CollectorPaused():
-        plans = [plan_release(release, options) for release in names]
     result = {'changed': False, 'releases': {}, 'diff': [], 'kmod': options.flavour.as_dict()}
-    for plan in plans:
-        report = apply_release(plan, options)
-        result['releases'][plan.release] = report
-        result['diff'].extend(plan.diff)
-        result['changed'] = result['changed'] or report['changed']
+    with _ModuleDirLocks(names, options):
+        with _CollectorPaused():
+            plans = [plan_release(release, options) for release in names]
+        for plan in plans:
+            report = apply_release(plan, options)
+            result['releases'][plan.release] = report
+            result['diff'].extend(plan.diff)
+            result['changed'] = result['changed'] or report['changed']
     return result
 
 
@@ -478,8 +515,9 @@ def run_depmod(release=None, options=None, **kwargs):
     if options is None:
         options = make_options(**kwargs)
     release = resolve_releases(release, options.basedir)[0] if release is None else release
-    with _CollectorPaused():
-        plan = plan_release(release, options)
-    report = apply_release(plan, options)
+    with _ModuleDirLocks([release], options):
+        with _CollectorPaused():
+            plan = plan_release(release, options)
+        report = apply_release(plan, options)
     report['diff'] = plan.diff
     return report

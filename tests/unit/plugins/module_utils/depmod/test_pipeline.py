@@ -626,3 +626,97 @@ def test_a_cache_directory_others_can_write_is_not_used(tree):
     report = tree.run()
     assert report['shortcut'] is None and report['changed'] is False
     assert any('is writable by others' in w for w in report['warnings'])
+
+
+# ---------------------------------------------------------------- concurrent runs, inputs that change meanwhile
+
+def _outputs_bytes(tree):
+    return dict((name, tree.read(name)) for name in _outputs(tree))
+
+
+def _fresh_outputs(tree):
+    """What one run with no cache writes for the tree as it is now (in a copy)."""
+    copy = tempfile.mkdtemp(prefix='depmod-fresh-')
+    try:
+        shutil.copytree(tree.root, os.path.join(copy, 'root'), symlinks=True)
+        other = Tree.__new__(Tree)
+        other.root = os.path.join(copy, 'root')
+        other.module_dir = os.path.join(other.root, 'lib', 'modules', REL)
+        other.conf_dir = os.path.join(other.root, 'depmod.d')
+        other.cache_dir = None
+        for name in _outputs(other):
+            os.unlink(other.path(name))
+        other.run(cache_dir=None)
+        return _outputs_bytes(other)
+    finally:
+        shutil.rmtree(copy)
+
+
+def _run_in_children(tree, count):
+    pids = []
+    for _n in range(count):
+        pid = os.fork()
+        if pid == 0:
+            status = 1
+            try:
+                tree.run()
+                status = 0
+            finally:
+                os._exit(status)
+        pids.append(pid)
+    return [os.waitpid(pid, 0)[1] for pid in pids]
+
+
+@pytest.mark.parametrize('count', [2, 4])
+def test_concurrent_runs_end_as_one_run_and_no_state_lies(tree, count):
+    for round_number in range(3):
+        # a new module between rounds, so every round has real work
+        tree.add_spare('d.ko', 'extra/d%d.ko' % round_number)
+        assert _run_in_children(tree, count) == [0] * count
+        assert _outputs_bytes(tree) == _fresh_outputs(tree)
+        report = tree.run()
+        # the state shortcut is taken only where the outputs are those of the tree as it is
+        assert report['shortcut'] == 'state' and report['changed'] is False
+        assert report['modules'] == 4 + round_number
+
+
+def test_a_module_added_during_a_run_is_not_vouched_for_by_the_state(tree, monkeypatch):
+    from ansible_collections.kernel.kmod.plugins.module_utils.depmod import pipeline
+    real_apply = pipeline.apply_changes
+
+    def apply_then_add(changes):
+        real_apply(changes)
+        tree.add_spare('d.ko', 'extra/late.ko')   # lands after the scan, before the state is saved
+    monkeypatch.setattr(pipeline, 'apply_changes', apply_then_add)
+    report = tree.run()
+    assert 'module files changed during the run; the next run rebuilds the indexes' in report['warnings']
+    monkeypatch.setattr(pipeline, 'apply_changes', real_apply)
+    # before: the state saved the fingerprint of the tree without late.ko and the outputs with it
+    # missing were taken as current; now the next run rebuilds them
+    report = tree.run()
+    assert report['shortcut'] is None and report['modules'] == 4
+    assert b'extra/late.ko' in tree.read('modules.dep')
+
+
+def test_a_run_waits_for_another_that_holds_the_module_directory(tree):
+    from ansible_collections.kernel.kmod.plugins.module_utils.lock import DirectoryLock
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            DirectoryLock(tree.module_dir, 'test').acquire()
+            os.write(write_end, b'x')
+            import time
+            time.sleep(60)
+        finally:
+            os._exit(0)
+    assert os.read(read_end, 1) == b'x'
+    try:
+        with pytest.raises(KmodError) as info:
+            tree.run(lock_wait=0.2)
+        assert info.value.msg.startswith('kmod_depmod: another run (pid %d) is working on %s' % (pid, tree.module_dir))
+        assert _outputs(tree) == []
+    finally:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+    assert tree.run()['changed'] is True
