@@ -92,8 +92,8 @@ def main():
             # only this checkout: a backtracking version would not finish
             label, m = matchers[0]
             times.setdefault(label, []).append(timed(lambda: m.Pattern(pattern).match(string)))
-        rows.append(('adversarial `%s` (%d chars) on %d chars' % (pattern[:30] + ('...' if len(pattern) > 30 else ''),
-                                                                 len(pattern), len(string)), times))
+        shown = pattern[:30] + ('...' if len(pattern) > 30 else '')
+        rows.append(('adversarial `%s` (%d chars) on %d chars' % (shown, len(pattern), len(string)), times))
     times = {'libc': []}
     for _round in range(REPEAT):
         times['libc'].append(timed(lambda: [libc(p, s) for p, s in encoded]))

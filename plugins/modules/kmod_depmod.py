@@ -91,12 +91,12 @@ options:
         any module. A touched, added or removed module, a changed setting, or an index edited or
         deleted by hand makes it rebuild as usual.
       - Everything in it is safe to delete at any time; the next run rebuilds it.
-      - It is used only when nobody but root (or the user running the task) could have written it: the
+      - It is used only when nobody but root (or the user running the task) could have written it. The
         directory, every directory above it (a root-owned sticky one such as C(/tmp) excepted) and each file
         must be owned by root or that user and writable by neither group nor others, and each file must be a
         regular file (a symbolic link is not followed). Otherwise it is ignored with a warning and the run does
-        the full work. An entry that does not hold what a parse gives (a control character in an alias, a
-        malformed list) is dropped and its module parsed again.
+        the full work. An entry that does not hold what a parse gives (such as a control character in an alias,
+        or a malformed list) is dropped and its module parsed again.
       - V(null) (or an empty string) disables the cache and the shortcut.
     type: path
     default: /var/cache/kernel-kmod/depmod

@@ -314,6 +314,6 @@ def _valid_state(data):
     return (isinstance(data.get('fingerprint'), str) and isinstance(outputs, dict)
             and all(isinstance(name, str) and '/' not in name
                     and (key is None or (isinstance(key, list) and len(key) == 3
-                                         and all(type(n) is int for n in key)))
+                                         and all(isinstance(n, int) and not isinstance(n, bool) for n in key)))
                     for name, key in outputs.items())
             and isinstance(data.get('report'), dict) and _plain(data['report']))

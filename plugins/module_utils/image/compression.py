@@ -114,18 +114,16 @@ def _inflate_xz(data, limit, where, path):
     while rest:
         dobj = lzma.LZMADecompressor()
         pending = rest
-        while True:
+        while not dobj.eof:
+            if not pending and dobj.needs_input:
+                raise EOFError('compressed data ended before the end-of-stream marker was reached')
             chunk = dobj.decompress(pending, min(_CHUNK, limit + 1 - size))
+            pending = b''
             size += len(chunk)
             if size > limit:
                 raise _too_large(where, path, limit)
             out.append(chunk)
-            pending = b''
-            if dobj.eof:
-                rest = dobj.unused_data
-                break
-            if dobj.needs_input and not chunk:
-                raise EOFError('compressed data ended before the end-of-stream marker was reached')
+        rest = dobj.unused_data
     return b''.join(out)
 
 
