@@ -375,11 +375,33 @@ def plan_release(release, options):
     return plan
 
 
+def remove_stale_temporaries(module_dir):
+    """Remove what a killed run left: the temporary files of the indexes
+    (files.create_temp names them '.modules.NAME.<12 hex>.tmp').  Called
+    with the directory's lock held, so no other run of ours writes them."""
+    try:
+        entries = os.listdir(module_dir)
+    except OSError:
+        return []
+    removed = []
+    for entry in entries:
+        parts = entry.rsplit('.', 2)
+        if (entry.startswith('.modules.') and len(parts) == 3 and parts[2] == 'tmp'
+                and len(parts[1]) == 12 and all(c in '0123456789abcdef' for c in parts[1])):
+            try:
+                os.unlink(os.path.join(module_dir, entry))
+                removed.append(entry)
+            except OSError:
+                pass
+    return removed
+
+
 def apply_release(plan, options):
     """Write a planned release (not in check mode); save its state and parse cache."""
     report = plan.report
     if options.check_mode:
         return report
+    remove_stale_temporaries(plan.module_dir)
     if plan.changes:
         try:
             apply_changes(plan.changes)

@@ -1,0 +1,57 @@
+"""Real faults for the failure paths: a full filesystem, a read-only mount.
+
+Both need root (CI runs as root); elsewhere the tests that use them skip,
+saying so.  Each is a context manager that undoes its mount, whatever
+happens inside.
+"""
+
+import os
+import shutil
+import subprocess
+import tempfile
+from contextlib import contextmanager
+
+import pytest
+
+
+def need_root():
+    if os.geteuid() != 0:
+        pytest.skip('mounting a tmpfs or a read-only bind mount needs root')
+
+
+@contextmanager
+def tiny_tmpfs(size_kib):
+    """A fresh tmpfs of size_kib KiB: its mount point."""
+    need_root()
+    point = tempfile.mkdtemp(prefix='kmod-tmpfs-')
+    subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=%dk,mode=0755' % size_kib, 'tmpfs', point], check=True)
+    try:
+        yield point
+    finally:
+        subprocess.run(['umount', '-l', point], check=False)
+        os.rmdir(point)
+
+
+def fill(directory, leave_bytes):
+    """Take all the free space of directory's filesystem but leave_bytes."""
+    st = os.statvfs(directory)
+    free = st.f_bavail * st.f_frsize
+    with open(os.path.join(directory, '.filler'), 'wb') as f:
+        f.write(b'\0' * max(0, free - leave_bytes))
+
+
+@contextmanager
+def read_only(path):
+    """path bind-mounted read-only onto itself for the duration."""
+    need_root()
+    subprocess.run(['mount', '--bind', path, path], check=True)
+    try:
+        subprocess.run(['mount', '-o', 'remount,bind,ro', path], check=True)
+        yield path
+    finally:
+        subprocess.run(['umount', '-l', path], check=False)
+
+
+def copy_tree(source, dest):
+    shutil.copytree(source, dest, symlinks=True)
+    return dest
