@@ -7,12 +7,10 @@ Neither failure is fatal to the caller: an unreadable or unwritable file
 comes back as a warning text, and the caller works without it.
 
 Whatever is read back steers what root writes, so a cache is trusted only
-when nobody but root (or the user running us) could have written it: the
-file and its directory owned by one of them and writable by neither group
-nor others, and every directory above likewise (a root-owned sticky
-directory such as /tmp may be world-writable: nobody can rename another
-user's entries in it).  The file is opened without following a symlink and
-must be a regular file (a FIFO would hang the run).  Only then is it decoded.  Two
+when nobody but root (or the user running us) could have written it (see
+trust.py: the file, its directory and every directory above).  The file is
+opened without following a symlink and must be a regular file (a FIFO
+would hang the run).  Only then is it decoded.  Two
 encodings: JSON (the parse cache), and Python's marshal for the depmod
 state, which a run with nothing to do reads: marshal is built into the
 interpreter, while importing json also imports the regular expression
@@ -27,45 +25,10 @@ import os
 import stat
 
 from ansible_collections.kernel.kmod.plugins.module_utils.files import create_temp
+from ansible_collections.kernel.kmod.plugins.module_utils.trust import OURS, directory_problem, file_problem
 
 # A file that is simply not there yet is no reason to warn.
 ABSENT = (errno.ENOENT, errno.ENOTDIR)
-
-
-def _owner_ok(st):
-    return st.st_uid in (0, os.geteuid())
-
-
-def _writable_by_others(st):
-    return st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
-
-
-def directory_problem(directory):
-    """None when `directory` and every directory above it may be trusted,
-    else why not (naming the directory); a missing one is no problem."""
-    path = os.path.abspath(directory)
-    while True:
-        try:
-            st = os.lstat(path)
-        except OSError as exc:
-            if exc.errno not in ABSENT:
-                return 'cannot check %s: %s' % (path, exc.strerror or exc)
-        else:
-            if stat.S_ISLNK(st.st_mode):
-                # where it leads, and (below) who could point it elsewhere
-                problem = directory_problem(os.path.realpath(path))
-                if problem:
-                    return problem
-            elif not _owner_ok(st):
-                return '%s is owned by uid %d' % (path, st.st_uid)
-            elif _writable_by_others(st) and not (st.st_uid == 0 and st.st_mode & stat.S_ISVTX
-                                                  and path != os.path.abspath(directory)):
-                return '%s is writable by %s (mode %04o)' % (
-                    path, 'others' if st.st_mode & stat.S_IWOTH else 'its group', stat.S_IMODE(st.st_mode))
-        parent = os.path.dirname(path)
-        if parent == path:
-            return None
-        path = parent
 
 
 def _read_trusted(path):
@@ -76,10 +39,9 @@ def _read_trusted(path):
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise ValueError('not a regular file')
-        if not _owner_ok(st):
-            raise ValueError('owned by uid %d' % st.st_uid)
-        if _writable_by_others(st):
-            raise ValueError('writable by group or others (mode %04o)' % stat.S_IMODE(st.st_mode))
+        problem = file_problem(st, 'it', OURS)
+        if problem:
+            raise ValueError(problem)
         chunks = []
         while True:
             chunk = os.read(fd, 1 << 20)
@@ -94,7 +56,7 @@ def load(path, what, decode, absent=ABSENT):
     """(decode(bytes of path), None), or (None, warning) when it cannot be
     read, may not be trusted or cannot be decoded, or (None, None) when it
     does not exist (errno in `absent`)."""
-    problem = directory_problem(os.path.dirname(path))
+    problem = directory_problem(os.path.dirname(path), OURS)
     if problem:
         return None, 'ignoring %s %s: %s' % (what, path, problem)
     try:
@@ -120,7 +82,7 @@ def save(path, data, what):
     directory = os.path.dirname(path)
     try:
         os.makedirs(directory, mode=0o755, exist_ok=True)
-        problem = directory_problem(directory)
+        problem = directory_problem(directory, OURS)
         if problem:
             return 'not saving %s %s: %s' % (what, path, problem)
         fd, tmp = create_temp(path)

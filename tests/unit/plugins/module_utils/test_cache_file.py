@@ -79,7 +79,7 @@ def test_a_parent_writable_by_others_is_not_trusted_unless_root_sticky(tmp_path)
     assert save_marshal(str(path), {'a': 1}, 'state') is None
     os.chmod(str(tmp_path / 'shared'), 0o777)
     data, warning = load_marshal(str(path), 'state')
-    assert data is None and '%s is writable by others (mode 0777)' % (tmp_path / 'shared') in warning
+    assert data is None and '%s is writable by group and others (mode 0777)' % (tmp_path / 'shared') in warning
     # a world-writable sticky directory (like /tmp) cannot have our entries swapped
     os.chmod(str(tmp_path / 'shared'), 0o1777)
     if os.stat(str(tmp_path / 'shared')).st_uid == 0:
@@ -97,7 +97,7 @@ def test_a_file_owned_by_another_user_is_not_read(tmp_path):
         pytest.skip('needs root to give the file away')
     os.chown(str(path), 65534, 65534)
     data, warning = load_marshal(str(path), 'state')
-    assert data is None and warning == 'ignoring state %s: owned by uid 65534' % path
+    assert data is None and warning == 'ignoring state %s: it is owned by uid 65534, not root or us' % path
 
 
 def test_a_directory_owned_by_another_user_is_not_trusted(tmp_path):
@@ -141,4 +141,4 @@ def test_a_symlinked_directory_is_judged_where_it_leads_and_where_it_stands(tmp_
     assert load_marshal(str(tmp_path / 'open' / 'cache' / 'state'), 'state') == ({'a': 1}, None)
     os.chmod(str(tmp_path / 'open'), 0o777)   # anyone could point the link elsewhere
     data, warning = load_marshal(str(tmp_path / 'open' / 'cache' / 'state'), 'state')
-    assert data is None and 'writable by others' in warning
+    assert data is None and 'open is writable by group and others (mode 0777)' in warning

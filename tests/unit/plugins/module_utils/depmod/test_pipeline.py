@@ -625,7 +625,7 @@ def test_a_cache_directory_others_can_write_is_not_used(tree):
     os.chmod(tree.cache_dir, 0o777)
     report = tree.run()
     assert report['shortcut'] is None and report['changed'] is False
-    assert any('is writable by others' in w for w in report['warnings'])
+    assert any('cache is writable by group and others (mode 0777)' in w for w in report['warnings'])
 
 
 # ---------------------------------------------------------------- concurrent runs, inputs that change meanwhile

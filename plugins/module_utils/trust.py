@@ -1,0 +1,72 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) kernel.kmod contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Whether a file may steer what root does: who could have written it.
+
+The rule of sudo and OpenSSH's StrictModes: a file is trusted only when its
+owner is one of the trusted users and neither its group nor others may
+write it, and the same holds for its directory and every directory above
+(whoever may write a directory may replace what is in it).  Two readings
+of it:
+
+- a directory that is root's, sticky and world-writable (/tmp) is fine
+  above the file's own directory: nobody may rename or delete another
+  user's entries in it;
+- a symlink on the way is judged twice: where it leads (the directories
+  really used) and where it stands (whoever may write the directory that
+  holds it may point it elsewhere).  The symlink's own mode means nothing.
+
+Used for caches and state (OURS: root or the user running us) and for
+module files loaded by path (ROOT_ONLY).
+"""
+
+import errno
+import os
+import stat
+
+# owners whose files may steer us: root, or also the user we run as
+ROOT_ONLY = 'root'
+OURS = 'ours'
+
+
+def _trusted_owner(uid, owners):
+    return uid == 0 or (owners == OURS and uid == os.geteuid())
+
+
+def file_problem(st, what, owners=ROOT_ONLY):
+    """None when a file or directory with this stat result may be trusted,
+    else why not, naming `what`."""
+    if not _trusted_owner(st.st_uid, owners):
+        return '%s is owned by uid %d, not %s' % (what, st.st_uid, 'root' if owners == ROOT_ONLY else 'root or us')
+    writers = [who for who, bit in (('group', stat.S_IWGRP), ('others', stat.S_IWOTH)) if st.st_mode & bit]
+    if writers:
+        return '%s is writable by %s (mode %04o)' % (what, ' and '.join(writers), stat.S_IMODE(st.st_mode))
+    return None
+
+
+def directory_problem(directory, owners=ROOT_ONLY):
+    """None when `directory` and every directory above it may be trusted,
+    else why not (naming the directory at fault); missing ones are no
+    problem (nothing is in them yet)."""
+    top = os.path.abspath(directory)
+    path = top
+    while True:
+        try:
+            st = os.lstat(path)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOENT, errno.ENOTDIR):
+                return 'cannot check %s: %s' % (path, exc.strerror or exc)
+        else:
+            if stat.S_ISLNK(st.st_mode):
+                problem = directory_problem(os.path.realpath(path), owners)
+                if problem:
+                    return problem
+            else:
+                sticky_above = st.st_uid == 0 and st.st_mode & stat.S_ISVTX and path != top
+                problem = None if sticky_above else file_problem(st, path, owners)
+                if problem:
+                    return problem
+        parent = os.path.dirname(path)
+        if parent == path:
+            return None
+        path = parent
