@@ -43,7 +43,7 @@ REPO = os.path.dirname(HERE)
 sys.path.insert(0, REPO)
 
 from tests.lib.library_payload import add_library  # noqa: E402
-from tests.vm import ansible_run  # noqa: E402
+from tests.vm.ansible_run import ansible_env, ansible_tool  # noqa: E402
 from tests.vm.vm import VM  # noqa: E402
 
 FACTS_N = int(os.environ.get('BENCH_FACTS_N', '20'))
@@ -125,9 +125,9 @@ def guest_rounds(vm):
 
 
 def ansible_once(vm, args):
-    cmd = [ansible_run.ansible_tool('ansible'), 'all', '-i', vm.inventory] + args
+    cmd = [ansible_tool('ansible'), 'all', '-i', vm.inventory] + args
     start = time.perf_counter()
-    proc = subprocess.run(cmd, env=ansible_run.ansible_env(), cwd=REPO, stdin=subprocess.DEVNULL,
+    proc = subprocess.run(cmd, env=ansible_env(), cwd=REPO, stdin=subprocess.DEVNULL,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, check=False)
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:

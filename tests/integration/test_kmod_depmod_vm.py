@@ -12,8 +12,8 @@ everything as it was.
 
 import pytest
 
-from tests.vm import index_backup
 from tests.vm.ansible_run import run_playbook
+from tests.vm.index_backup import CLEAR, MODULE_DIR, prepared, restore, save
 
 pytestmark = pytest.mark.vm
 
@@ -27,13 +27,13 @@ OUTPUTS = ['modules.dep', 'modules.dep.bin', 'modules.alias', 'modules.alias.bin
 SETUP = (r'''set -eu
 udevadm settle --timeout=120
 modprobe -r dummy 2>/dev/null || true
-''' + index_backup.MODULE_DIR + '''test ! -e "$mdir/updates/dummy.ko"
-''' + index_backup.save(BACKUP, CACHE, 'updates') + index_backup.CLEAR + '''ls "$mdir" | grep '^modules\\.' | sort
+''' + MODULE_DIR + '''test ! -e "$mdir/updates/dummy.ko"
+''' + save(BACKUP, CACHE, 'updates') + CLEAR + '''ls "$mdir" | grep '^modules\\.' | sort
 ''')
 
-RESTORE = index_backup.MODULE_DIR + '''modprobe -r dummy 2>/dev/null
+RESTORE = MODULE_DIR + '''modprobe -r dummy 2>/dev/null
 rm -f "$mdir/updates/dummy.ko"
-''' + index_backup.restore(BACKUP, CACHE, 'updates')
+''' + restore(BACKUP, CACHE, 'updates')
 
 PLAYBOOK = '''
 - name: kmod_depmod on the VM
@@ -96,7 +96,7 @@ PLAYBOOK = '''
 
 @pytest.fixture(scope='module')
 def run(vm):
-    with index_backup.prepared(vm, SETUP, RESTORE) as out:
+    with prepared(vm, SETUP, RESTORE) as out:
         left = out.split()
         result = run_playbook(vm, PLAYBOOK, extra_vars={'outputs': OUTPUTS, 'backup': BACKUP})
         assert result.rc == 0, result.stdout + result.stderr

@@ -13,7 +13,8 @@ import time
 
 if __package__ in (None, ''):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-from tests.vm import ansible_run, image  # noqa: E402
+from tests.vm.ansible_run import ansible_env, ansible_tool  # noqa: E402
+from tests.vm.image import ImageError  # noqa: E402
 from tests.vm.vm import VM, VMError  # noqa: E402
 
 
@@ -25,17 +26,17 @@ def main(argv):
     if not os.path.exists(playbook):
         print('no such playbook: %s' % playbook, file=sys.stderr)
         return 2
-    cmd = [ansible_run.ansible_tool('ansible-playbook')]
+    cmd = [ansible_tool('ansible-playbook')]
     try:
         with VM() as vm:
             print('VM up in %.0f s (kernel %s); running %s' % (vm.boot_seconds, vm.image.kernel_release, playbook),
                   file=sys.stderr, flush=True)
             started = time.monotonic()
-            rc = subprocess.call(cmd + ['-i', vm.inventory, playbook] + extra, env=ansible_run.ansible_env())
+            rc = subprocess.call(cmd + ['-i', vm.inventory, playbook] + extra, env=ansible_env())
             print('ansible-playbook exited %d after %.0f s; tearing the VM down' % (rc, time.monotonic() - started),
                   file=sys.stderr, flush=True)
             return rc
-    except (VMError, image.ImageError) as e:
+    except (VMError, ImageError) as e:
         print(str(e), file=sys.stderr)
         return 1
 

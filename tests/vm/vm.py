@@ -36,7 +36,8 @@ import time
 
 if __package__ in (None, ''):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-from tests.vm import image as image_lib  # noqa: E402
+from tests.vm.image import (  # noqa: E402
+    ImageError, cache_root, create_overlay, ensure_image, missing_tools, tail)
 
 MEMORY_MB = 1536
 CPUS = 2
@@ -102,14 +103,14 @@ class VM(object):
 
     def start(self, detach=False):
         """Boot and wait for ssh.  detach=True lets qemu outlive this process (the CLI's `up`)."""
-        missing = image_lib.missing_tools([QEMU, 'qemu-img', 'ssh'])
+        missing = missing_tools([QEMU, 'qemu-img', 'ssh'])
         if missing:
             raise VMError('cannot start the VM: missing %s (run `make deps`)' % ', '.join(missing))
-        self.image = image_lib.ensure_image(log=self.log)
+        self.image = ensure_image(log=self.log)
         self.key = self.image.key
         if self.workdir is None:
             self.workdir = tempfile.mkdtemp(prefix='kmod-vm-')
-        image_lib.create_overlay(self.image, self.overlay)
+        create_overlay(self.image, self.overlay)
         started = time.monotonic()
         for attempt in range(3):
             self.port = free_port()
@@ -155,7 +156,7 @@ class VM(object):
 
     def _guest_restarted(self):
         # The kernel's last words decide: a reboot, not a power-off or a crash.
-        return 'reboot: Restarting system' in image_lib.tail(self.console_log, 15)
+        return 'reboot: Restarting system' in tail(self.console_log, 15)
 
     def _restart_on_guest_reboot(self):
         # This thread is qemu's parent (PDEATHSIG is per thread): it lives as long as qemu does.
@@ -305,7 +306,7 @@ class VM(object):
         return state
 
     def console_tail(self, lines=40):
-        return image_lib.tail(self.console_log, lines) if self.workdir else '(no console log)'
+        return tail(self.console_log, lines) if self.workdir else '(no console log)'
 
     def _write_inventory(self):
         host = {
@@ -335,7 +336,7 @@ class VM(object):
 
 
 def _state_path():
-    return os.path.join(image_lib.cache_root(), STATE_FILE)
+    return os.path.join(cache_root(), STATE_FILE)
 
 
 def _load_state():
@@ -383,5 +384,5 @@ def main(argv):
 if __name__ == '__main__':
     try:
         sys.exit(main(sys.argv[1:]))
-    except (VMError, image_lib.ImageError) as e:
+    except (VMError, ImageError) as e:
         sys.exit(str(e))

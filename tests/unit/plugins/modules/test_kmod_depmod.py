@@ -4,7 +4,7 @@ import shutil
 
 import pytest
 
-from tests.lib import module_runner
+from tests.lib.module_runner import run_module as run_module_file
 from tests.lib.fakeko import build_ko
 
 REL = '6.1.0-test-amd64'
@@ -14,7 +14,7 @@ OUTPUTS_30 = ['modules.dep', 'modules.dep.bin', 'modules.alias', 'modules.alias.
 
 
 def run_module(tmp_path, args, check=False, diff=False):
-    return module_runner.run_module('kmod_depmod', tmp_path, args, check=check, diff=diff)
+    return run_module_file('kmod_depmod', tmp_path, args, check=check, diff=diff)
 
 
 @pytest.fixture(scope='module')

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.lib import module_runner
+from tests.lib.module_runner import run_module as run_module_file
 from tests.lib.fake_tree import FakeTree
 from tests.lib.module_runner import warning_texts
 
@@ -10,7 +10,7 @@ RELEASE = '6.1.0-test-amd64'
 
 
 def run_module(tmp_path, args):
-    return module_runner.run_module('kmod_facts', tmp_path, args)
+    return run_module_file('kmod_facts', tmp_path, args)
 
 
 @pytest.fixture
