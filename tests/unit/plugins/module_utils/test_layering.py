@@ -37,6 +37,8 @@ ALLOWED = {
     'depmod': {'general', 'image', 'index', 'config', 'tree'},
     'load': {'general', 'image', 'config', 'kernel', 'tree'},
     'facts': {'general', 'image', 'config', 'kernel', 'tree'},
+    'initramfs': {'general', 'image', 'config'},
+    'blacklist': {'general', 'image', 'config', 'kernel', 'tree', 'load', 'initramfs'},
 }
 
 # module -> the one package of its job (errors is allowed to all of them)
@@ -44,6 +46,7 @@ MODULE_PACKAGES = {
     'kmod_depmod': 'depmod',
     'kmod_facts': 'facts',
     'kmod_load': 'load',
+    'kmod_blacklist': 'blacklist',
 }
 
 
