@@ -24,10 +24,11 @@ from ansible_collections.kernel.kmod.plugins.module_utils.blacklist.effective im
 from ansible_collections.kernel.kmod.plugins.module_utils.config.modprobe import load_modprobe_config
 from ansible_collections.kernel.kmod.plugins.module_utils.config.precedence import host_path
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError, ModuleNotFound
-from ansible_collections.kernel.kmod.plugins.module_utils.initramfs.generators import detect
 from ansible_collections.kernel.kmod.plugins.module_utils.files import (
     apply_changes, diff_entry, FileChange, read_current,
 )
+from ansible_collections.kernel.kmod.plugins.module_utils.initramfs.generators import detect
+from ansible_collections.kernel.kmod.plugins.module_utils.initramfs.stale import image_copy
 from ansible_collections.kernel.kmod.plugins.module_utils.load.plan import plan_unload
 from ansible_collections.kernel.kmod.plugins.module_utils.load.run import planned_result, run_unload
 from ansible_collections.kernel.kmod.plugins.module_utils.load.task import System
@@ -212,7 +213,7 @@ def run_task(options, check_mode=False, diff=False, system=None):
         'deleted': [], 'commands': [], 'still_loaded': [], 'initramfs_stale': False,
     }
     if change is not None:
-        result['initramfs_stale'] = initramfs_stale(system.root, opts['path'], release)
+        result['initramfs_stale'] = initramfs_stale(system.root, opts['path'], release, change.new, warnings)
     if not check_mode and change is not None:
         _make_dir(system.root, opts['path'])
         apply_changes([change])
@@ -242,13 +243,21 @@ def run_task(options, check_mode=False, diff=False, system=None):
     return result, warnings
 
 
-def initramfs_stale(root, path, release):
+def initramfs_stale(root, path, release, new, warnings):
     """True when the installed generator copies `path` into the image of
-    `release` and that image exists: the change is not in it yet."""
+    `release`, that image exists, and its copy is not `new` (None: the file
+    is removed): the image is out of date with the change."""
     generator = detect(root)
     if generator is None or not release or not generator.copies_path(path):
         return False
-    return os.path.isfile(host_path(root, generator.image_path(root, release)))
+    image = generator.image_path(root, release)
+    if not os.path.isfile(host_path(root, image)):
+        return False
+    try:
+        return image_copy(root, generator, image, path) != new
+    except KmodError as exc:
+        warnings.append('cannot tell whether %s holds the change, counted as stale: %s' % (image, exc.msg))
+        return True
 
 
 def _make_dir(root, path):

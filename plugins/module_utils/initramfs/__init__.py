@@ -5,5 +5,5 @@
 (generators), reading an image without unpacking it (cpio, image), and
 whether an image is stale against the host (stale).
 
-May import: the general files, image, config.
+May import: the general files, image, config, tree (and index, which tree uses).
 """

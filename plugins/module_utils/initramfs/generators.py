@@ -45,9 +45,10 @@ class Generator(object):
                 return path
         return candidates[0]
 
-    def rebuild_command(self, release, image):
+    def rebuild_command(self, release, image, create=False):
+        """The argument list that rebuilds (create: makes the missing) image of release."""
         if self.name == 'initramfs-tools':
-            return [self.program, '-u', '-k', release]
+            return [self.program, '-c' if create else '-u', '-k', release]
         if self.name == 'dracut':
             return [self.program, '-f', '--kver', release, image]
         return [self.program, '-k', release, '-g', image]

@@ -37,7 +37,7 @@ ALLOWED = {
     'depmod': {'general', 'image', 'index', 'config', 'tree'},
     'load': {'general', 'image', 'config', 'kernel', 'tree'},
     'facts': {'general', 'image', 'config', 'kernel', 'tree'},
-    'initramfs': {'general', 'image', 'config'},
+    'initramfs': {'general', 'image', 'config', 'tree', 'index'},
     'blacklist': {'general', 'image', 'config', 'kernel', 'tree', 'load', 'initramfs'},
 }
 
@@ -47,6 +47,7 @@ MODULE_PACKAGES = {
     'kmod_facts': 'facts',
     'kmod_load': 'load',
     'kmod_blacklist': 'blacklist',
+    'kmod_initramfs': 'initramfs',
 }
 
 

@@ -11,6 +11,7 @@ from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodErro
 from ansible_collections.kernel.kmod.plugins.module_utils.kernel.state import KernelState
 from ansible_collections.kernel.kmod.plugins.module_utils.load.task import System
 from tests.lib.fake_calls import FakeKernelCalls
+from tests.lib.fake_initramfs import build_image
 from tests.lib.fake_kernel import FakeKernel
 from tests.lib.fake_root import link, write
 from tests.lib.fake_tree import FakeTree
@@ -50,7 +51,12 @@ class Host(object):
         if generator:
             write(self.root, '/usr/sbin/update-initramfs', '#!/bin/sh\n')
             os.chmod(self.path('/usr/sbin/update-initramfs'), 0o755)
-            write(self.root, '/boot/initrd.img-' + RELEASE, 'image')
+            self.image([('etc/modprobe.d', None)])
+
+    def image(self, files, data=None):
+        write(self.root, '/boot/initrd.img-' + RELEASE, '')
+        with open(self.path('/boot/initrd.img-' + RELEASE), 'wb') as f:
+            f.write(data if data is not None else build_image(files, 'gzip'))
 
     def run(self, check_mode=False, diff=False, **options):
         system = System(root=self.root, calls=self.calls, kernel=KernelState(self.root), runner=lambda c, m: (0, '', ''))
@@ -79,6 +85,24 @@ def test_blacklist_check_mode_then_apply_then_unchanged(tmp_path, tree_root):
     assert stat.S_IMODE(os.stat(host.path(DEFAULT_PATH)).st_mode) == 0o644
     again, _warnings = host.run(name=['pcspkr'])
     assert again['changed'] is False and again['file'] is None and again['initramfs_stale'] is False
+
+
+def test_initramfs_stale_is_exact(tmp_path, tree_root):
+    host = Host(tmp_path, tree_root, generator=True)
+    host.image([('etc/modprobe.d/kernel-kmod-blacklist.conf', HEADER + OWN)])
+    # the image already holds what is written: not stale
+    done, _warnings = host.run(name=['pcspkr'])
+    assert done['changed'] is True and done['initramfs_stale'] is False
+    # removing the file makes the image's copy out of date
+    gone, _warnings = host.run(name=['pcspkr'], state='absent')
+    assert gone['file'] == 'remove' and gone['initramfs_stale'] is True
+    # a file the generator does not copy never makes it stale
+    other, _warnings = host.run(name=['pcspkr'], path='/run/modprobe.d/x.conf')
+    assert other['changed'] is True and other['initramfs_stale'] is False
+    host.image(None, data=b'garbage')
+    broken, warnings = host.run(name=['floppy'])
+    assert broken['initramfs_stale'] is True and warnings[0].startswith(
+        'cannot tell whether /boot/initrd.img-%s holds the change, counted as stale: ' % RELEASE)
 
 
 def test_disable_writes_install_line_and_absent_removes_our_file(tmp_path, tree_root):
