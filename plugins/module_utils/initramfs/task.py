@@ -15,7 +15,7 @@ import time
 
 from ansible_collections.kernel.kmod.plugins.module_utils.config.precedence import host_path
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
-from ansible_collections.kernel.kmod.plugins.module_utils.initramfs.generators import require
+from ansible_collections.kernel.kmod.plugins.module_utils.initramfs.generators import detect, require
 from ansible_collections.kernel.kmod.plugins.module_utils.initramfs.stale import compare
 from ansible_collections.kernel.kmod.plugins.module_utils.tree.module_dir import find_module_dir, releases_under
 
@@ -133,3 +133,20 @@ def run_task(options, check_mode=False, root='/', runner=None, running=None):
 
 def _done(images):
     return any(i['rebuilt'] for i in images)
+
+
+def describe(root, release):
+    """({generator, program, image, stale, reasons} of one release, warnings)
+    for kmod_facts: no generator, or an image that cannot be read, is a
+    warning with None values, never a failure."""
+    out = {'generator': None, 'program': None, 'image': None, 'stale': None, 'reasons': []}
+    generator = detect(root)
+    if generator is None:
+        return out, ['initramfs: no initramfs generator found (update-initramfs, dracut, mkinitcpio)']
+    out.update(generator=generator.name, program=generator.program)
+    try:
+        judged = judge(root, generator, release)
+    except KmodError as exc:
+        return out, ['initramfs: %s' % exc.msg]
+    out.update(image=judged['image'], stale=judged['stale'], reasons=judged['reasons'])
+    return out, []

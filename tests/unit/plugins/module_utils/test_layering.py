@@ -36,7 +36,7 @@ ALLOWED = {
     'tree': {'general', 'index'},
     'depmod': {'general', 'image', 'index', 'config', 'tree'},
     'load': {'general', 'image', 'config', 'kernel', 'tree'},
-    'facts': {'general', 'image', 'config', 'kernel', 'tree'},
+    'facts': {'general', 'image', 'config', 'kernel', 'tree', 'initramfs'},
     'initramfs': {'general', 'image', 'config', 'tree', 'index'},
     'blacklist': {'general', 'image', 'config', 'kernel', 'tree', 'load', 'initramfs'},
 }
