@@ -114,3 +114,18 @@ def test_fuzz_only_managed_lines_of_the_module_change(data, wanted):
     if 'install' in wanted:
         assert any(d.kind == 'install' and d.module == 'pcspkr' and d.command == '/bin/false' for d in directives)
     assert edit(new, 'pcspkr', wanted) == new
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=60))
+def test_fuzz_a_name_is_refused_or_reads_back_as_itself(name):
+    try:
+        normal = check_name(name)
+    except KmodError as exc:
+        assert exc.msg
+        return
+    text = edit(None, normal, wanted_lines(normal, True)).decode('ascii')
+    directives, warnings = parse_modprobe_text(text, 'f')
+    assert warnings == []
+    assert [(d.kind, d.module) for d in directives] == [('blacklist', normal), ('install', normal)]
+    assert directives[1].command == '/bin/false'

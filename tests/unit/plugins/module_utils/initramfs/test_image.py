@@ -1,6 +1,7 @@
 """initramfs.image: images with and without an early part, in each compression."""
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import FormatError, KmodError
 from ansible_collections.kernel.kmod.plugins.module_utils.initramfs.image import compression_of, read_image
@@ -67,3 +68,14 @@ def test_bad_images(tmp_path):
     with pytest.raises(FormatError):
         list(read_image(str(path)))
     assert compression_of(b'\x1f\x8b\x08') == 'gzip' and compression_of(b'xx') is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from([b'', b'\x1f\x8b', b'\xfd7zXZ\x00', b'BZh', b'070701', b'\x5d\x00\x00']), st.binary(max_size=200))
+def test_fuzz_garbage_images_fail_as_format_errors(tmp_path_factory, head, tail):
+    path = tmp_path_factory.mktemp('fuzz') / 'img'
+    path.write_bytes(head + tail)
+    try:
+        list(read_image(str(path)))
+    except FormatError:
+        pass
