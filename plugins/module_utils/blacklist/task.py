@@ -192,6 +192,8 @@ def run_task(options, check_mode=False, diff=False, system=None):
     cmdline_text = kernel.cmdline() or ''
     kernel_cmdline = parse_kernel_cmdline(cmdline_text)
     change, reports, warnings = plan_file(opts, system.root, kernel_cmdline)
+    if opts['state'] == 'absent' and (opts['unload'] or opts['remove_holders']):
+        warnings.append('unload and remove_holders apply only with state=present; nothing is unloaded')
     _boot_warnings(opts, system.root, cmdline_text, reports, warnings)
     loaded = kernel.loaded()
     release = kernel.release()

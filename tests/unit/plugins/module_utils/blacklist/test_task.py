@@ -229,3 +229,10 @@ def test_a_path_modprobe_does_not_read_is_warned(tmp_path, tree_root):
     assert warnings == ['/etc/modprobe.conf is not in a directory modprobe reads (/etc/modprobe.d, /run/modprobe.d, '
                         '/usr/local/lib/modprobe.d, /usr/lib/modprobe.d, /lib/modprobe.d): the lines written there '
                         'have no effect']
+
+
+def test_unload_with_absent_is_warned_and_does_nothing(tmp_path, tree_root):
+    host = Host(tmp_path, tree_root, loaded=[('floppy', {})])
+    result, warnings = host.run(name=['floppy'], state='absent', unload=True)
+    assert result['changed'] is False and host.calls.calls == []
+    assert warnings == ['unload and remove_holders apply only with state=present; nothing is unloaded']
