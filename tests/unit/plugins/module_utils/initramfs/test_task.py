@@ -123,3 +123,23 @@ def test_release_selection(tmp_path):
     assert releases([REL, REL], host.root, None) == [REL]
     with pytest.raises(KmodError):
         releases(None, host.root, None)
+
+
+def test_a_fake_generator_program_runs_without_a_shell_and_with_a_fixed_path(tmp_path):
+    host = Host(tmp_path)
+    image = host.path('/boot/initrd.img-%s' % REL)
+    # what the generator would build now, kept aside; the image on disk still holds the old file
+    write(host.root, '/etc/modprobe.d/local.conf', 'blacklist floppy\n')
+    host.generate(REL)
+    os.rename(image, host.path('/fresh.img'))
+    with open(image, 'wb') as f:
+        f.write(build_image([('etc/modprobe.d/local.conf', b'blacklist pcspkr\n')], 'gzip'))
+    # the program puts the fresh image in place and logs its PATH and arguments
+    write(host.root, '/usr/sbin/update-initramfs', '#!/bin/sh\necho "$PATH $*" > "%s"\ncp "%s" "%s"\n'
+          % (host.path('/ran'), host.path('/fresh.img'), image))
+    result, _warnings = run_task({}, root=host.root)
+    assert result['changed'] is True and result['images'][0]['rebuilt'] is True
+    with open(host.path('/ran')) as f:
+        assert f.read() == '/usr/sbin:/usr/bin:/sbin:/bin -u -k %s\n' % REL
+    again, _warnings = run_task({}, root=host.root)
+    assert again['changed'] is False
