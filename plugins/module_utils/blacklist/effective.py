@@ -15,8 +15,9 @@ task that means:
   the module itself instead of running its install command;
 - a file whose basename an earlier directory also has is never read.
 Boot entries that ask for the module anyway are reported too: modules-load.d
-and /etc/modules (systemd-modules-load skips a blacklisted module and logs an
-error), ``modules-load=`` on the command line, and initramfs-tools'
+and /etc/modules, and ``modules-load=`` on the command line (systemd-modules-load
+applies blacklists, so it skips a blacklisted module, but it runs the install
+command of a disabled one, which fails the service), and initramfs-tools'
 ``/etc/initramfs-tools/modules``, which is loaded with plain modprobe at
 early boot, where a blacklist does not stop a module asked for by name.
 """

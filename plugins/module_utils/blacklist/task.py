@@ -148,9 +148,10 @@ def _boot_warnings(opts, root, cmdline_text, reports, warnings):
         listed = entries.get(name, [])
         reports[name].boot_entries = listed
         if listed:
-            warnings.append('%s is still asked for at boot by %s: systemd-modules-load refuses a blacklisted module '
-                            'with an error, and initramfs-tools loads the modules it lists by name, which a '
-                            'blacklist line does not stop; remove those entries' % (name, ', '.join(listed)))
+            warnings.append('%s is still asked for at boot by %s: systemd-modules-load applies blacklists and skips '
+                            'it, but runs the install command of a disabled module, which fails the service; the '
+                            'initramfs loads the modules of /etc/initramfs-tools/modules by name, which a blacklist '
+                            'does not stop; remove those entries' % (name, ', '.join(listed)))
 
 
 def _plan_unloads(opts, system, tree, loaded, warnings):
