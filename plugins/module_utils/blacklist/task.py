@@ -222,8 +222,10 @@ def run_task(options, check_mode=False, diff=False, system=None):
         apply_changes([change])
     try:
         for plan in plans:
-            outcome = planned_result(plan, unload=True) if check_mode else run_unload(plan, system.calls,
-                                                                                    runner=system.runner)
+            if check_mode:
+                outcome = planned_result(plan, unload=True)
+            else:
+                outcome = run_unload(plan, system.calls, runner=system.runner)
             done = outcome.as_dict()
             result['deleted'].extend(n for n in done['deleted'] if n not in result['deleted'])
             result['commands'].extend(done['commands'])

@@ -13,11 +13,9 @@ as a stream and never written to disk; entries come out one by one, so only
 the files asked for are held in memory.
 """
 
-import bz2
 import errno
 import lzma
 import os
-import subprocess
 import zlib
 
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import FormatError, KmodError
@@ -62,44 +60,57 @@ class _Buffer(object):
 
 
 class _Decompressing(object):
-    """read(n) of the uncompressed stream of data[pos:]; `rest` is the offset
-    after the compressed stream once it has ended."""
+    """read(n) of the uncompressed stream of data[pos:]; `src` is the offset
+    after the compressed stream once it has ended (drain)."""
 
     def __init__(self, data, pos, decompressor, where):
-        self.data = data
+        self.data = memoryview(data)
         self.src = pos
         self.dec = decompressor
-        self.buf = bytearray()
+        # Output not read yet: buf[at:]; kept as bytes so a read is one slice.
+        self.buf = b''
+        self.at = 0
         self.where = where
         self.ended = False
 
     def _feed(self):
         if self.ended:
-            return False
+            return b''
         if self.src >= len(self.data):
             raise FormatError('%s: compressed data ends before its stream does' % self.where)
         chunk = self.data[self.src:self.src + CHUNK]
         self.src += len(chunk)
         try:
-            self.buf += self.dec.decompress(bytes(chunk))
+            out = self.dec.decompress(chunk)
         except (zlib.error, lzma.LZMAError, OSError, EOFError, ValueError) as exc:
             raise FormatError('%s: corrupt compressed data: %s' % (self.where, exc))
         if self.dec.eof:
             self.ended = True
             self.src -= len(self.dec.unused_data)
-        return True
+        return out
 
     def read(self, n):
-        while len(self.buf) < n and self._feed():
-            pass
-        out = bytes(self.buf[:n])
-        del self.buf[:n]
+        end = self.at + n
+        if end <= len(self.buf):
+            out = self.buf[self.at:end]
+            self.at = end
+            return out
+        parts = [self.buf[self.at:]]
+        have = len(parts[0])
+        while have < n and not self.ended:
+            more = self._feed()
+            parts.append(more)
+            have += len(more)
+        self.buf = b''.join(parts)
+        out = self.buf[:n]
+        self.at = len(out)
         return out
 
     def drain(self):
         """Read to the end of the stream; the offset after it."""
-        while self._feed():
-            self.buf = bytearray()
+        while not self.ended:
+            self._feed()
+        self.buf, self.at = b'', 0
         return self.src
 
 
@@ -108,6 +119,7 @@ def _decompressor(kind):
         return zlib.decompressobj(16 + zlib.MAX_WBITS)
     if kind in (XZ, LZMA):
         return lzma.LZMADecompressor(lzma.FORMAT_AUTO)
+    import bz2
     return bz2.BZ2Decompressor()
 
 
@@ -125,6 +137,8 @@ def _run_program(kind, data, where, root):
     if program is None:
         raise KmodError('%s: the main part is compressed with %s, which needs the %s program (not found in %s)'
                         % (where, kind, argv[0], ', '.join(PROGRAM_DIRS)), path=where)
+    # Imported here: most images are gzip or xz, read without a program.
+    import subprocess
     try:
         proc = subprocess.run([program] + list(argv[1:]), input=bytes(data), stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, check=False)
@@ -154,8 +168,7 @@ def _archives(stream, want, where):
         head += stream.read(5)
         if head not in MAGICS:
             raise FormatError('%s: not a cpio archive after the last one (bytes %r)' % (where, head))
-        for entry in read_archive(stream, head, want, where):
-            yield entry
+        yield from read_archive(stream, head, want, where)
 
 
 def read_image(path, want=lambda name: False, root='/', data=None):

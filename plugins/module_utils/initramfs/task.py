@@ -10,7 +10,6 @@ the system directories; in check mode it is never run.
 
 import os
 import re
-import subprocess
 import time
 
 from ansible_collections.kernel.kmod.plugins.module_utils.config.precedence import host_path
@@ -26,6 +25,8 @@ _RELEASE = re.compile(r'[A-Za-z0-9][A-Za-z0-9._+~-]*\Z')
 
 def run_program(argv):
     """(rc, stdout, stderr) of a program run without a shell, with a fixed PATH."""
+    # Imported here: a check that finds nothing stale runs no program.
+    import subprocess
     env = {'PATH': SAFE_PATH, 'LANG': 'C', 'LC_ALL': 'C'}
     try:
         proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, check=False)

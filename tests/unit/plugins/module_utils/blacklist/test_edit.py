@@ -76,8 +76,8 @@ def test_managed_line_recognition():
     for other in (b'install floppy /bin/true\n', b'blacklist a b\n', b'blacklist\n', b'blacklist a*\n',
                   b'blacklist caf\xc3\xa9\n', b'blacklist pcspkr\r\n'):
         assert managed_line(other) is None
-    assert [s[1:] for s in scan(FOREIGN)] == [('blacklist', 'nouveau'), ('install', 'pcspkr'),
-                                                ('blacklist', 'pcspkr')]
+    found = [s[1:] for s in scan(FOREIGN)]
+    assert found == [('blacklist', 'nouveau'), ('install', 'pcspkr'), ('blacklist', 'pcspkr')]
 
 
 def test_split_lines_ends_lines_at_newline_only():
@@ -90,7 +90,7 @@ _line = st.one_of(
     st.sampled_from([b'blacklist pcspkr', b'install pcspkr /bin/false', b'blacklist pcspkr \\', b'# x',
                      b'  blacklist\tpcspkr ', b'blacklist floppy', b'\\', b'']),
 )
-_file = st.lists(_line, max_size=12).map(lambda lines: b'\n'.join(lines)) | st.binary(max_size=80)
+_file = st.lists(_line, max_size=12).map(b'\n'.join) | st.binary(max_size=80)
 
 
 @settings(max_examples=300, deadline=None)
