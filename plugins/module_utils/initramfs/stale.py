@@ -20,7 +20,6 @@ A missing image is stale.  Nothing is unpacked to disk.
 """
 
 import os
-import re
 
 from ansible_collections.kernel.kmod.plugins.module_utils.config.precedence import host_path, resolve_in_root
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
@@ -31,8 +30,21 @@ CONF_MODULES = 'conf/modules'
 INITRAMFS_TOOLS_LISTS = ('/etc/initramfs-tools/modules', '/usr/share/initramfs-tools/modules.d')
 DRACUT_CONFS = ('/etc/dracut.conf', '/etc/dracut.conf.d', '/usr/lib/dracut/dracut.conf.d')
 MKINITCPIO_CONFS = ('/etc/mkinitcpio.conf', '/etc/mkinitcpio.conf.d')
-_MODULE_FILE = re.compile(r'(?:usr/)?lib/modules/([^/]+)/(.+\.ko(?:\.(?:xz|gz|zst))?)\Z')
-_ASSIGN = re.compile(r'\s*(add_drivers|force_drivers|omit_drivers|MODULES)\s*(\+?=)\s*(.*)\Z')
+_MODULE_TOPS = ('usr/lib/modules/', 'lib/modules/')
+_MODULE_SUFFIXES = ('.ko', '.ko.xz', '.ko.gz', '.ko.zst')
+_ASSIGN = r'\s*(add_drivers|force_drivers|omit_drivers|MODULES)\s*(\+?=)\s*(.*)\Z'
+
+
+def module_file(name):
+    """(release, path inside its module directory) of an image entry that is a
+    module file ('usr/lib/modules/REL/kernel/x.ko'), else None.  No regular
+    expression: the check that finds nothing stale spares importing re."""
+    for top in _MODULE_TOPS:
+        if name.startswith(top):
+            release, _sep, rel = name[len(top):].partition('/')
+            if release and rel and rel.endswith(_MODULE_SUFFIXES):
+                return release, rel
+    return None
 
 
 class Reason(object):
@@ -129,9 +141,11 @@ def driver_settings(root, files):
             paths += [os.path.join(full, n) for n in _listdir(full) if n.endswith('.conf')]
         elif os.path.isfile(full):
             paths.append(full)
+    import re
+    assign = re.compile(_ASSIGN)
     for full in paths:
         for line in _read(full).decode('utf-8', 'surrogateescape').split('\n'):
-            match = _ASSIGN.match(line)
+            match = assign.match(line)
             if match:
                 key, operator, value = match.groups()
                 # mkinitcpio marks optional modules with a trailing '?'
@@ -160,7 +174,7 @@ def read_state(image_host_path, root, release, generator, module_dir):
     state = ImageState()
 
     def want(name):
-        return os.path.dirname(name) in dirs or name == CONF_MODULES or _MODULE_FILE.match(name) is not None
+        return os.path.dirname(name) in dirs or name == CONF_MODULES or module_file(name) is not None
 
     for _segment, entry in read_image(image_host_path, want, root=root):
         if entry.data is None:
@@ -168,12 +182,12 @@ def read_state(image_host_path, root, release, generator, module_dir):
         if entry.name == CONF_MODULES:
             state.conf_modules = parse_module_list(entry.data)
             continue
-        match = _MODULE_FILE.match(entry.name)
-        if match is not None:
-            if match.group(1) != release:
+        found = module_file(entry.name)
+        if found is not None:
+            if found[0] != release:
                 continue
             state.module_names.add(module_name_from_path(entry.name))
-            host = os.path.join(module_dir, match.group(2)) if module_dir else None
+            host = os.path.join(module_dir, found[1]) if module_dir else None
             if host is None or not os.path.isfile(host):
                 state.reasons.append(Reason(entry.name, 'removed', 'module'))
             elif os.path.getsize(host) != entry.size or _read(host) != entry.data:

@@ -9,7 +9,7 @@ the system directories; in check mode it is never run.
 """
 
 import os
-import re
+import string
 import time
 
 from ansible_collections.kernel.kmod.plugins.module_utils.config.precedence import host_path
@@ -20,7 +20,8 @@ from ansible_collections.kernel.kmod.plugins.module_utils.tree.module_dir import
 
 STATES = ('current', 'rebuilt')
 SAFE_PATH = '/usr/sbin:/usr/bin:/sbin:/bin'
-_RELEASE = re.compile(r'[A-Za-z0-9][A-Za-z0-9._+~-]*\Z')
+# Characters of a release name (uname -r); no regular expression on the check's path.
+_RELEASE_CHARS = frozenset(string.ascii_letters + string.digits + '._+~-')
 
 
 def run_program(argv):
@@ -50,7 +51,8 @@ class TaskError(KmodError):
 
 
 def check_release(release):
-    if not isinstance(release, str) or not _RELEASE.match(release) or release in ('.', '..'):
+    if (not isinstance(release, str) or not release or not release[0].isalnum() or not release.isascii()
+            or not set(release) <= _RELEASE_CHARS):
         raise KmodError('%r is not a kernel release name' % (release,))
     return release
 

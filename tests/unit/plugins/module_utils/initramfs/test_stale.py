@@ -105,3 +105,12 @@ def test_image_copy(tmp_path):
     img = generator.image_path(root, REL)
     assert image_copy(root, generator, img, '/lib/modprobe.d/systemd.conf') == b'options dummy numdummies=0\n'
     assert image_copy(root, generator, img, '/etc/modprobe.d/none.conf') is None
+
+
+def test_module_file_names():
+    from ansible_collections.kernel.kmod.plugins.module_utils.initramfs.stale import module_file
+    assert module_file('usr/lib/modules/6.1/kernel/a.ko') == ('6.1', 'kernel/a.ko')
+    assert module_file('lib/modules/6.1/extra/b.ko.zst') == ('6.1', 'extra/b.ko.zst')
+    for other in ('usr/lib/modules/6.1/modules.dep', 'usr/lib/modules/6.1', 'usr/lib/modules//a.ko', 'etc/a.ko',
+                  'usr/lib/modules/6.1/a.ko.bz2'):
+        assert module_file(other) is None

@@ -143,3 +143,11 @@ def test_a_fake_generator_program_runs_without_a_shell_and_with_a_fixed_path(tmp
         assert f.read() == '/usr/sbin:/usr/bin:/sbin:/bin -u -k %s\n' % REL
     again, _warnings = run_task({}, root=host.root)
     assert again['changed'] is False
+
+
+def test_release_names():
+    from ansible_collections.kernel.kmod.plugins.module_utils.initramfs.task import check_release
+    assert check_release('6.1.0-18-amd64') == '6.1.0-18-amd64' and check_release('5.15.0+rt~1') == '5.15.0+rt~1'
+    for bad in ('', '.', '..', '-x', '../x', 'a/b', 'a b', '6.1\n', 'é', None):
+        with pytest.raises(KmodError):
+            check_release(bad)
