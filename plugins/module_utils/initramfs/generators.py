@@ -66,6 +66,8 @@ _KNOWN = (
      ('/boot/initramfs-linux.img',)),
 )
 NAMES = tuple(k[0] for k in _KNOWN)
+# Generators this collection recognises but cannot drive: named in the error.
+UNSUPPORTED = (('booster', 'booster'), ('mkinitrd', 'mkinitrd'), ('dracut-ng', 'dracut-ng'), ('ugrd', 'ugrd'))
 
 
 def _host(root, path):
@@ -93,9 +95,15 @@ def detect(root='/'):
 
 
 def require(root='/', supported=NAMES):
-    """detect(), or KmodError naming what was looked for."""
+    """detect(), or KmodError naming what was looked for, or the generator
+    found that is not supported."""
     found = detect(root)
     if found is None:
+        for name, program in UNSUPPORTED:
+            path = find_program(root, program)
+            if path is not None:
+                raise KmodError('initramfs generator %s (%s) is not supported; supported: %s'
+                                % (name, path, ', '.join(supported)), path=path)
         raise KmodError('no initramfs generator found: looked for %s in %s'
                         % (', '.join(k[1] for k in _KNOWN), ', '.join(PROGRAM_DIRS)))
     if found.name not in supported:

@@ -55,3 +55,11 @@ def test_a_program_must_be_executable_and_in_the_system_dirs(tmp_path):
     program(tmp_path, '/usr/local/bin/dracut')
     assert find_program(str(tmp_path), 'update-initramfs') is None
     assert detect(str(tmp_path)) is None
+
+
+def test_a_known_unsupported_generator_is_named(tmp_path):
+    program(tmp_path, '/usr/bin/booster')
+    with pytest.raises(KmodError) as refused:
+        require(str(tmp_path))
+    assert refused.value.msg == ('initramfs generator booster (/usr/bin/booster) is not supported; supported: '
+                                 'initramfs-tools, dracut, mkinitcpio')
