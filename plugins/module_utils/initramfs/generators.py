@@ -67,7 +67,7 @@ _KNOWN = (
 )
 NAMES = tuple(k[0] for k in _KNOWN)
 # Generators this collection recognises but cannot drive: named in the error.
-UNSUPPORTED = (('booster', 'booster'), ('mkinitrd', 'mkinitrd'), ('dracut-ng', 'dracut-ng'), ('ugrd', 'ugrd'))
+UNSUPPORTED = (('booster', 'booster'), ('mkinitrd', 'mkinitrd'), ('ugrd', 'ugrd'))
 
 
 def _host(root, path):
