@@ -14,7 +14,6 @@ the files asked for are held in memory.
 """
 
 import errno
-import lzma
 import os
 import zlib
 
@@ -66,7 +65,7 @@ class _Decompressing(object):
     def __init__(self, data, pos, decompressor, where):
         self.data = memoryview(data)
         self.src = pos
-        self.dec = decompressor
+        self.dec, self.errors = decompressor
         # Output not read yet: buf[at:]; kept as bytes so a read is one slice.
         self.buf = b''
         self.at = 0
@@ -82,7 +81,7 @@ class _Decompressing(object):
         self.src += len(chunk)
         try:
             out = self.dec.decompress(chunk)
-        except (zlib.error, lzma.LZMAError, OSError, EOFError, ValueError) as exc:
+        except self.errors as exc:
             raise FormatError('%s: corrupt compressed data: %s' % (self.where, exc))
         if self.dec.eof:
             self.ended = True
@@ -115,12 +114,16 @@ class _Decompressing(object):
 
 
 def _decompressor(kind):
+    """(decompressor, the exceptions that mean corrupt data); lzma and bz2
+    are imported only for images that need them (most are gzip)."""
+    errors = (zlib.error, OSError, EOFError, ValueError)
     if kind == GZIP:
-        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+        return zlib.decompressobj(16 + zlib.MAX_WBITS), errors
     if kind in (XZ, LZMA):
-        return lzma.LZMADecompressor(lzma.FORMAT_AUTO)
+        import lzma
+        return lzma.LZMADecompressor(lzma.FORMAT_AUTO), errors + (lzma.LZMAError,)
     import bz2
-    return bz2.BZ2Decompressor()
+    return bz2.BZ2Decompressor(), errors
 
 
 def find_program(name, root='/'):
