@@ -35,6 +35,13 @@ options:
     type: list
     elements: str
     default: []
+  initramfs:
+    description:
+      - Also read the release's initramfs image and report whether it is stale, as
+        RV(ansible_facts.kmod.initramfs) (see M(kernel.kmod.kmod_initramfs)). Reading an image takes a while, so it is
+        not done by default.
+    type: bool
+    default: false
 attributes:
   check_mode:
     support: full
@@ -276,6 +283,19 @@ ansible_facts:
           returned: when O(modules) is not empty
           type: list
           elements: str
+        initramfs:
+          description:
+            - The initramfs of the release - C(generator) (V(initramfs-tools), V(dracut), V(mkinitcpio) or V(null) when
+              none is installed), C(program), C(image), C(stale) and C(reasons) as M(kernel.kmod.kmod_initramfs)
+              returns them (V(null) with a warning when the image cannot be read).
+          returned: when O(initramfs=true)
+          type: dict
+          sample:
+            generator: initramfs-tools
+            program: /usr/sbin/update-initramfs
+            image: /boot/initrd.img-6.1.0-18-amd64
+            stale: true
+            reasons: [{path: /etc/modprobe.d/kernel-kmod-blacklist.conf, change: added, what: modprobe.d}]
 '''
 
 from ansible.module_utils.basic import AnsibleModule
@@ -291,6 +311,7 @@ def main():
             root=dict(type='path', default='/'),
             available=dict(type='bool', default=False),
             modules=dict(type='list', elements='str', default=[]),
+            initramfs=dict(type='bool', default=False),
         ),
         supports_check_mode=True,
     )
@@ -300,6 +321,7 @@ def main():
             release=module.params['kernel_release'],
             available=module.params['available'],
             modules=module.params['modules'],
+            initramfs=module.params['initramfs'],
         )
     except KmodError as exc:
         module.fail_json(**exc.fail_kwargs())

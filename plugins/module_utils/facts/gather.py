@@ -18,9 +18,11 @@ from ansible_collections.kernel.kmod.plugins.module_utils.tree.lookup import loo
 from ansible_collections.kernel.kmod.plugins.module_utils.tree.module_dir import ModuleTree, releases_under
 
 
-def gather_facts(root='/', release=None, available=False, modules=(), kernel=None):
+def gather_facts(root='/', release=None, available=False, modules=(), kernel=None, initramfs=False):
     """(facts dict, warnings list) for `release` under `root`.
 
+    initramfs: also read the release's initramfs image and say whether it
+    is stale (reading it takes a while, so only when asked);
     kernel: the KernelState of this host (tests pass one over a fake root);
     the live kernel is described only when `root` is that kernel's root and
     `release` its release.
@@ -59,6 +61,11 @@ def gather_facts(root='/', release=None, available=False, modules=(), kernel=Non
             facts['available'] = tree.available()
         if modules:
             facts.update(_info_facts(tree, config['alias_lookup'], modules, warnings))
+        if initramfs:
+            # Imported here: the image readers are needed only when asked for.
+            from ansible_collections.kernel.kmod.plugins.module_utils.initramfs.task import describe
+            facts['initramfs'], found = describe(root, release)
+            warnings.extend(found)
         warnings.extend(tree.warnings)
         warnings.extend(host_kernel.warnings if running else [])
     finally:

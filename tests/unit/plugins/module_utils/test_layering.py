@@ -36,7 +36,9 @@ ALLOWED = {
     'tree': {'general', 'index'},
     'depmod': {'general', 'image', 'index', 'config', 'tree'},
     'load': {'general', 'image', 'config', 'kernel', 'tree'},
-    'facts': {'general', 'image', 'config', 'kernel', 'tree'},
+    'facts': {'general', 'image', 'config', 'kernel', 'tree', 'initramfs'},
+    'initramfs': {'general', 'image', 'config', 'tree', 'index'},
+    'blacklist': {'general', 'image', 'config', 'kernel', 'tree', 'load', 'initramfs'},
 }
 
 # module -> the one package of its job (errors is allowed to all of them)
@@ -44,6 +46,8 @@ MODULE_PACKAGES = {
     'kmod_depmod': 'depmod',
     'kmod_facts': 'facts',
     'kmod_load': 'load',
+    'kmod_blacklist': 'blacklist',
+    'kmod_initramfs': 'initramfs',
 }
 
 

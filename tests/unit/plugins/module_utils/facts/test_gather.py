@@ -130,3 +130,20 @@ def test_an_absolute_release_does_not_escape_the_root(system, tmp_path):
         gather_facts(root=str(tmp_path / 'empty-root'), release=outside, kernel=kernel)
     with pytest.raises(KmodError, match='invalid kernel release'):
         gather_facts(root=root, release='../modules/' + RELEASE, kernel=kernel)
+
+
+def test_initramfs_only_when_asked(system):
+    root, kernel = system
+    facts, warnings = gather_facts(root=root, kernel=kernel)
+    assert 'initramfs' not in facts
+    facts, warnings = gather_facts(root=root, kernel=kernel, initramfs=True)
+    assert facts['initramfs'] == {'generator': None, 'program': None, 'image': None, 'stale': None, 'reasons': []}
+    assert 'initramfs: no initramfs generator found (update-initramfs, dracut, mkinitcpio)' in warnings
+    path = os.path.join(root, 'usr/sbin/update-initramfs')
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, 'w') as f:
+        f.write('#!/bin/sh\n')
+    os.chmod(path, 0o755)
+    facts, warnings = gather_facts(root=root, kernel=kernel, initramfs=True)
+    assert facts['initramfs']['generator'] == 'initramfs-tools' and facts['initramfs']['stale'] is True
+    assert facts['initramfs']['reasons'] == [{'path': '/boot/initrd.img-%s' % RELEASE, 'change': 'added', 'what': 'image'}]
