@@ -14,15 +14,13 @@ that its modprobe reads what it expects:
 Without kmod on the node, kmod 30 with every compression is assumed.
 """
 
-import os
-
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
 from ansible_collections.kernel.kmod.plugins.module_utils.names import MODULE_SUFFIXES
+from ansible_collections.kernel.kmod.plugins.module_utils.programs import find_program, program_env
 
 DEFAULT_KMOD_VERSION = 30
 # The compression feature word of `kmod --version` for each module suffix.
 SUFFIX_FEATURES = {'.ko.gz': 'ZLIB', '.ko.xz': 'XZ', '.ko.zst': 'ZSTD'}
-_SEARCH_DIRS = ('/usr/bin', '/bin', '/usr/sbin', '/sbin')
 
 
 class KmodFlavour(object):
@@ -64,16 +62,9 @@ def parse_version_output(text):
 
 
 def find_kmod():
-    """The path of the kmod program, or None."""
-    seen = []
-    for directory in os.environ.get('PATH', '').split(os.pathsep) + list(_SEARCH_DIRS):
-        if not directory or directory in seen:
-            continue
-        seen.append(directory)
-        path = os.path.join(directory, 'kmod')
-        if os.path.isfile(path) and os.access(path, os.X_OK):
-            return path
-    return None
+    """The path of the host's kmod program (programs.find_program: the
+    system directories, not PATH), or None."""
+    return find_program('kmod')
 
 
 def detect_kmod(program=None):
@@ -84,7 +75,7 @@ def detect_kmod(program=None):
     import subprocess  # imported here: most runs need only the version they cached
     try:
         proc = subprocess.run([program, '--version'], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              universal_newlines=True, timeout=30, check=False)
+                              universal_newlines=True, timeout=30, check=False, env=program_env())
     except (OSError, subprocess.SubprocessError):
         return None, {}
     return parse_version_output(proc.stdout)

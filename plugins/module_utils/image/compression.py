@@ -12,12 +12,12 @@ from the `zstandard` package when it is installed, else from the `zstd`
 program.
 """
 
-import errno as _errno
 import lzma
 import subprocess
 import zlib
 
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import FormatError, KmodError
+from ansible_collections.kernel.kmod.plugins.module_utils.programs import find_program, program_env
 
 try:
     import zstandard as _zstandard
@@ -162,14 +162,15 @@ def _decompress_zstd_module(data, limit, where, path):
 
 
 def _decompress_zstd_program(data, limit, where, path):
+    program = find_program('zstd')
+    if program is None:
+        raise KmodError('%s: cannot decompress zstd: neither the Python package zstandard '
+                        'nor the zstd program (in the system directories) is installed' % where, path=path)
     try:
-        proc = subprocess.Popen(['zstd', '-d', '-q', '-c'], stdin=subprocess.PIPE,
+        proc = subprocess.Popen([program, '-d', '-q', '-c'], stdin=subprocess.PIPE, env=program_env(),
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     except OSError as exc:
-        if exc.errno == _errno.ENOENT:
-            raise KmodError('%s: cannot decompress zstd: neither the Python package zstandard '
-                            'nor the zstd program is installed' % where, path=path)
-        raise KmodError.from_os_error(exc, 'cannot run zstd to decompress', path=path)
+        raise KmodError.from_os_error(exc, 'cannot run %s to decompress' % program, path=path)
     # zstd reads all its input before it is done writing: feed it from a
     # thread while this one reads at most limit + 1 bytes of its output
     import threading

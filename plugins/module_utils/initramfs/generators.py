@@ -19,8 +19,8 @@ through PATH, so nothing a local user puts first in a PATH is run as root.
 import os
 
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
+from ansible_collections.kernel.kmod.plugins.module_utils.programs import SYSTEM_DIRS
 
-PROGRAM_DIRS = ('/usr/sbin', '/sbin', '/usr/bin', '/bin')
 
 
 class Generator(object):
@@ -77,8 +77,8 @@ def _host(root, path):
 
 
 def find_program(root, program):
-    """The path inside root of an executable program in PROGRAM_DIRS, or None."""
-    for directory in PROGRAM_DIRS:
+    """The path inside root of an executable program in SYSTEM_DIRS, or None."""
+    for directory in SYSTEM_DIRS:
         path = '%s/%s' % (directory, program)
         if os.path.isfile(_host(root, path)) and os.access(_host(root, path), os.X_OK):
             return path
@@ -105,7 +105,7 @@ def require(root='/', supported=NAMES):
                 raise KmodError('initramfs generator %s (%s) is not supported; supported: %s'
                                 % (name, path, ', '.join(supported)), path=path)
         raise KmodError('no initramfs generator found: looked for %s in %s'
-                        % (', '.join(k[1] for k in _KNOWN), ', '.join(PROGRAM_DIRS)))
+                        % (', '.join(k[1] for k in _KNOWN), ', '.join(SYSTEM_DIRS)))
     if found.name not in supported:
         raise KmodError('initramfs generator %s (%s) is not supported here; supported: %s'
                         % (found.name, found.program, ', '.join(supported)), path=found.program)

@@ -14,11 +14,11 @@ the files asked for are held in memory.
 """
 
 import errno
-import os
 import zlib
 
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import FormatError, KmodError
 from ansible_collections.kernel.kmod.plugins.module_utils.initramfs.cpio import MAGICS, read_archive
+from ansible_collections.kernel.kmod.plugins.module_utils.programs import SYSTEM_DIRS, find_program, program_env
 
 GZIP, XZ, LZMA, BZIP2, ZSTD, LZ4, LZOP = 'gzip', 'xz', 'lzma', 'bzip2', 'zstd', 'lz4', 'lzop'
 COMPRESSION_MAGICS = (
@@ -34,7 +34,6 @@ COMPRESSION_MAGICS = (
 )
 # The program and its arguments for what the standard library cannot read.
 PROGRAMS = {ZSTD: ('zstd', '-d', '-q', '-c'), LZ4: ('lz4', '-d', '-q', '-c'), LZOP: ('lzop', '-d', '-q', '-c')}
-PROGRAM_DIRS = ('/usr/bin', '/bin', '/usr/sbin', '/sbin')
 CHUNK = 1 << 20
 
 
@@ -126,25 +125,19 @@ def _decompressor(kind):
     return bz2.BZ2Decompressor(), errors
 
 
-def find_program(name, root='/'):
-    for directory in PROGRAM_DIRS:
-        path = os.path.join(root, directory.lstrip('/'), name)
-        if os.path.isfile(path) and os.access(path, os.X_OK):
-            return path
-    return None
-
-
-def _run_program(kind, data, where, root):
+def _run_program(kind, data, where, find):
+    """The output of the host's decompressor for kind (never a program of
+    the image's root: see programs.py)."""
     argv = PROGRAMS[kind]
-    program = find_program(argv[0], root)
+    program = find(argv[0])
     if program is None:
         raise KmodError('%s: the main part is compressed with %s, which needs the %s program (not found in %s)'
-                        % (where, kind, argv[0], ', '.join(PROGRAM_DIRS)), path=where)
+                        % (where, kind, argv[0], ', '.join(SYSTEM_DIRS)), path=where)
     # Imported here: most images are gzip or xz, read without a program.
     import subprocess
     try:
         proc = subprocess.run([program] + list(argv[1:]), input=bytes(data), stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, check=False)
+                              stderr=subprocess.PIPE, check=False, env=program_env())
     except OSError as exc:
         raise KmodError.from_os_error(exc, 'cannot run %s to read' % program, path=where)
     if proc.returncode != 0:
@@ -174,12 +167,13 @@ def _archives(stream, want, where):
         yield from read_archive(stream, head, want, where)
 
 
-def read_image(path, want=lambda name: False, root='/', data=None):
+def read_image(path, want=lambda name: False, data=None, find=find_program):
     """Yield (segment, Entry) for every entry of the image at `path` (a host
     path; data: its bytes when already read).  segment: {'index',
     'compression' (None for an uncompressed part), 'offset'}; a file's data
-    is in the Entry when want(name) is true.  Raises KmodError when the
-    image cannot be read, FormatError when it is not an initramfs."""
+    is in the Entry when want(name) is true.  find: how a decompressor
+    program is found (the host's, programs.find_program).  Raises KmodError
+    when the image cannot be read, FormatError when it is not an initramfs."""
     if data is None:
         try:
             with open(path, 'rb') as f:
@@ -210,7 +204,7 @@ def read_image(path, want=lambda name: False, root='/', data=None):
         segment['compression'] = kind
         if kind in PROGRAMS:
             # The program reads to the end: the compressed part is the last one.
-            for entry in _archives(_Buffer(_run_program(kind, memoryview(data)[pos:], path, root)), want, path):
+            for entry in _archives(_Buffer(_run_program(kind, memoryview(data)[pos:], path, find)), want, path):
                 yield segment, entry
             return
         stream = _Decompressing(data, pos, _decompressor(kind), path)

@@ -176,7 +176,7 @@ def read_state(image_host_path, root, release, generator, module_dir):
     def want(name):
         return os.path.dirname(name) in dirs or name == CONF_MODULES or module_file(name) is not None
 
-    for _segment, entry in read_image(image_host_path, want, root=root):
+    for _segment, entry in read_image(image_host_path, want):
         if entry.data is None:
             continue
         if entry.name == CONF_MODULES:
@@ -245,7 +245,7 @@ def image_copy(root, generator, image, path):
     """The bytes the image (path inside root) holds for the host file `path`
     (inside root) that the generator copies, or None when it holds none."""
     name = '%s/%s' % (resolve_in_root(root, os.path.dirname(path)).strip('/'), os.path.basename(path))
-    for _segment, entry in read_image(host_path(root, image), lambda n: n == name, root=root):
+    for _segment, entry in read_image(host_path(root, image), lambda n: n == name):
         if entry.name == name and entry.data is not None:
             return entry.data
     return None

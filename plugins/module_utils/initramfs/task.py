@@ -15,10 +15,10 @@ from ansible_collections.kernel.kmod.plugins.module_utils.config.precedence impo
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
 from ansible_collections.kernel.kmod.plugins.module_utils.initramfs.generators import detect, require
 from ansible_collections.kernel.kmod.plugins.module_utils.initramfs.stale import compare
+from ansible_collections.kernel.kmod.plugins.module_utils.programs import program_env
 from ansible_collections.kernel.kmod.plugins.module_utils.tree.module_dir import find_module_dir, releases_under
 
 STATES = ('current', 'rebuilt')
-SAFE_PATH = '/usr/sbin:/usr/bin:/sbin:/bin'
 # Characters of a release name (uname -r).  Spelt out: the string module imports re,
 # which the check that finds nothing stale does without.
 _RELEASE_CHARS = frozenset('abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._+~-')
@@ -28,7 +28,7 @@ def run_program(argv):
     """(rc, stdout, stderr) of a program run without a shell, with a fixed PATH."""
     # Imported here: a check that finds nothing stale runs no program.
     import subprocess
-    env = {'PATH': SAFE_PATH, 'LANG': 'C', 'LC_ALL': 'C'}
+    env = program_env()
     try:
         proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, check=False)
     except OSError as exc:

@@ -23,7 +23,7 @@ TESTS = os.path.join(REPO, 'tests', 'unit', 'plugins', 'module_utils')
 PREFIX = 'ansible_collections.kernel.kmod.plugins.module_utils'
 
 # The files at the top of module_utils, used by every layer.
-GENERAL = {'errors', 'names', 'files', 'cache_file', 'forked', 'fnmatch_glibc', 'lock', 'trust'}
+GENERAL = {'errors', 'names', 'files', 'cache_file', 'forked', 'fnmatch_glibc', 'lock', 'programs', 'trust'}
 
 # package -> the packages it may import ('general' is the top level); a
 # package may always import its own files.

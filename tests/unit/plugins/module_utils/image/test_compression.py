@@ -59,11 +59,11 @@ def test_zstd_several_frames():
 
 def test_zstd_missing_everything(tmp_path, monkeypatch):
     monkeypatch.setattr(compression, '_zstandard', None)
-    monkeypatch.setenv('PATH', str(tmp_path))
+    monkeypatch.setattr(compression, 'find_program', lambda name: None)   # none in the system directories
     with pytest.raises(KmodError) as info:
         decompress(b'\x28\xb5\x2f\xfd' + b'\x00' * 10, 'zstd', '/lib/modules/x/m.ko.zst')
     assert str(info.value) == ('/lib/modules/x/m.ko.zst: cannot decompress zstd: neither the Python '
-                               'package zstandard nor the zstd program is installed')
+                               'package zstandard nor the zstd program (in the system directories) is installed')
     assert info.value.path == '/lib/modules/x/m.ko.zst'
 
 
