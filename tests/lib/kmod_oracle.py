@@ -10,6 +10,7 @@ outputs of either where it would read the host kmod's.  `flavour()` is the
 KmodFlavour that kmod_depmod copies for that kmod.
 """
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -39,6 +40,11 @@ class HostKmod(object):
     def flavour(self):
         return KmodFlavour(self.major, self.features)
 
+    @contextlib.contextmanager
+    def sharing(self, paths):
+        """Host paths kept visible to every run inside the block (here: always)."""
+        yield
+
     def depmod(self, args, share=(), **kwargs):
         """CompletedProcess of depmod ARGS (text; stdout and stderr captured)."""
         return _run([HOST_DEPMOD] + list(args), **kwargs)
@@ -62,14 +68,30 @@ class ChrootKmod(object):
         self.version = self.root.version
         self.features = self.root.features
         self.name = 'kmod %s (Debian %s chroot)' % (self.version, 'trixie')
+        self.active = []
 
     def flavour(self):
         return KmodFlavour(self.major, self.features)
 
+    @contextlib.contextmanager
+    def sharing(self, paths):
+        """Host paths shared once for every run inside the block (a big tree
+        is copied once, not for each modprobe); the copies are read-only use."""
+        placed = self._share(paths)
+        self.active.extend(os.path.abspath(p) for p in paths)
+        try:
+            yield
+        finally:
+            del self.active[-len(paths):]
+            self.root.unshare(placed)
+
+    def _share(self, paths):
+        return self.root.share([p for p in paths if os.path.abspath(p) not in self.active])
+
     def depmod(self, args, share=(), **kwargs):
         """depmod ARGS in the chroot over the shared host paths; the index
         files it writes under a shared lib/modules/REL/ come back to the host."""
-        placed = self.root.share(share)
+        placed = self._share(share)
         try:
             proc = _run(self.root.command(['depmod'] + list(args)), **kwargs)
             for host_path in share:
@@ -80,7 +102,7 @@ class ChrootKmod(object):
 
     def modprobe(self, args, share=(), cmdline_file=None, **kwargs):
         """modprobe ARGS in the chroot; /proc/cmdline is cmdline_file, or the host's."""
-        placed = self.root.share(share)
+        placed = self._share(share)
         try:
             return _run(self.root.command(['modprobe'] + list(args), cmdline_file or '/proc/cmdline'), **kwargs)
         finally:
