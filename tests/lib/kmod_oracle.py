@@ -90,12 +90,14 @@ class ChrootKmod(object):
 
     def depmod(self, args, share=(), **kwargs):
         """depmod ARGS in the chroot over the shared host paths; the index
-        files it writes under a shared lib/modules/REL/ come back to the host."""
+        files it writes in the module directories of its -b BASE (which must
+        be shared) come back to the host."""
+        args = list(args)
         placed = self._share(share)
         try:
-            proc = _run(self.root.command(['depmod'] + list(args)), **kwargs)
-            for host_path in share:
-                self._bring_back(host_path)
+            proc = _run(self.root.command(['depmod'] + args), **kwargs)
+            if '-b' in args:
+                self._bring_back(args[args.index('-b') + 1])
         finally:
             self.root.unshare(placed)
         return proc
@@ -134,8 +136,10 @@ def _module_dirs(host_path):
 
 
 def _run(argv, timeout=300, binary=False, input=None):
-    return subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, input=input,
-                          universal_newlines=not binary, timeout=timeout, check=False)
+    """Text (bytes that are no UTF-8 kept as surrogates) unless binary."""
+    text = {} if binary else {'encoding': 'utf-8', 'errors': 'surrogateescape'}
+    return subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, input=input, timeout=timeout,
+                          check=False, **text)
 
 
 _ORACLES = {}
