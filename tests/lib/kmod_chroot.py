@@ -16,8 +16,9 @@ same absolute paths as the host's, and its messages and the absolute paths
 it writes into modules.dep are those of the host's kmod.  After a depmod
 run its index files are copied back into the host's tree and the copy
 inside DIR is removed.  modprobe in the chroot reads its /proc/cmdline from
-a file of ours bind-mounted in a private mount namespace (root and
-`unshare`, as the tests run in CI).
+a copy of the host's (a plain file in the root), or from a file of ours
+bind-mounted in a private mount namespace (root and `unshare`, as the tests
+run in CI).
 """
 
 import fcntl
@@ -266,6 +267,20 @@ class KmodRoot(object):
                 shutil.rmtree(target, ignore_errors=True)
             elif os.path.lexists(target):
                 os.unlink(target)
+
+    def copy_host_cmdline(self):
+        """The root's /proc/cmdline file made the host's own (replaced whole, so
+        concurrent readers see the old or the new text)."""
+        with open('/proc/cmdline', 'rb') as f:
+            text = f.read()
+        target = os.path.join(self.path, 'proc', 'cmdline')
+        with open(target, 'rb') as f:
+            if f.read() == text:
+                return
+        tmp = '%s.%d' % (target, os.getpid())
+        with open(tmp, 'wb') as f:
+            f.write(text)
+        os.rename(tmp, target)
 
     def command(self, argv, cmdline_file=None):
         """argv run inside the root; with cmdline_file, that file is its /proc/cmdline."""

@@ -69,6 +69,7 @@ class ChrootKmod(object):
         self.features = self.root.features
         self.name = 'kmod %s (Debian %s chroot)' % (self.version, 'trixie')
         self.active = []
+        self.root.copy_host_cmdline()
 
     def flavour(self):
         return KmodFlavour(self.major, self.features)
@@ -103,10 +104,11 @@ class ChrootKmod(object):
         return proc
 
     def modprobe(self, args, share=(), cmdline_file=None, **kwargs):
-        """modprobe ARGS in the chroot; /proc/cmdline is cmdline_file, or the host's."""
+        """modprobe ARGS in the chroot; /proc/cmdline is cmdline_file, or the host's
+        (copied into the root: no mount namespace needed for the usual run)."""
         placed = self._share(share)
         try:
-            return _run(self.root.command(['modprobe'] + list(args), cmdline_file or '/proc/cmdline'), **kwargs)
+            return _run(self.root.command(['modprobe'] + list(args), cmdline_file), **kwargs)
         finally:
             self.root.unshare(placed)
 

@@ -115,3 +115,13 @@ def test_missing_mmdebstrap_is_an_error(monkeypatch):
     monkeypatch.setattr(kmod_chroot.shutil, 'which', lambda name: None)
     with pytest.raises(ChrootError, match='mmdebstrap is not installed'):
         kmod_chroot.ensure_root()
+
+
+def test_host_cmdline_copied_into_the_root(fake_root):
+    target = os.path.join(fake_root.path, 'proc', 'cmdline')
+    open(target, 'w').close()
+    fake_root.copy_host_cmdline()
+    with open('/proc/cmdline', 'rb') as a, open(target, 'rb') as b:
+        assert a.read() == b.read()
+    fake_root.copy_host_cmdline()  # already the same: left alone
+    assert os.listdir(os.path.dirname(target)) == ['cmdline']
