@@ -87,7 +87,11 @@ class ChrootKmod(object):
             self.root.unshare(placed)
 
     def _share(self, paths):
-        return self.root.share([p for p in paths if os.path.abspath(p) not in self.active])
+        """Share what no enclosing sharing() block shares already."""
+        def covered(path):
+            path = os.path.abspath(path)
+            return any(path == a or path.startswith(a.rstrip('/') + '/') for a in self.active)
+        return self.root.share([p for p in paths if not covered(p)])
 
     def depmod(self, args, share=(), **kwargs):
         """depmod ARGS in the chroot over the shared host paths; the index
