@@ -274,9 +274,10 @@ class KmodRoot(object):
         with open('/proc/cmdline', 'rb') as f:
             text = f.read()
         target = os.path.join(self.path, 'proc', 'cmdline')
-        with open(target, 'rb') as f:
-            if f.read() == text:
-                return
+        if os.path.exists(target):
+            with open(target, 'rb') as f:
+                if f.read() == text:
+                    return
         tmp = '%s.%d' % (target, os.getpid())
         with open(tmp, 'wb') as f:
             f.write(text)
