@@ -261,7 +261,8 @@ def bench_tree(kind, tree, work, python, envs, chroot):
             if name.startswith('modules.') and name not in INPUTS:
                 shutil.copy2(os.path.join(outputs, name), references[version])
     runs = [('kmod30', kmod30), ('kmod34', kmod34), ('full', full), ('full-34', lambda: full(version=34)),
-            ('unchanged', unchanged), ('full-nopyc', lambda: full(False)), ('unchanged-nopyc', lambda: unchanged(False)),
+            ('unchanged', unchanged), ('full-nopyc', lambda: full(False)),
+            ('unchanged-nopyc', lambda: unchanged(False)),
             ('floor-python', lambda: floor('pass')), ('floor-ansible', lambda: floor(FLOOR_ANSIBLE))]
     results = dict((name, []) for name, _fn in runs)
     for name, fn in runs:  # one warm-up of each (page cache, .pyc)

@@ -58,6 +58,8 @@ def link_copy(source_root, release, target_root):
     return target
 
 
+# pytest may finish a session fixture of one parameter and set it up again
+# later (when the order of tests switches between oracles): index once.
 _INDEXED = {}
 
 

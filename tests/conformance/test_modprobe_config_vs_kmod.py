@@ -159,7 +159,7 @@ def test_explicit_file_paths_and_duplicates(kmod, tmp_path):
     write_tree(tmp, {'d/a.conf': 'alias a m\n', 'd/b.conf': 'alias b m\n', 'x/b.conf': 'alias xb m\n',
                      'f': 'alias f m\n'})
     compare(kmod, tmp, [os.path.join(tmp, 'x', 'b.conf'), os.path.join(tmp, 'd'), os.path.join(tmp, 'f'),
-                  os.path.join(tmp, 'missing')])
+                        os.path.join(tmp, 'missing')])
 
 
 def test_dev_null_mask_and_modules_softdep(kmod, tmp_path):
