@@ -199,7 +199,7 @@ def _build(work, argv, log):
                          universal_newlines=True, check=True).stdout
     version, features = parse_kmod_version(out)
     with open(os.path.join(work, META), 'w') as f:
-        json.dump({'recipe': [w for w in argv], 'suite': SUITE, 'kmod_version': version, 'features': features,
+        json.dump({'recipe': list(argv), 'suite': SUITE, 'kmod_version': version, 'features': features,
                    'built_at': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}, f, indent=1)
 
 
