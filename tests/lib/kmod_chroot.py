@@ -199,7 +199,8 @@ def _build(work, argv, log):
                          universal_newlines=True, check=True).stdout
     version, features = parse_kmod_version(out)
     with open(os.path.join(work, META), 'w') as f:
-        json.dump({'recipe': list(argv), 'suite': SUITE, 'kmod_version': version, 'features': features,
+        # the recipe as written in this file: the mirror is in the key, never in a file
+        json.dump({'recipe': recipe('MIRROR'), 'suite': SUITE, 'kmod_version': version, 'features': features,
                    'built_at': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}, f, indent=1)
 
 
