@@ -352,3 +352,47 @@ def test_debian_tree_kmod_34_layout_holds_the_same_entries(debian_tree, tmp_path
         assert modprobe(host, ours_root, '-D', name, release=debian_tree.release)[1] == \
             modprobe(host, debian_tree.root, '-D', name, release=debian_tree.release)[1]
     assert os.path.exists(os.path.join(module_dir, 'modules.weakdep'))
+
+
+# ---------------------------------------------------------------- depmod -A
+
+QUICK_CASES = {
+    # what is touched after the indexes were written: (path relative to the base, seconds after modules.dep)
+    'nothing': None,
+    'a module newer': ('lib/modules/%s/kernel/lib/core.ko' % REL, 5),
+    'a module later in the same second': ('lib/modules/%s/kernel/lib/core.ko' % REL, 0.5),
+    'modules.order newer': ('lib/modules/%s/modules.order' % REL, 5),
+    'modules.builtin newer': ('lib/modules/%s/modules.builtin' % REL, 5),
+    'a depmod.d file newer': ('depmod.d/test.conf', 5),
+}
+
+
+@pytest.mark.parametrize('case', sorted(QUICK_CASES))
+def test_quick_rebuilds_when_depmod_A_does(kmod, scenarios, tmp_path, case):
+    """depmod -A rebuilds only when a module file is newer than modules.dep
+    (whole seconds); inputs and depmod.d do not count, for kmod 30 and 34 alike."""
+    source = str(tmp_path / 'source')
+    shutil.copytree(scenarios['basic'], source, symlinks=True)
+    pair = Pair(kmod, source, tmp_path)
+    pair.run_kmod()
+    pair.run_ours()
+    seen = {}
+    for which in ('theirs', 'ours'):
+        dep = os.path.join(pair.module_dir(which), 'modules.dep')
+        written = int(os.stat(dep).st_mtime)
+        for dirpath, _dirs, files in os.walk(getattr(pair, which)):
+            for name in files:
+                os.utime(os.path.join(dirpath, name), (written - 100, written - 100))
+        for name in os.listdir(os.path.join(source, 'depmod.d')):
+            os.utime(os.path.join(source, 'depmod.d', name), (written - 100, written - 100))
+        os.utime(dep, (written, written))
+        if QUICK_CASES[case] is not None:
+            rel, later = QUICK_CASES[case]
+            target = os.path.join(source if rel.startswith('depmod.d') else getattr(pair, which), rel)
+            os.utime(target, (written + later, written + later))
+        seen[which] = os.stat(dep).st_ino
+    pair.run_kmod('-A')
+    report = pair.run_ours(quick=True)
+    kmod_rebuilt = os.stat(os.path.join(pair.module_dir('theirs'), 'modules.dep')).st_ino != seen['theirs']
+    assert (report['shortcut'] != 'quick') == kmod_rebuilt
+    assert kmod_rebuilt == (case == 'a module newer')
