@@ -1,4 +1,9 @@
-"""Benchmark: depmod of Debian's whole amd64 tree, ours against kmod's.
+"""Benchmark: depmod of Debian's whole amd64 tree, ours against two kmods.
+
+The kmods: the host's (kmod 30, `/sbin/depmod`) and Debian 13's kmod 34.2
+in a chroot (tests/lib/kmod_chroot.py; `chroot ROOT depmod -b COPY REL` on
+a copy of the same tree placed at the same path inside the root).  Both run
+in the same rounds; the headline ratio is against the faster of the two.
 
 On a copy of Debian's kernel module tree (tests/lib/debian_tree.py; module
 files hard-linked, never written) and on an xz-compressed copy of it (each
@@ -7,22 +12,29 @@ files hard-linked, never written) and on an xz-compressed copy of it (each
 which depmod matches without the compression suffix), each round runs, in an
 order rotated from round to round:
 
-- kmod: `/sbin/depmod -b COPY RELEASE`, outputs deleted first;
+- kmod 30: `/sbin/depmod -b COPY RELEASE`, outputs deleted first;
+- kmod 34: `chroot ROOT depmod -b COPY RELEASE` on the copy inside the
+  root, outputs deleted first;
 - ours, full: a fresh Python process importing the library and calling
   run_depmod with no cache (so no parse cache and no state shortcut),
-  outputs deleted first;
+  outputs deleted first, copying kmod 30 (post-order .bin files) and, as a
+  second run, kmod 34 (pre-order, modules.weakdep);
 - ours, nothing changed: a fresh process calling run_depmod with a cache
   directory after a priming run saved its state (the state shortcut);
 - both of ours again without bytecode files: the library compiled from
   source at import, as it is when Ansible ships it to a node inside
   AnsiballZ's zip (the runs above read .pyc files written, under
-  PYTHONPYCACHEPREFIX, by the warm-up).
+  PYTHONPYCACHEPREFIX, by the warm-up);
+- the floor: `python3 -c pass` and a process importing only
+  ansible.module_utils.basic (what every module run pays before its own
+  work; the runs above do not import it).
 
 Wall time of each process, its CPU time (user + system of the process and
 every child it waited for, from RUSAGE_CHILDREN) and, for ours, the time
 spent inside the run_depmod call as the process itself measured it (the
 rest is interpreter start and imports).  Every round checks that our outputs
-equal kmod's byte for byte.  Medians and ratios are from this one run.
+equal the copied kmod's byte for byte.  Medians and ratios are from this one
+run.
 
 Run: make bench   (or: .venv/bin/python bench/depmod_tree.py)
 Environment: BENCH_REPEAT (rounds, default 7), BENCH_TREES (default
@@ -48,6 +60,7 @@ REPO = os.path.dirname(HERE)
 sys.path[:0] = [REPO]
 
 from tests.lib.debian_tree import cache_dir, get_tree  # noqa: E402
+from tests.lib.kmod_chroot import ensure_root  # noqa: E402
 
 REPEAT = int(os.environ.get('BENCH_REPEAT', '7'))
 TREES = [t for t in os.environ.get('BENCH_TREES', 'plain,xz').split(',') if t]
@@ -62,10 +75,11 @@ INPUTS = ('modules.order', 'modules.builtin', 'modules.builtin.modinfo')
 OURS = r'''
 import sys, time
 start = time.perf_counter()
+from ansible_collections.kernel.kmod.plugins.module_utils.depmod.kmod_version import KmodFlavour
 from ansible_collections.kernel.kmod.plugins.module_utils.depmod.pipeline import DepmodOptions, run_depmod
 imported = time.perf_counter()
-basedir, release, cache = sys.argv[1], sys.argv[2], sys.argv[3] or None
-report = run_depmod(release, DepmodOptions(basedir=basedir, cache_dir=cache))
+basedir, release, cache, version = sys.argv[1], sys.argv[2], sys.argv[3] or None, int(sys.argv[4])
+report = run_depmod(release, DepmodOptions(basedir=basedir, cache_dir=cache, flavour=KmodFlavour(version)))
 done = time.perf_counter()
 print(repr({'import': imported - start, 'call': done - imported, 'shortcut': report['shortcut'],
             'modules': report['modules'], 'written': len(report['written'])}))
@@ -159,6 +173,9 @@ class _XzJob(object):
         os.rename(self.out + '.tmp', self.out)
 
 
+FLOOR_ANSIBLE = 'import ansible.module_utils.basic'
+
+
 def machine():
     model = ''
     try:
@@ -171,7 +188,7 @@ def machine():
         pass
     kmod = subprocess.run([DEPMOD, '--version'], stdout=subprocess.PIPE, check=False,
                           universal_newlines=True).stdout.splitlines()[0]
-    return '%d CPUs (%s), Linux %s, Python %s, %s' % (
+    return '%d CPUs (%s), Linux %s, Python %s, host %s' % (
         os.cpu_count(), model, platform.release(), platform.python_version(), kmod)
 
 
@@ -181,8 +198,9 @@ def same_outputs(module_dir, reference):
     return mismatch + errors
 
 
-def bench_tree(kind, tree, work, python, envs):
-    """{measure: [(wall, cpu, call)]} of REPEAT rounds on one copy of the tree."""
+def bench_tree(kind, tree, work, python, envs, chroot):
+    """{measure: [(wall, cpu, call)]} of REPEAT rounds on one copy of the tree
+    (and its twin inside the kmod 34 root)."""
     base = os.path.join(work, kind)
     src_modules = os.path.join(tree.root, 'lib', 'modules')
     if kind == 'xz':
@@ -194,44 +212,58 @@ def bench_tree(kind, tree, work, python, envs):
     else:
         copy_tree(src_modules, os.path.join(base, 'lib', 'modules'))
     module_dir = os.path.join(base, 'lib', 'modules', tree.release)
-    reference = os.path.join(work, kind + '-kmod')
+    chroot.share([base])  # the same tree at the same path inside the kmod 34 root
+    module_dir_34 = chroot.inside(module_dir)
+    references = {30: os.path.join(work, kind + '-kmod30'), 34: os.path.join(work, kind + '-kmod34')}
     cache = os.path.join(work, kind + '-cache')
-    os.makedirs(reference)
 
-    def kmod():
+    def kmod30():
         delete_outputs(module_dir)
         wall, cpu, _out = timed([DEPMOD, '-b', base, tree.release])
         return wall, cpu, None
 
-    def ours(cache_dir='', pyc=True):
-        wall, cpu, out = timed([python, '-c', OURS, base, tree.release, cache_dir], env=envs[pyc])
+    def kmod34():
+        delete_outputs(module_dir_34)
+        wall, cpu, _out = timed(chroot.command(['depmod', '-b', base, tree.release]))
+        return wall, cpu, None
+
+    def ours(cache_dir='', pyc=True, version=30):
+        wall, cpu, out = timed([python, '-c', OURS, base, tree.release, cache_dir, str(version)], env=envs[pyc])
         return wall, cpu, ast.literal_eval(out.decode('ascii'))
 
-    def full(pyc=True):
+    def full(pyc=True, version=30):
         delete_outputs(module_dir)
-        wall, cpu, info = ours(pyc=pyc)
+        wall, cpu, info = ours(pyc=pyc, version=version)
         if info['shortcut'] is not None or info['modules'] != len(tree.ko_files()):
             raise SystemExit('full run took a shortcut or missed modules: %r' % (info,))
-        bad = same_outputs(module_dir, reference)
+        bad = same_outputs(module_dir, references[version])
         if bad:
-            raise SystemExit('our outputs differ from kmod\'s on the %s tree: %s' % (kind, ', '.join(bad)))
+            raise SystemExit('our outputs differ from kmod %d\'s on the %s tree: %s' % (version, kind, ', '.join(bad)))
         return wall, cpu, info['call']
 
     def unchanged(pyc=True):
         shutil.rmtree(cache, ignore_errors=True)
-        ours(cache)  # priming: saves the state (outputs already equal, nothing written)
+        ours(cache)  # priming: saves the state (and writes kmod 30's layout if another was there)
         wall, cpu, info = ours(cache, pyc=pyc)
         if info['shortcut'] != 'state' or info['written']:
             raise SystemExit('nothing-changed run did not take the state shortcut: %r' % (info,))
         return wall, cpu, info['call']
 
-    # kmod's outputs on this copy, to compare ours with
-    kmod()
-    for name in os.listdir(module_dir):
-        if name.startswith('modules.') and name not in INPUTS:
-            shutil.copy2(os.path.join(module_dir, name), reference)
-    runs = [('kmod', kmod), ('full', full), ('unchanged', unchanged),
-            ('full-nopyc', lambda: full(False)), ('unchanged-nopyc', lambda: unchanged(False))]
+    def floor(code):
+        wall, cpu, _out = timed([python, '-c', code], env=envs[True])
+        return wall, cpu, None
+
+    # each kmod's outputs on its copy, to compare ours with
+    for version, run, outputs in ((30, kmod30, module_dir), (34, kmod34, module_dir_34)):
+        run()
+        os.makedirs(references[version])
+        for name in os.listdir(outputs):
+            if name.startswith('modules.') and name not in INPUTS:
+                shutil.copy2(os.path.join(outputs, name), references[version])
+    runs = [('kmod30', kmod30), ('kmod34', kmod34), ('full', full), ('full-34', lambda: full(version=34)),
+            ('unchanged', unchanged), ('full-nopyc', lambda: full(False)),
+            ('unchanged-nopyc', lambda: unchanged(False)),
+            ('floor-python', lambda: floor('pass')), ('floor-ansible', lambda: floor(FLOOR_ANSIBLE))]
     results = dict((name, []) for name, _fn in runs)
     for name, fn in runs:  # one warm-up of each (page cache, .pyc)
         fn()
@@ -246,31 +278,49 @@ def median(values):
     return statistics.median(values) if values and values[0] is not None else None
 
 
-def report(tree, all_results, load_before, load_after):
-    lines = ['# depmod of Debian\'s amd64 tree: kernel.kmod against kmod', '',
-             '%s; %s; %s (%s), %d modules; median of %d alternating rounds after one warm-up; '
-             'load average %s before, %s after.'
-             % (time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()), machine(), tree.package, tree.release,
-                len(tree.ko_files()), REPEAT, load_before, load_after), '',
+RUN_ORDER = ('kmod30', 'kmod34', 'full', 'full-34', 'unchanged', 'full-nopyc', 'unchanged-nopyc',
+             'floor-python', 'floor-ansible')
+
+
+def report(tree, all_results, load_before, load_after, kmod34_version):
+    lines = ['# depmod of Debian\'s amd64 tree: kernel.kmod against kmod 30 and kmod %s' % kmod34_version, '',
+             '%s; %s; kmod %s in a Debian 13 chroot; %s (%s), %d modules; median of %d alternating rounds '
+             'after one warm-up; load average %s before, %s after.'
+             % (time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()), machine(), kmod34_version, tree.package,
+                tree.release, len(tree.ko_files()), REPEAT, load_before, load_after), '',
              'Reproduce: `make bench` or `.venv/bin/python bench/depmod_tree.py` '
              '(BENCH_REPEAT=%d BENCH_TREES=%s).' % (REPEAT, ','.join(TREES)), '',
-             '| tree | run | wall (process) | CPU (process tree) | run_depmod call | wall / kmod | CPU / kmod |',
-             '|---|---|---|---|---|---|---|']
-    labels = {'kmod': '`/sbin/depmod -b COPY REL`', 'full': 'ours, full (no cache, outputs deleted)',
+             'The faster kmod is the anchor: "/ faster kmod" divides by its median wall (CPU) time.', '',
+             '| tree | run | wall (process) | CPU (process tree) | run_depmod call | wall / kmod 30 '
+             '| wall / kmod 34 | wall / faster kmod | CPU / faster kmod |',
+             '|---|---|---|---|---|---|---|---|---|']
+    labels = {'kmod30': 'kmod 30: `/sbin/depmod -b COPY REL`',
+              'kmod34': 'kmod %s: `chroot ROOT depmod -b COPY REL`' % kmod34_version,
+              'full': 'ours, full, copying kmod 30 (no cache, outputs deleted)',
+              'full-34': 'ours, full, copying kmod 34 (pre-order .bin, modules.weakdep)',
               'unchanged': 'ours, nothing changed (state shortcut)',
               'full-nopyc': 'ours, full, library compiled at import (no .pyc)',
-              'unchanged-nopyc': 'ours, nothing changed, no .pyc'}
+              'unchanged-nopyc': 'ours, nothing changed, no .pyc',
+              'floor-python': 'floor: `python3 -c pass`',
+              'floor-ansible': 'floor: a process importing ansible.module_utils.basic'}
+    headline = []
     for kind, results in all_results:
-        kmod_wall = median([r[0] for r in results['kmod']])
-        kmod_cpu = median([r[1] for r in results['kmod']])
-        for name in ('kmod', 'full', 'unchanged', 'full-nopyc', 'unchanged-nopyc'):
-            rows = results[name]
-            wall = median([r[0] for r in rows])
-            cpu = median([r[1] for r in rows])
-            call = median([r[2] for r in rows])
-            lines.append('| %s | %s | %.3f s | %.3f s | %s | %.2f | %.2f |' % (
+        med = dict((name, (median([r[0] for r in rows]), median([r[1] for r in rows]), median([r[2] for r in rows])))
+                   for name, rows in results.items())
+        faster = min(('kmod30', 'kmod34'), key=lambda name: med[name][0])
+        for name in RUN_ORDER:
+            wall, cpu, call = med[name]
+            lines.append('| %s | %s | %.3f s | %.3f s | %s | %.2f | %.2f | %.2f | %.2f |' % (
                 kind, labels[name], wall, cpu, '%.3f s' % call if call is not None else '-',
-                wall / kmod_wall, cpu / kmod_cpu))
+                wall / med['kmod30'][0], wall / med['kmod34'][0], wall / med[faster][0], cpu / med[faster][1]))
+        headline.append('- %s tree: the faster kmod is %s (%.3f s against %.3f s); ours, full, copying kmod 34: '
+                        '%.2f of it (copying kmod 30: %.2f); nothing changed: %.2f (floor: interpreter %.3f s, '
+                        'with ansible.module_utils.basic imported %.3f s)'
+                        % (kind, labels[faster].split(':')[0], med[faster][0],
+                           med['kmod34' if faster == 'kmod30' else 'kmod30'][0],
+                           med['full-34'][0] / med[faster][0], med['full'][0] / med[faster][0],
+                           med['unchanged'][0] / med[faster][0], med['floor-python'][0], med['floor-ansible'][0]))
+    lines += ['', 'Headline (wall, against the faster kmod):', ''] + headline
     lines += ['', 'Raw seconds (wall, CPU, call) per round:', '']
     for kind, results in all_results:
         for name, rows in results.items():
@@ -281,6 +331,7 @@ def report(tree, all_results, load_before, load_after):
 
 def main():
     tree = get_tree()
+    chroot = ensure_root(lambda msg: sys.stderr.write(msg + '\n'))
     load_before = '%.2f' % os.getloadavg()[0]
     work = tempfile.mkdtemp(prefix='bench-depmod-')
     try:
@@ -301,9 +352,11 @@ def main():
                 False: dict(env, PYTHONPATH=os.path.join(work, 'source-only'), PYTHONDONTWRITEBYTECODE='1')}
         all_results = []
         for kind in TREES:
-            all_results.append((kind, bench_tree(kind, tree, work, sys.executable, envs)))
-        text = report(tree, all_results, load_before, '%.2f' % os.getloadavg()[0])
+            all_results.append((kind, bench_tree(kind, tree, work, sys.executable, envs, chroot)))
+        text = report(tree, all_results, load_before, '%.2f' % os.getloadavg()[0], chroot.version)
     finally:
+        if os.path.lexists(chroot.inside(work)):
+            shutil.rmtree(chroot.inside(work), ignore_errors=True)
         shutil.rmtree(work, ignore_errors=True)
     sys.stdout.write(text)
     if os.environ.get('BENCH_OUT'):

@@ -113,7 +113,9 @@ options:
       - The kmod version whose C(depmod) is copied, for example V(30) or V(34).
       - Defaults to the node's kmod (C(kmod --version)), or V(30) when the node has none.
       - With 33 and later C(modules.weakdep) is written; with 34 and later the C(.bin) indexes are laid
-        out in pre-order and a module listed twice in C(modules.order) keeps its first position.
+        out in pre-order, a module listed twice in C(modules.order) keeps its first position, and a zstd
+        module whose frame header does not declare its size is indexed without symbols, as kmod 34 cannot
+        decompress it.
       - Module files with a compression the node's kmod was built without (C(-XZ), C(-ZSTD), C(-ZLIB) in
         C(kmod --version)) are not indexed, as that C(depmod) ignores them; this holds whatever O(kmod_version) says.
     type: str
@@ -238,7 +240,7 @@ kmod:
   returned: always
   type: dict
   sample: {version: 30, detected: true, bin_layout: post, weakdep: false, first_order_line_wins: false,
-           suffixes: [.ko.zst, .ko.xz, .ko]}
+           zstd_needs_size: false, suffixes: [.ko.zst, .ko.xz, .ko]}
 '''
 
 from ansible.module_utils.basic import AnsibleModule

@@ -1,13 +1,15 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) kernel.kmod contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Graph and output stages against the host's depmod (kmod 30).
+"""Graph and output stages against kmod's depmod: the host's kmod 30 and
+kmod 34.2 in a Debian 13 chroot (the `kmod` fixture runs each test with both).
 
-Fake module trees built with gcc are indexed by /sbin/depmod; the records
-are taken in the order its modules.dep lists them (the scan stage's job)
-and parsed with elf.read_module; then every file our renderer produces must
-equal depmod's byte for byte, and depmod's messages must be ours.  The same
-on Debian's whole amd64 tree.
+Fake module trees built with gcc are indexed by the oracle's depmod; the
+records are taken in the order its modules.dep lists them (the scan stage's
+job) and parsed with elf.read_module; then every file our renderer produces,
+rendered as that kmod writes them (post- or pre-order .bin files, with or
+without modules.weakdep), must equal depmod's byte for byte, and depmod's
+messages must be ours.  The same on Debian's whole amd64 tree.
 """
 
 import os
@@ -28,11 +30,10 @@ from tests.lib.fakeko import build_ko
 pytestmark = pytest.mark.conformance
 
 RELEASE = '6.1.0-conformance'
-DEPMOD = '/sbin/depmod'
 
 
-def make_tree(base, modules, order=None, builtin=None, builtin_modinfo=None):
-    """Build fake modules and run the real depmod: (module_dir, returncode, stderr lines)."""
+def make_tree(kmod, base, modules, order=None, builtin=None, builtin_modinfo=None):
+    """Build fake modules and run kmod's depmod: (module_dir, returncode, stderr lines)."""
     module_dir = os.path.join(str(base), 'lib', 'modules', RELEASE)
     os.makedirs(module_dir, exist_ok=True)
     for rel, spec in modules.items():
@@ -46,8 +47,7 @@ def make_tree(base, modules, order=None, builtin=None, builtin_modinfo=None):
     if builtin_modinfo is not None:
         with open(os.path.join(module_dir, 'modules.builtin.modinfo'), 'wb') as f:
             f.write(builtin_modinfo)
-    proc = subprocess.run([DEPMOD, '-b', str(base), RELEASE], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          universal_newlines=True, timeout=60, check=False)
+    proc = kmod.depmod(['-b', str(base), RELEASE], share=[str(base)], timeout=60)
     return module_dir, proc.returncode, proc.stderr.splitlines()
 
 
@@ -86,10 +86,16 @@ def depmod_says(stderr):
     return [re.sub(r'^depmod: (WARNING|ERROR): ', '', line) for line in stderr if line]
 
 
-def index_and_compare(module_dir, stderr):
+def render_as(kmod, graph, module_dir):
+    """Our files as this kmod writes them."""
+    flavour = kmod.flavour()
+    return render_outputs(graph, module_dir, layout=flavour.layout, weakdep=flavour.weakdep)
+
+
+def index_and_compare(kmod, module_dir, stderr):
     graph = resolve_dependencies(records_in_depmod_order(module_dir))
     assert graph.cycles == []
-    files, warnings = render_outputs(graph, module_dir)
+    files, warnings = render_as(kmod, graph, module_dir)
     assert_same_files(module_dir, files)
     # modules.order is the scan stage's to read and to warn about
     theirs = [m for m in depmod_says(stderr) if not m.startswith('could not open modules.order')]
@@ -142,14 +148,18 @@ MIXED_BUILTIN_MODINFO = (b'ext4.alias=fs-ext4\0ext4.alias=fs-ext3\0ext4.license=
 
 
 @pytest.fixture(scope='module')
-def mixed_tree(tmp_path_factory):
-    return make_tree(tmp_path_factory.mktemp('mixed'), MIXED, MIXED_ORDER, MIXED_BUILTIN, MIXED_BUILTIN_MODINFO)
+def mixed_tree(kmod, tmp_path_factory):
+    return make_tree(kmod, tmp_path_factory.mktemp('mixed'), MIXED, MIXED_ORDER, MIXED_BUILTIN,
+                     MIXED_BUILTIN_MODINFO)
 
 
-def test_mixed_tree_every_file_equals_depmod(mixed_tree):
+WEAKDEP_FILE = b'# Weak dependencies extracted from modules themselves.\nweakdep weakdep chain_3\n'
+
+
+def test_mixed_tree_every_file_equals_depmod(kmod, mixed_tree):
     module_dir, returncode, stderr = mixed_tree
     assert returncode == 0
-    graph, files = index_and_compare(module_dir, stderr)
+    graph, files = index_and_compare(kmod, module_dir, stderr)
     deps = {r.name: [d.name for d in r.deps] for r in graph.records}
     # the facts the tree was built to show, as depmod wrote them
     assert deps['app'] == ['dup_b', 'right', 'chain_1', 'chain_2', 'chain_3', 'left', 'bottom']
@@ -159,10 +169,13 @@ def test_mixed_tree_every_file_equals_depmod(mixed_tree):
     assert 'gzipped' not in deps
     assert b'lonely' not in files['modules.devname']
     assert b'oddmajor odd c4:4294967295\n' in files['modules.devname']
-    assert 'modules.weakdep' not in files
+    # kmod 33 and later write modules.weakdep
+    assert files.get('modules.weakdep') == (WEAKDEP_FILE if kmod.major >= 33 else None)
 
 
 def test_mixed_tree_pre_order_layout_holds_the_same_entries(mixed_tree):
+    """Both layouts of one graph read back the same (kmod 34's pre-order is
+    compared byte for byte with kmod 34 above)."""
     from ansible_collections.kernel.kmod.plugins.module_utils.index.binary import BinaryIndex
     module_dir = mixed_tree[0]
     graph = resolve_dependencies(records_in_depmod_order(module_dir))
@@ -177,30 +190,35 @@ def test_mixed_tree_pre_order_layout_holds_the_same_entries(mixed_tree):
             assert pre[name] == post[name]
 
 
-def test_weakdep_is_an_option_kmod_30_does_not_write(mixed_tree):
+def test_weakdep_is_written_by_kmod_33_and_later_only(kmod, mixed_tree):
     module_dir = mixed_tree[0]
-    assert not os.path.exists(os.path.join(module_dir, 'modules.weakdep'))
+    weakdep = os.path.join(module_dir, 'modules.weakdep')
+    if kmod.major >= 33:
+        with open(weakdep, 'rb') as f:
+            assert f.read() == WEAKDEP_FILE
+    else:
+        assert not os.path.exists(weakdep)
     graph = resolve_dependencies(records_in_depmod_order(module_dir))
     files, _w = render_outputs(graph, module_dir, weakdep=True)
     assert list(files) == output_names(weakdep=True)
-    assert files['modules.weakdep'] == (b'# Weak dependencies extracted from modules themselves.\n'
-                                        b'weakdep weakdep chain_3\n')
+    assert files['modules.weakdep'] == WEAKDEP_FILE
 
 
-def test_missing_builtin_files_give_warnings_and_empty_indexes(tmp_path):
-    module_dir, returncode, stderr = make_tree(tmp_path, {'kernel/a.ko': dict(exports=['fa'])}, ['kernel/a.ko'])
+def test_missing_builtin_files_give_warnings_and_empty_indexes(kmod, tmp_path):
+    module_dir, returncode, stderr = make_tree(kmod, tmp_path, {'kernel/a.ko': dict(exports=['fa'])},
+                                               ['kernel/a.ko'])
     assert returncode == 0
-    index_and_compare(module_dir, stderr)
+    index_and_compare(kmod, module_dir, stderr)
     assert os.path.getsize(os.path.join(module_dir, 'modules.builtin.bin')) == 0
     assert os.path.getsize(os.path.join(module_dir, 'modules.devname')) == 0
 
 
-def test_without_modules_order_depmod_uses_its_hash_order(tmp_path):
+def test_without_modules_order_depmod_uses_its_hash_order(kmod, tmp_path):
     modules = {'kernel/d%02d/m-%d%s.ko' % (i % 7, i, 'x' * (i % 5)): dict(exports=['f%d' % i], needs=['f%d' % (i + 1)])
                for i in range(40)}
-    module_dir, returncode, stderr = make_tree(tmp_path, modules, builtin=b'', builtin_modinfo=b'')
+    module_dir, returncode, stderr = make_tree(kmod, tmp_path, modules, builtin=b'', builtin_modinfo=b'')
     assert returncode == 0
-    graph, _files = index_and_compare(module_dir, stderr)
+    graph, _files = index_and_compare(kmod, module_dir, stderr)
     names = [r.name for r in graph.records]
     assert names == hash_iteration_order(names, DEPMOD_MODULE_NAME_BUCKETS)
     assert names != sorted(names)
@@ -220,10 +238,10 @@ CYCLES = [
 
 
 @pytest.mark.parametrize('graph_spec, order', CYCLES)
-def test_cycles_are_reported_as_depmod_reports_them_and_nothing_is_written(tmp_path, graph_spec, order):
+def test_cycles_are_reported_as_depmod_reports_them_and_nothing_is_written(kmod, tmp_path, graph_spec, order):
     modules = {'kernel/%s.ko' % name: dict(exports=e, needs=n) for name, (e, n) in graph_spec.items()}
     order = ['kernel/%s.ko' % name for name in (order or sorted(graph_spec))]
-    module_dir, returncode, stderr = make_tree(tmp_path, modules, order)
+    module_dir, returncode, stderr = make_tree(kmod, tmp_path, modules, order)
     assert returncode == 1
     assert sorted(os.listdir(module_dir)) == ['kernel', 'modules.order']
     records = [parsed_record(module_dir, rel, i) for i, rel in enumerate(order)]
@@ -232,7 +250,7 @@ def test_cycles_are_reported_as_depmod_reports_them_and_nothing_is_written(tmp_p
     assert graph.cycles
 
 
-def test_module_needing_its_own_export_is_a_cycle_for_depmod(tmp_path):
+def test_module_needing_its_own_export_is_a_cycle_for_depmod(kmod, tmp_path):
     module_dir = os.path.join(str(tmp_path), 'lib', 'modules', RELEASE)
     os.makedirs(os.path.join(module_dir, 'kernel'))
     source = tmp_path / 'self.c'
@@ -241,16 +259,16 @@ def test_module_needing_its_own_export_is_a_cycle_for_depmod(tmp_path):
     subprocess.run(['gcc', '-c', '-o', os.path.join(module_dir, 'kernel', 's.ko'), str(source)], check=True)
     with open(os.path.join(module_dir, 'modules.order'), 'w') as f:
         f.write('kernel/s.ko\n')
-    proc = subprocess.run([DEPMOD, '-b', str(tmp_path), RELEASE], stderr=subprocess.PIPE,
-                          universal_newlines=True, check=False)
+    proc = kmod.depmod(['-b', str(tmp_path), RELEASE], share=[str(tmp_path)])
     assert proc.returncode == 1
     graph = resolve_dependencies([parsed_record(module_dir, 'kernel/s.ko', 0)])
     assert graph.messages == depmod_says(proc.stderr.splitlines())
 
 
-def test_debian_tree_every_file_equals_depmod(debian_tree):
-    graph = resolve_dependencies(records_in_depmod_order(debian_tree.module_dir))
+def test_debian_tree_every_file_equals_depmod(kmod, indexed_debian_tree):
+    module_dir = indexed_debian_tree.module_dir
+    graph = resolve_dependencies(records_in_depmod_order(module_dir))
     assert len(graph.records) == 4023
-    files, warnings = render_outputs(graph, debian_tree.module_dir)
+    files, warnings = render_as(kmod, graph, module_dir)
     assert warnings == []
-    assert_same_files(debian_tree.module_dir, files)
+    assert_same_files(module_dir, files)

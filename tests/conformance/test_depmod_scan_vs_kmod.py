@@ -1,34 +1,37 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) kernel.kmod contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""depmod_scan against the host's depmod (kmod 30): which files, in which order.
+"""depmod_scan against kmod's depmod: which files, in which order.
+
+Both oracles (the `kmod` fixture): the host's kmod 30 and kmod 34.2 in a
+Debian 13 chroot; the scan copies each (kmod 34 keeps the first position of
+a module listed twice in modules.order, kmod 30 the last).
 
 Synthetic trees of fake modules (one `gcc -c` object copied under many
 names: the name comes from the path) with depmod.d files covering search
 orders, built-in/external keywords, overrides, external directories,
 duplicates, exclude, build/source, modules.order variants and compressed
-files.  `/sbin/depmod -b ROOT -C CONFDIR RELEASE` writes modules.dep, whose
+files.  `depmod -b ROOT -C CONFDIR RELEASE` writes modules.dep, whose
 lines list the modules in depmod's final order; its first column must equal
-our scan's dep_path list.  The host kmod is built without zlib: it ignores
-'.ko.gz', so the scan is run with the suffixes it knows.
-On Debian's real tree the scan equals the host depmod's modules.dep order.
+our scan's dep_path list.  Both kmods are built without zlib: they ignore
+'.ko.gz', so the scan is run with the suffixes that kmod knows.
+On Debian's real tree the scan equals that depmod's modules.dep order.
 """
 
 import os
 import random
-import subprocess
 
 import pytest
 
 from ansible_collections.kernel.kmod.plugins.module_utils.config.depmod import load_depmod_config
+from ansible_collections.kernel.kmod.plugins.module_utils.depmod.pipeline import run_depmod
 from ansible_collections.kernel.kmod.plugins.module_utils.depmod.scan import scan_modules
+from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
 from tests.lib.fakeko import build_ko, compress_bytes
 
 pytestmark = pytest.mark.conformance
 
-DEPMOD = '/sbin/depmod'
 RELEASE = '6.1.0-77-amd64'
-HOST_SUFFIXES = ('.ko.zst', '.ko.xz', '.ko')
 
 
 @pytest.fixture(scope='module')
@@ -42,7 +45,8 @@ def ko_bytes(tmp_path_factory):
 class Tree(object):
     """A fake root, a config directory and helpers to compare with kmod."""
 
-    def __init__(self, tmp_path, ko):
+    def __init__(self, kmod, tmp_path, ko):
+        self.kmod = kmod
         self.base = str(tmp_path)
         self.root = os.path.join(self.base, 'root')
         self.module_dir = os.path.join(self.root, 'lib', 'modules', RELEASE)
@@ -68,26 +72,36 @@ class Tree(object):
         with open(os.path.join(self.conf_dir, name), 'w') as f:
             f.write(text)
 
-    def kmod_order(self):
-        subprocess.run([DEPMOD, '-b', self.root, '-C', self.conf_dir, RELEASE], check=True,
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        with open(os.path.join(self.module_dir, 'modules.dep')) as f:
+    def kmod_order(self, fatal=None):
+        """modules.dep's order; fatal: the FATAL message depmod must stop with after writing it."""
+        proc = self.kmod.depmod(['-b', self.root, '-C', self.conf_dir, RELEASE], share=[self.base])
+        if fatal is None:
+            assert proc.returncode == 0, proc.stderr
+        else:
+            assert proc.returncode == 1 and 'depmod: FATAL: %s' % fatal in proc.stderr, proc.stderr
+        with open(os.path.join(self.module_dir, 'modules.dep'), errors='surrogateescape') as f:
             return [line.split(':', 1)[0] for line in f]
 
     def our_order(self):
         config = load_depmod_config(paths=[self.conf_dir], release=RELEASE)
-        return scan_modules(self.root, RELEASE, config=config, suffixes=HOST_SUFFIXES).dep_paths()
+        return scan_modules(self.root, RELEASE, config=config, **scan_flavour(self.kmod)).dep_paths()
 
-    def check(self):
+    def check(self, fatal=None):
         ours = self.our_order()
-        theirs = self.kmod_order()
+        theirs = self.kmod_order(fatal)
         assert ours == theirs
         return ours
 
 
+def scan_flavour(kmod):
+    """The scan options that copy this kmod."""
+    flavour = kmod.flavour()
+    return {'suffixes': flavour.suffixes, 'first_order_line_wins': flavour.first_order_line_wins}
+
+
 @pytest.fixture
-def tree(tmp_path, ko_bytes):
-    return Tree(tmp_path, ko_bytes)
+def tree(kmod, tmp_path, ko_bytes):
+    return Tree(kmod, tmp_path, ko_bytes)
 
 
 NAMES = ['snd-hda-intel', 'e1000e', 'ext4', 'xfs', 'dummy', 'loop', 'nbd', 'btrfs', 'virtio_net',
@@ -110,8 +124,9 @@ def test_modules_order_first_then_hash_order(tree):
     random.Random(3).shuffle(listed)
     tree.order(['kernel/missing.ko'] + listed + ['', 'kernel/d0/%s.ko' % NAMES[0], 'kernel/d0/nope.ko'])
     got = tree.check()
-    # NAMES[0] is listed twice: kmod 30 keeps its last position
-    assert got[len(listed) - 1] == 'kernel/d0/%s.ko' % NAMES[0]
+    # NAMES[0] is listed twice: kmod 30 keeps its last position, kmod 34 its first
+    first = listed.index('kernel/d0/%s.ko' % NAMES[0])
+    assert got.index('kernel/d0/%s.ko' % NAMES[0]) == (first if tree.kmod.major >= 34 else len(listed) - 1)
 
 
 def test_modules_order_without_final_newline_is_ignored(tree):
@@ -133,7 +148,7 @@ def test_compressed_files_and_order_matching(tree):
     tree.add('kernel/a/zz.ko.xz', compress='xz')
     tree.add('kernel/a/yy.ko.zst', compress='zst')
     tree.add('kernel/a/xx.ko')
-    tree.add('kernel/a/gz.ko.gz', compress='gz')  # not a module for Debian's kmod 30
+    tree.add('kernel/a/gz.ko.gz', compress='gz')  # not a module for Debian's kmod 30 and 34
     tree.add('kernel/a/dotted.name.ko')
     tree.add('kernel/a/not-a-module.o')
     tree.add('kernel/a/ko')
@@ -299,10 +314,11 @@ def test_symlinked_module_and_dangling_link(tree):
     tree.check()
 
 
-def test_debian_tree_order(debian_tree):
-    """The scan's order equals the order of the host depmod's modules.dep."""
+def test_debian_tree_order(kmod, indexed_debian_tree):
+    """The scan's order equals the order of that depmod's modules.dep."""
+    debian_tree = indexed_debian_tree
     config = load_depmod_config(paths=[], release=debian_tree.release)
-    result = scan_modules(debian_tree.root, debian_tree.release, config=config, suffixes=HOST_SUFFIXES)
+    result = scan_modules(debian_tree.root, debian_tree.release, config=config, **scan_flavour(kmod))
     with open(os.path.join(debian_tree.module_dir, 'modules.dep')) as f:
         expected = [line.split(':', 1)[0] for line in f]
     assert len(expected) == 4023
@@ -340,9 +356,26 @@ def test_modules_order_overlong_line_ignores_file(tree):
 
 
 def test_non_ascii_and_odd_names(tree):
+    """kmod 30 indexes any byte; kmod 34 writes modules.dep, then stops at the first
+    key of modules.dep.bin that is not 7-bit ASCII (and run_depmod refuses such a
+    name for either before writing anything: see test_non_ascii_names_are_refused)."""
     for name in ('é', 'aé', 'abé', 'abcé', 'ü-x', 'x_ü', '\u4e2d\u6587', 'a.b.c', '-', '_x', 'UPPER', '.hidden'):
         tree.add('kernel/%s.ko' % name)
-    tree.check()
+    fatal = 'Module index: bad character' if tree.kmod.major >= 34 else None
+    tree.check(fatal)
+
+
+def test_non_ascii_names_are_refused(tree):
+    """Where kmod 34 stops (leaving modules.dep and a temporary .bin file behind)
+    and kmod 30 writes the 8-bit key, we write nothing and say which key."""
+    tree.add('kernel/ok.ko')
+    tree.add('kernel/abé.ko')
+    config = load_depmod_config(paths=[tree.conf_dir], release=RELEASE)
+    with pytest.raises(KmodError, match="index key 'ab.': only 7-bit ASCII"):
+        run_depmod(RELEASE, basedir=tree.root, config_paths=[tree.conf_dir], cache_dir=None,
+                   flavour=tree.kmod.flavour())
+    assert sorted(os.listdir(tree.module_dir)) == ['kernel']
+    assert config.warnings == []
 
 
 @pytest.mark.parametrize('seed', range(int(os.environ.get('DEPMOD_SCAN_SEEDS', '30'))))

@@ -1,21 +1,22 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) kernel.kmod contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Our .bin reader and writer on Debian's real tree, indexed by the host's depmod.
+"""Our .bin reader and writer on Debian's real tree, indexed by each oracle's
+depmod (the `kmod` fixture: the host's kmod 30, post-order tries; kmod 34.2
+in a Debian 13 chroot, pre-order tries).
 
 - Every (key, value) of modules.dep.bin, modules.alias.bin,
   modules.symbols.bin and modules.builtin.bin equals what the text files
   say (parsed here plainly, independently of text_index.py).
-- The writer, fed the text files' content in post-order, reproduces the
-  host depmod's five .bin files byte for byte; pre-order reads back the same.
+- The writer, fed the text files' content, reproduces that depmod's five
+  .bin files byte for byte in its layout; the other layout reads back the same.
 - Wildcard lookups of 200 concrete modaliases made from the real patterns
-  give the module list `modprobe -R` prints, in the same order.
+  give the module list that kmod's `modprobe -R` prints, in the same order.
 """
 
 import os
 import random
 import re
-import subprocess
 
 import pytest
 
@@ -48,30 +49,34 @@ def normalise_alias(alias):
     return re.sub(r'\[[^\]]*\]|-', lambda m: '_' if m.group(0) == '-' else m.group(0), alias)
 
 
-def test_dep_bin_equals_modules_dep(debian_tree):
-    lines = text_lines(debian_tree.module_dir, 'modules.dep')
+def test_dep_bin_equals_modules_dep(indexed_debian_tree):
+    tree = indexed_debian_tree
+    lines = text_lines(tree.module_dir, 'modules.dep')
     want = sorted((modname(line.split(':', 1)[0]), line) for line in lines)
     assert len(want) == 4023
-    assert bin_pairs(debian_tree.module_dir, 'modules.dep.bin') == want
+    assert bin_pairs(tree.module_dir, 'modules.dep.bin') == want
 
 
-def test_alias_bin_equals_modules_alias(debian_tree):
+def test_alias_bin_equals_modules_alias(indexed_debian_tree):
+    tree = indexed_debian_tree
     want = sorted((normalise_alias(f[1]), f[2]) for f in
-                  (line.split() for line in text_lines(debian_tree.module_dir, 'modules.alias')))
+                  (line.split() for line in text_lines(tree.module_dir, 'modules.alias')))
     assert len(want) > 20000
-    assert bin_pairs(debian_tree.module_dir, 'modules.alias.bin') == want
+    assert bin_pairs(tree.module_dir, 'modules.alias.bin') == want
 
 
-def test_symbols_bin_equals_modules_symbols(debian_tree):
+def test_symbols_bin_equals_modules_symbols(indexed_debian_tree):
+    tree = indexed_debian_tree
     want = sorted((f[1], f[2]) for f in
-                  (line.split() for line in text_lines(debian_tree.module_dir, 'modules.symbols')))
+                  (line.split() for line in text_lines(tree.module_dir, 'modules.symbols')))
     assert len(want) > 10000
-    assert bin_pairs(debian_tree.module_dir, 'modules.symbols.bin') == want
+    assert bin_pairs(tree.module_dir, 'modules.symbols.bin') == want
 
 
-def test_builtin_bin_keys_are_builtin_module_names(debian_tree):
-    names = sorted(modname(line) for line in text_lines(debian_tree.module_dir, 'modules.builtin'))
-    with BinaryIndex(os.path.join(debian_tree.module_dir, 'modules.builtin.bin')) as idx:
+def test_builtin_bin_keys_are_builtin_module_names(indexed_debian_tree):
+    tree = indexed_debian_tree
+    names = sorted(modname(line) for line in text_lines(tree.module_dir, 'modules.builtin'))
+    with BinaryIndex(os.path.join(tree.module_dir, 'modules.builtin.bin')) as idx:
         items = list(idx.items())
     assert sorted(key for key, _p, _v in items) == names
     assert {(p, v) for _k, p, v in items} == {(0, '')}
@@ -79,16 +84,18 @@ def test_builtin_bin_keys_are_builtin_module_names(debian_tree):
 
 @pytest.mark.parametrize('name', ['modules.dep', 'modules.alias', 'modules.symbols', 'modules.builtin',
                                   'modules.builtin.alias'])
-def test_writer_reproduces_host_depmod_byte_for_byte(debian_tree, name):
-    text = read_text_index(debian_tree.module_dir, name)
+def test_writer_reproduces_depmod_byte_for_byte(kmod, indexed_debian_tree, name):
+    tree = indexed_debian_tree
+    text = read_text_index(tree.module_dir, name)
     assert text.warnings == []
-    with open(os.path.join(debian_tree.module_dir, name + '.bin'), 'rb') as f:
+    with open(os.path.join(tree.module_dir, name + '.bin'), 'rb') as f:
         theirs = f.read()
-    ours = IndexBuilder().add_all(text.entries).to_bytes('post')
+    layout = kmod.flavour().layout
+    ours = IndexBuilder().add_all(text.entries).to_bytes(layout)
     assert len(ours) == len(theirs)
     assert ours == theirs
-    pre = IndexBuilder().add_all(text.entries).to_bytes('pre')
-    with BinaryIndex.from_bytes(pre) as a, BinaryIndex(os.path.join(debian_tree.module_dir, name + '.bin')) as b:
+    other = IndexBuilder().add_all(text.entries).to_bytes('pre' if layout == 'post' else 'post')
+    with BinaryIndex.from_bytes(other) as a, BinaryIndex(os.path.join(tree.module_dir, name + '.bin')) as b:
         assert list(a.items()) == list(b.items())
 
 
@@ -114,8 +121,9 @@ def concrete(pattern, rng):
 
 
 @pytest.fixture(scope='module')
-def modalias_sample(debian_tree):
-    with BinaryIndex(os.path.join(debian_tree.module_dir, 'modules.alias.bin')) as idx:
+def modalias_sample(indexed_debian_tree):
+    tree = indexed_debian_tree
+    with BinaryIndex(os.path.join(tree.module_dir, 'modules.alias.bin')) as idx:
         patterns = sorted(set(key for key, _p, _v in idx.items() if any(c in key for c in '*?[')))
     rng = random.Random(20240601)
     chosen = rng.sample(patterns, SAMPLE_SIZE)
@@ -124,17 +132,15 @@ def modalias_sample(debian_tree):
     return [(p, concrete(p, rng)) for p in chosen]
 
 
-def test_wildcard_lookups_equal_modprobe(debian_tree, modalias_sample):
+def test_wildcard_lookups_equal_modprobe(kmod, indexed_debian_tree, modalias_sample):
+    tree = indexed_debian_tree
     mismatches = []
     found_several = 0
-    with BinaryIndex(os.path.join(debian_tree.module_dir, 'modules.alias.bin')) as idx:
+    with BinaryIndex(os.path.join(tree.module_dir, 'modules.alias.bin')) as idx, kmod.sharing([tree.root]):
         for pattern, query in modalias_sample:
             assert fnmatch(pattern, query), (pattern, query)
             ours = [value for _priority, value in idx.lookup_wildcard(query)]
-            proc = subprocess.run(['/sbin/modprobe', '-d', debian_tree.root, '-S', debian_tree.release,
-                                   '-C', '/dev/null', '-R', query],
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
-                                  check=False)
+            proc = kmod.modprobe(['-d', tree.root, '-S', tree.release, '-C', '/dev/null', '-R', query])
             theirs = proc.stdout.split()
             if ours != theirs:
                 mismatches.append((query, ours, theirs))

@@ -1,14 +1,17 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) kernel.kmod contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""kmod_depmod end to end against the host's depmod (kmod 30).
+"""kmod_depmod end to end against kmod's depmod: the host's kmod 30 and
+kmod 34.2 in a Debian 13 chroot (the `kmod` fixture runs each test with both;
+ours copies that kmod, as `kmod_version` does).
 
-Each synthetic tree is built once with gcc and copied twice: /sbin/depmod -b
-indexes one copy, run_depmod (or the module file, run as Ansible runs it)
-the other.  Every output file must be byte-identical; modprobe -D and
-modprobe -R, pointed at either copy, must give the same answers; with -e -E
-/ -e -F our unresolved symbols must be depmod's messages.  The same on a
-copy of Debian's real tree (its .ko files hard-linked, never written).
+Each synthetic tree is built once with gcc and copied twice: that kmod's
+depmod -b indexes one copy, run_depmod (or the module file, run as Ansible
+runs it) the other.  Every output file must be byte-identical; that kmod's
+modprobe -D and modprobe -R, pointed at either copy, must give the same
+answers; with -e -E / -e -F our unresolved symbols must be depmod's
+messages.  The same on a copy of Debian's real tree (its .ko files
+hard-linked, never written).
 """
 
 import json
@@ -23,16 +26,15 @@ import pytest
 from ansible_collections.kernel.kmod.plugins.module_utils.depmod.kmod_version import KmodFlavour, kmod_flavour
 from ansible_collections.kernel.kmod.plugins.module_utils.depmod.outputs import output_names
 from ansible_collections.kernel.kmod.plugins.module_utils.depmod.pipeline import run_depmod
+from tests.conformance.conftest import link_copy
 from tests.lib.fakeko import build_ko
+from tests.lib.kmod_oracle import get_oracle
 
 pytestmark = pytest.mark.conformance
 
 REL = '6.1.0-kdepmod'
-DEPMOD = '/sbin/depmod'
-MODPROBE = '/sbin/modprobe'
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 MODULE = os.path.join(REPO, 'plugins', 'modules', 'kmod_depmod.py')
-OUTPUTS = output_names(weakdep=False)
 INPUTS = ('modules.order', 'modules.builtin', 'modules.builtin.modinfo')
 
 
@@ -59,6 +61,10 @@ SCENARIOS = {
             'kernel/drivers/dup2.ko': dict(modinfo=[GPL], exports=['shared_sym']),
             'kernel/drivers/user.ko': dict(modinfo=[GPL], needs=['shared_sym'], versions=[(0x11, 'core_fn')]),
             'extra/extra_mod.ko': dict(modinfo=[GPL, 'alias=block-major-7-*'], needs=['nothere']),
+            # kmod 34 cannot read a zstd file that does not declare its size
+            'kernel/drivers/unsized.ko.zst': dict(modinfo=[GPL, 'alias=unsized-alias'], exports=['unsized_fn'],
+                                                  compress='zst-unsized'),
+            'kernel/drivers/unsized-user.ko': dict(modinfo=[GPL], needs=['unsized_fn']),
         },
         'corrupt': ['kernel/drivers/broken.ko'],
         'order': ['kernel/lib/core.ko', 'kernel/drivers/mid.ko', 'kernel/drivers/top-level.ko',
@@ -133,7 +139,9 @@ def scenarios(tmp_path_factory):
 class Pair(object):
     """Two copies of one tree: kmod indexes `theirs`, we index `ours`."""
 
-    def __init__(self, source, tmp_path):
+    def __init__(self, kmod, source, tmp_path):
+        self.kmod = kmod
+        self.source = source
         self.theirs = str(tmp_path / 'theirs')
         self.ours = str(tmp_path / 'ours')
         for target in (self.theirs, self.ours):
@@ -144,18 +152,20 @@ class Pair(object):
     def module_dir(self, which):
         return os.path.join(getattr(self, which), 'lib', 'modules', REL)
 
-    def run_kmod(self, *extra):
-        proc = subprocess.run([DEPMOD, '-b', self.theirs, '-C', self.conf] + list(extra) + [REL],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
-                              timeout=300, check=False)
+    def run_kmod(self, *extra, **kwargs):
+        share = [self.theirs, self.source] + list(kwargs.pop('share', ()))
+        proc = self.kmod.depmod(['-b', self.theirs, '-C', self.conf] + list(extra) + [REL], share=share)
         assert proc.returncode == 0, proc.stderr
         return proc.stderr.splitlines()
 
     def run_ours(self, **kwargs):
         kwargs.setdefault('config_paths', [self.conf])
         kwargs.setdefault('cache_dir', None)
-        kwargs.setdefault('flavour', host_flavour())
+        kwargs.setdefault('flavour', self.kmod.flavour())
         return run_depmod(REL, basedir=self.ours, **kwargs)
+
+    def outputs(self):
+        return output_names(weakdep=self.kmod.flavour().weakdep)
 
 
 def read_outputs(module_dir):
@@ -170,23 +180,25 @@ def read_outputs(module_dir):
 def assert_same_outputs(pair):
     theirs = read_outputs(pair.module_dir('theirs'))
     ours = read_outputs(pair.module_dir('ours'))
-    assert sorted(ours) == sorted(theirs) == sorted(OUTPUTS)
+    assert sorted(ours) == sorted(theirs) == sorted(pair.outputs())
     # paths of external modules are absolute and the same in both copies
-    assert [n for n in OUTPUTS if ours[n] != theirs[n]] == []
+    assert [n for n in pair.outputs() if ours[n] != theirs[n]] == []
 
 
-def modprobe(root, *args):
-    proc = subprocess.run([MODPROBE, '-d', root, '-S', REL, '-C', '/dev/null'] + list(args),
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
-                          timeout=120, check=False)
+def modprobe(kmod, root, *args, **kwargs):
+    """(status, output with root replaced) of this kmod's modprobe -d root."""
+    proc = kmod.modprobe(['-d', root, '-S', kwargs.get('release', REL), '-C', '/dev/null'] + list(args),
+                         share=[root], timeout=120)
     return proc.returncode, (proc.stdout + proc.stderr).replace(root, 'ROOT')
 
 
 def assert_same_modprobe_answers(pair, names, aliases=()):
-    for name in names:
-        assert modprobe(pair.ours, '-D', name) == modprobe(pair.theirs, '-D', name), name
-    for alias in aliases:
-        assert modprobe(pair.ours, '-R', alias) == modprobe(pair.theirs, '-R', alias), alias
+    kmod = pair.kmod
+    with kmod.sharing([pair.ours, pair.theirs, pair.source]):
+        for name in names:
+            assert modprobe(kmod, pair.ours, '-D', name) == modprobe(kmod, pair.theirs, '-D', name), name
+        for alias in aliases:
+            assert modprobe(kmod, pair.ours, '-R', alias) == modprobe(kmod, pair.theirs, '-R', alias), alias
 
 
 def kmod_symbol_messages(lines, root):
@@ -202,15 +214,17 @@ def kmod_symbol_messages(lines, root):
 # ---------------------------------------------------------------- synthetic trees
 
 MODULE_NAMES = ['core', 'mid', 'top_level', 'top-level', 'helper', 'dup1', 'dup2', 'user', 'extra_mod', 'broken',
+                'unsized', 'unsized_user',
                 'same', 'over', 'hidden', 'early', 'ext', 'one', 'two', 'ext4', 'nosuch']
 ALIASES = ['core-alias', 'pci:v00001234d00005678sv0sd0bc0sc0i0', 'top-alias', 'char-major-10-200',
            'block-major-7-3', 'fs-ext4', 'crypto-crc32c', 'from-updates', 'from-kernel', 'over-extra',
-           'over-kernel', 'external-one', 'hidden', 'symbol:same_sym', 'symbol:shared_sym', 'symbol:ext_sym']
+           'over-kernel', 'external-one', 'hidden', 'symbol:same_sym', 'symbol:shared_sym', 'symbol:ext_sym',
+           'unsized-alias', 'symbol:unsized_fn']
 
 
 @pytest.mark.parametrize('name', sorted(SCENARIOS))
-def test_outputs_equal_depmod(scenarios, tmp_path, name):
-    pair = Pair(scenarios[name], tmp_path)
+def test_outputs_equal_depmod(kmod, scenarios, tmp_path, name):
+    pair = Pair(kmod, scenarios[name], tmp_path)
     pair.run_kmod()
     report = pair.run_ours()
     assert report['changed'] is True
@@ -221,29 +235,32 @@ def test_outputs_equal_depmod(scenarios, tmp_path, name):
     assert again['changed'] is False and again['written'] == []
 
 
-def test_corrupt_module_reported_and_kept_as_kmod_does(scenarios, tmp_path):
-    pair = Pair(scenarios['basic'], tmp_path)
+def test_corrupt_module_reported_and_kept_as_kmod_does(kmod, scenarios, tmp_path):
+    pair = Pair(kmod, scenarios['basic'], tmp_path)
     lines = pair.run_kmod()
     report = pair.run_ours()
-    broken = os.path.join(pair.module_dir('ours'), 'kernel/drivers/broken.ko')
-    assert [s['path'] for s in report['skipped']] == [broken]
-    assert any(line.startswith('depmod: ERROR: failed to load symbols from %s'
-                               % os.path.join(pair.module_dir('theirs'), 'kernel/drivers/broken.ko'))
-               for line in lines)
+    unreadable = ['kernel/drivers/broken.ko'] + (['kernel/drivers/unsized.ko.zst'] if kmod.major >= 34 else [])
+    assert sorted(s['path'] for s in report['skipped']) == [os.path.join(pair.module_dir('ours'), rel)
+                                                            for rel in unreadable]
+    theirs = [line.split(': ')[2][len('failed to load symbols from '):] for line in lines
+              if line.startswith('depmod: ERROR: failed to load symbols from ')]
+    assert sorted(theirs) == [os.path.join(pair.module_dir('theirs'), rel) for rel in unreadable]
     with open(os.path.join(pair.module_dir('ours'), 'modules.dep')) as f:
-        assert 'kernel/drivers/broken.ko:\n' in f.read()
+        text = f.read()
+    for rel in unreadable:
+        assert '\n%s:\n' % rel in text
 
 
-def test_rerun_over_kmods_files_changes_nothing(scenarios, tmp_path):
-    pair = Pair(scenarios['config'], tmp_path)
+def test_rerun_over_kmods_files_changes_nothing(kmod, scenarios, tmp_path):
+    pair = Pair(kmod, scenarios['config'], tmp_path)
     pair.run_kmod()
-    report = run_depmod(REL, basedir=pair.theirs, config_paths=[pair.conf], cache_dir=None, flavour=host_flavour())
+    report = run_depmod(REL, basedir=pair.theirs, config_paths=[pair.conf], cache_dir=None, flavour=kmod.flavour())
     assert report['changed'] is False and report['written'] == []
 
 
 @pytest.mark.parametrize('kind', ['symvers', 'system_map'])
-def test_unresolved_symbols_equal_depmods(scenarios, tmp_path, kind):
-    pair = Pair(scenarios['basic'], tmp_path)
+def test_unresolved_symbols_equal_depmods(kmod, scenarios, tmp_path, kind):
+    pair = Pair(kmod, scenarios['basic'], tmp_path)
     symbols = str(tmp_path / kind)
     with open(symbols, 'w') as f:
         if kind == 'symvers':
@@ -251,7 +268,7 @@ def test_unresolved_symbols_equal_depmods(scenarios, tmp_path, kind):
         else:
             f.write('ffffffff81000000 T printk\nffffffff82000000 r __ksymtab_printk\n')
     flag = '-E' if kind == 'symvers' else '-F'
-    theirs = kmod_symbol_messages(pair.run_kmod('-e', flag, symbols), pair.theirs)
+    theirs = kmod_symbol_messages(pair.run_kmod('-e', flag, symbols, share=[symbols]), pair.theirs)
     report = pair.run_ours(check_symbols=True, **{kind: symbols})
     ours = [m.replace(pair.ours, 'ROOT') for m in report['messages']]
     assert ours == theirs
@@ -261,11 +278,15 @@ def test_unresolved_symbols_equal_depmods(scenarios, tmp_path, kind):
     assert_same_outputs(pair)
 
 
-def test_module_file_equals_depmod(scenarios, tmp_path):
-    pair = Pair(scenarios['basic'], tmp_path)
+def test_module_file_equals_depmod(kmod, scenarios, tmp_path):
+    """The module as Ansible runs it: the node's kmod detected (30 here), or kmod_version: "34"."""
+    pair = Pair(kmod, scenarios['basic'], tmp_path)
     pair.run_kmod()
     args = {'basedir': pair.ours, 'kernel_release': REL, 'config_paths': [pair.conf],
             'cache_dir': str(tmp_path / 'cache'), '_ansible_check_mode': False, '_ansible_diff': False}
+    detected = kmod.major == host_flavour().version
+    if not detected:
+        args['kmod_version'] = kmod.version
     args_file = tmp_path / 'args.json'
     args_file.write_text(json.dumps({'ANSIBLE_MODULE_ARGS': args}))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.join(REPO, '.build')] + sys.path))
@@ -273,67 +294,52 @@ def test_module_file_equals_depmod(scenarios, tmp_path):
                           universal_newlines=True, env=env, timeout=300, check=False)
     result = json.loads(proc.stdout)
     assert result['changed'] is True, result
-    assert result['kmod']['version'] == host_flavour().version and result['kmod']['detected'] is True
+    assert (result['kmod']['version'], result['kmod']['detected']) == (kmod.major, detected)
     assert_same_outputs(pair)
 
 
 # ---------------------------------------------------------------- Debian's tree
 
-def _link_copy(source_root, release, target_root):
-    """target_root/lib/modules/<release>: module files hard-linked, index files copied."""
-    source = os.path.join(source_root, 'lib', 'modules', release)
-    target = os.path.join(target_root, 'lib', 'modules', release)
-    for dirpath, dirnames, filenames in os.walk(source):
-        rel = os.path.relpath(dirpath, source)
-        os.makedirs(os.path.join(target, rel), exist_ok=True)
-        for link in [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
-            os.symlink(os.readlink(os.path.join(dirpath, link)), os.path.join(target, rel, link))
-        dirnames[:] = [d for d in dirnames if not os.path.islink(os.path.join(dirpath, d))]
-        for name in filenames:
-            src, dst = os.path.join(dirpath, name), os.path.join(target, rel, name)
-            if os.path.islink(src):
-                os.symlink(os.readlink(src), dst)
-            elif rel == '.':
-                shutil.copy2(src, dst)  # every index and input file: a real copy
-            else:
-                os.link(src, dst)
-    return target
-
-
-def test_debian_tree(debian_tree, tmp_path):
+def test_debian_tree(kmod, indexed_debian_tree, tmp_path):
+    debian_tree = indexed_debian_tree
+    outputs = output_names(weakdep=kmod.flavour().weakdep)
     ours_root = str(tmp_path / 'ours')
-    module_dir = _link_copy(debian_tree.root, debian_tree.release, ours_root)
-    for name in OUTPUTS:
+    module_dir = link_copy(debian_tree.root, debian_tree.release, ours_root)
+    for name in outputs:
         os.unlink(os.path.join(module_dir, name))
     empty_conf = str(tmp_path / 'depmod.d')
     os.makedirs(empty_conf)
     report = run_depmod(debian_tree.release, basedir=ours_root, config_paths=[empty_conf],
-                        cache_dir=str(tmp_path / 'cache'), flavour=host_flavour())
+                        cache_dir=str(tmp_path / 'cache'), flavour=kmod.flavour())
     assert report['modules'] == len(debian_tree.ko_files())
-    assert report['written'] == OUTPUTS and report['skipped'] == []
+    assert report['written'] == outputs and report['skipped'] == []
     theirs = read_outputs(debian_tree.module_dir)
     ours = read_outputs(module_dir)
-    assert sorted(ours) == sorted(theirs)
+    assert sorted(ours) == sorted(theirs) == sorted(outputs)
     assert [n for n in sorted(ours) if ours[n] != theirs[n]] == []
     names = ['e1000e', 'snd_hda_intel', 'dummy', 'btrfs', 'nvme', 'xfs', 'i915', 'kvm_intel', 'usb_storage',
              'ext4', 'virtio_net', 'nf_conntrack', 'bluetooth', 'nosuch']
-    for name in names:
-        args = ['-D', name]
-        theirs_answer = modprobe(debian_tree.root, *args)
-        assert modprobe(ours_root, *args)[1].replace(ours_root, 'ROOT') == theirs_answer[1], name
-    for alias in ('pci:v00008086d000010D3sv*sd*bc*sc*i*', 'fs-btrfs', 'net-pf-10', 'symbol:kvm_irq_has_notifier',
-                  'usb:v0781p5567d0100dc00dsc00dp00ic08isc06ip50in00'):
-        assert modprobe(ours_root, '-R', alias) == modprobe(debian_tree.root, '-R', alias), alias
+    release = debian_tree.release
+    with kmod.sharing([ours_root, debian_tree.root]):
+        for name in names:
+            theirs_answer = modprobe(kmod, debian_tree.root, '-D', name, release=release)
+            assert modprobe(kmod, ours_root, '-D', name, release=release) == theirs_answer, name
+        for alias in ('pci:v00008086d000010D3sv*sd*bc*sc*i*', 'fs-btrfs', 'net-pf-10',
+                      'symbol:kvm_irq_has_notifier', 'usb:v0781p5567d0100dc00dsc00dp00ic08isc06ip50in00'):
+            assert modprobe(kmod, ours_root, '-R', alias, release=release) == \
+                modprobe(kmod, debian_tree.root, '-R', alias, release=release), alias
     # second run: the state shortcut
     again = run_depmod(debian_tree.release, basedir=ours_root, config_paths=[empty_conf],
-                       cache_dir=str(tmp_path / 'cache'), flavour=host_flavour())
+                       cache_dir=str(tmp_path / 'cache'), flavour=kmod.flavour())
     assert (again['changed'], again['shortcut'], again['modules']) == (False, 'state', report['modules'])
 
 
 def test_debian_tree_kmod_34_layout_holds_the_same_entries(debian_tree, tmp_path):
-    """kmod 34's pre-order .bin files: other bytes, same entries; kmod 30's modprobe reads them."""
+    """kmod 34's pre-order .bin files: other bytes, same entries; kmod 30's modprobe reads them
+    (byte for byte they are compared with kmod 34's own in test_debian_tree)."""
+    host = get_oracle('kmod30')
     ours_root = str(tmp_path / 'ours')
-    module_dir = _link_copy(debian_tree.root, debian_tree.release, ours_root)
+    module_dir = link_copy(debian_tree.root, debian_tree.release, ours_root)
     empty_conf = str(tmp_path / 'depmod.d')
     os.makedirs(empty_conf)
     report = run_depmod(debian_tree.release, basedir=ours_root, config_paths=[empty_conf], cache_dir=None,
@@ -343,6 +349,50 @@ def test_debian_tree_kmod_34_layout_holds_the_same_entries(debian_tree, tmp_path
     assert all(report['files'][n]['added'] == report['files'][n]['removed'] == 0
                for n in report['written'] if n.endswith('.bin'))
     for name in ('e1000e', 'btrfs', 'i915'):
-        assert modprobe(ours_root, '-D', name)[1].replace(ours_root, 'ROOT') == \
-            modprobe(debian_tree.root, '-D', name)[1]
+        assert modprobe(host, ours_root, '-D', name, release=debian_tree.release)[1] == \
+            modprobe(host, debian_tree.root, '-D', name, release=debian_tree.release)[1]
     assert os.path.exists(os.path.join(module_dir, 'modules.weakdep'))
+
+
+# ---------------------------------------------------------------- depmod -A
+
+QUICK_CASES = {
+    # what is touched after the indexes were written: (path relative to the base, seconds after modules.dep)
+    'nothing': None,
+    'a module newer': ('lib/modules/%s/kernel/lib/core.ko' % REL, 5),
+    'a module later in the same second': ('lib/modules/%s/kernel/lib/core.ko' % REL, 0.5),
+    'modules.order newer': ('lib/modules/%s/modules.order' % REL, 5),
+    'modules.builtin newer': ('lib/modules/%s/modules.builtin' % REL, 5),
+    'a depmod.d file newer': ('depmod.d/test.conf', 5),
+}
+
+
+@pytest.mark.parametrize('case', sorted(QUICK_CASES))
+def test_quick_rebuilds_when_depmod_A_does(kmod, scenarios, tmp_path, case):
+    """depmod -A rebuilds only when a module file is newer than modules.dep
+    (whole seconds); inputs and depmod.d do not count, for kmod 30 and 34 alike."""
+    source = str(tmp_path / 'source')
+    shutil.copytree(scenarios['basic'], source, symlinks=True)
+    pair = Pair(kmod, source, tmp_path)
+    pair.run_kmod()
+    pair.run_ours()
+    seen = {}
+    for which in ('theirs', 'ours'):
+        dep = os.path.join(pair.module_dir(which), 'modules.dep')
+        written = int(os.stat(dep).st_mtime)
+        for dirpath, _dirs, files in os.walk(getattr(pair, which)):
+            for name in files:
+                os.utime(os.path.join(dirpath, name), (written - 100, written - 100))
+        for name in os.listdir(os.path.join(source, 'depmod.d')):
+            os.utime(os.path.join(source, 'depmod.d', name), (written - 100, written - 100))
+        os.utime(dep, (written, written))
+        if QUICK_CASES[case] is not None:
+            rel, later = QUICK_CASES[case]
+            target = os.path.join(source if rel.startswith('depmod.d') else getattr(pair, which), rel)
+            os.utime(target, (written + later, written + later))
+        seen[which] = os.stat(dep).st_ino
+    pair.run_kmod('-A')
+    report = pair.run_ours(quick=True)
+    kmod_rebuilt = os.stat(os.path.join(pair.module_dir('theirs'), 'modules.dep')).st_ino != seen['theirs']
+    assert (report['shortcut'] != 'quick') == kmod_rebuilt
+    assert kmod_rebuilt == (case == 'a module newer')

@@ -1,7 +1,9 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) kernel.kmod contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Our load plans against the real `modprobe --show-depends` (kmod on this host).
+"""Our load plans against the real `modprobe --show-depends`: the host's
+kmod 30 and kmod 34.2 in a Debian 13 chroot (the `kmod` fixture runs each
+test with both, on trees that kmod's own depmod indexed).
 
 `modprobe -D -d ROOT -S RELEASE -C CONFDIR [-i] [-b] NAME [OPTIONS]` prints
 what it would do, one line a module: `insmod PATH OPTIONS`, `builtin NAME`
@@ -19,7 +21,6 @@ we give our planner the same text.  Otherwise both see the host's own.
 """
 
 import os
-import subprocess
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -30,22 +31,20 @@ from ansible_collections.kernel.kmod.plugins.module_utils.config.cmdline import 
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import ModuleNotFound
 from ansible_collections.kernel.kmod.plugins.module_utils.load.plan import plan_load
 from ansible_collections.kernel.kmod.plugins.module_utils.tree.module_dir import ModuleTree
-from tests.lib.fake_cmdline import FAKE_CMDLINE, host_cmdline, under_cmdline
+from tests.lib.fake_cmdline import FAKE_CMDLINE, host_cmdline
 from tests.lib.fake_tree import FakeTree
 
 pytestmark = pytest.mark.conformance
 
-MODPROBE = '/sbin/modprobe'
 RELEASE = '6.1.0-plan-amd64'
-
-if not os.path.exists(MODPROBE):
-    pytest.skip('kmod modprobe not installed', allow_module_level=True)
 
 
 class Oracle(object):
-    """Runs modprobe -D many times under one fake /proc/cmdline."""
+    """Runs a kmod's modprobe -D many times under one fake /proc/cmdline
+    (the module tree must be shared with that kmod: kmod.sharing)."""
 
-    def __init__(self, tmp, root, release, confdirs, cmdline_text):
+    def __init__(self, kmod, tmp, root, release, confdirs, cmdline_text):
+        self.kmod = kmod
         self.root = root
         self.release = release
         self.confdirs = confdirs
@@ -56,14 +55,11 @@ class Oracle(object):
 
     def run(self, args):
         """(lines with kmod's repeats dropped, or None when kmod found nothing)."""
-        argv = [MODPROBE, '-D', '-d', self.root, '-S', self.release]
+        argv = ['-D', '-d', self.root, '-S', self.release]
         for d in self.confdirs:
             argv += ['-C', d]
         argv += list(args)
-        if FAKE_CMDLINE:
-            argv = under_cmdline(argv, self.cmdline_file)
-        r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
-                           check=False)
+        r = self.kmod.modprobe(argv, share=self.confdirs, cmdline_file=self.cmdline_file if FAKE_CMDLINE else None)
         if r.returncode != 0:
             assert 'not found in directory' in r.stderr, r.stderr
             return None
@@ -152,6 +148,7 @@ softdep postonly post: sfx
 install postonly /bin/false
 blacklist blk
 blacklist wide
+weakdep top sfx low-alias
 """
 
 CMDLINE = ('BOOT_IMAGE=/vmlinuz root=/dev/vda ro quiet top.c=1 "mid.q=x y" cfgalias.cx=2 '
@@ -159,7 +156,8 @@ CMDLINE = ('BOOT_IMAGE=/vmlinuz root=/dev/vda ro quiet top.c=1 "mid.q=x y" cfgal
 
 
 @pytest.fixture(scope='module')
-def synthetic(tmp_path_factory):
+def synthetic(kmod, tmp_path_factory):
+    """The tree, indexed by this kmod's depmod and shared with it for the module's tests."""
     tmp = tmp_path_factory.mktemp('plan')
     fake = FakeTree(tmp, RELEASE)
     gpl = 'license=GPL'
@@ -178,7 +176,7 @@ def synthetic(tmp_path_factory):
     fake.add('kernel/shared2.ko', modinfo=[gpl], needs=['mid_fn'])
     fake.add('kernel/selfish.ko', modinfo=[gpl])
     fake.add('kernel/postonly.ko', modinfo=[gpl])
-    fake.add('kernel/modsd.ko', modinfo=[gpl, 'softdep=pre: sfx post: low-alias'], needs=['top_fn'])
+    fake.add('kernel/modsd.ko', modinfo=[gpl, 'softdep=pre: sfx post: low-alias', 'weakdep=cycx'], needs=['top_fn'])
     fake.add('kernel/blk.ko', modinfo=[gpl, 'alias=blk-alias'], exports=['blk_fn'])
     fake.add('kernel/blk2.ko', modinfo=[gpl, 'alias=blk2-alias'])
     fake.add('kernel/usesblk.ko', modinfo=[gpl], needs=['blk_fn'])
@@ -186,8 +184,9 @@ def synthetic(tmp_path_factory):
     fake.add('extra/outoforder.ko', in_order=False, modinfo=[gpl], needs=['top_fn'])
     fake.add_builtin('kernel/bi.ko', modinfo=['alias=bi-alias', 'parm=p:x'])
     fake.conf('conf/plan.conf', CONFIG)
-    fake.depmod()
-    return fake
+    fake.depmod(kmod)
+    with kmod.sharing([fake.root]):
+        yield fake
 
 
 REQUESTS = [
@@ -201,14 +200,19 @@ FLAGS = [[], ['-i'], ['-b'], ['-i', '-b']]
 
 
 @pytest.fixture(scope='module', params=['host-or-fake-cmdline', 'no-module-words'])
-def synthetic_setup(request, synthetic, tmp_path_factory):
+def synthetic_setup(request, kmod, synthetic, tmp_path_factory):
     text = CMDLINE if request.param == 'host-or-fake-cmdline' else 'root=/dev/vda ro'
-    oracle = Oracle(tmp_path_factory.mktemp('cmdline'), synthetic.root, RELEASE,
+    oracle = Oracle(kmod, tmp_path_factory.mktemp('cmdline'), synthetic.root, RELEASE,
                     [os.path.join(synthetic.root, 'conf')], text)
     tree = ModuleTree(synthetic.root, RELEASE)
+    # weakdep lines and modules.weakdep (kmod 33+) are read, and never loaded
+    weakdep = kmod.major >= 33
     config = mc.load_modprobe_config(paths=oracle.confdirs, module_dir=tree.module_dir,
-                                     cmdline=oracle.cmdline_text)
-    assert config.warnings == []
+                                     cmdline=oracle.cmdline_text, weakdep=weakdep)
+    kmod_30_warns = ["ignoring bad line starting with 'weakdep'"]
+    assert [w.split(': ', 1)[1] for w in config.warnings] == ([] if weakdep else kmod_30_warns)
+    assert config.weakdeps_for('top') == (['sfx', 'low-alias'] if weakdep else [])
+    assert config.weakdeps_for('modsd') == (['cycx'] if weakdep else [])
     yield oracle, tree, config
     tree.close()
 
@@ -236,16 +240,17 @@ def test_user_options(synthetic_setup):
 def test_kmod_repeats_a_module_the_plan_does_not(synthetic_setup):
     """shared2: pre low sdlow post shared1; sdlow and shared1 share low/mid."""
     oracle, tree, config = synthetic_setup
-    argv = [MODPROBE, '-D', '-d', oracle.root, '-S', RELEASE, '-C', oracle.confdirs[0], 'shared2']
-    raw = subprocess.run(argv, stdout=subprocess.PIPE, universal_newlines=True, check=True).stdout.splitlines()
+    proc = oracle.kmod.modprobe(['-D', '-d', oracle.root, '-S', RELEASE, '-C', oracle.confdirs[0], 'shared2'])
+    assert proc.returncode == 0, proc.stderr
+    raw = proc.stdout.splitlines()
     assert len(raw) > len(set(raw))
     ours = plan_lines(tree, config, ['shared2'])
     assert len(ours) == len(set(ours))
 
 
 @pytest.mark.skipif(not FAKE_CMDLINE, reason='cannot give modprobe a fake /proc/cmdline here')
-def test_cmdline_given_apart_equals_config_cmdline(synthetic, tmp_path):
-    oracle = Oracle(tmp_path, synthetic.root, RELEASE, [os.path.join(synthetic.root, 'conf')], CMDLINE)
+def test_cmdline_given_apart_equals_config_cmdline(kmod, synthetic, tmp_path):
+    oracle = Oracle(kmod, tmp_path, synthetic.root, RELEASE, [os.path.join(synthetic.root, 'conf')], CMDLINE)
     with ModuleTree(synthetic.root, RELEASE) as tree:
         config = mc.load_modprobe_config(paths=oracle.confdirs, module_dir=tree.module_dir, cmdline=False)
         for name in ('top', 'mid', 'cfgalias', 'two-mods', 'blk2', 'blk2-alias', 'low-alias'):
@@ -293,13 +298,14 @@ def debian_requests(tree, module_dir):
     return special + names + aliases + symbols
 
 
-def test_debian_tree(debian_tree, tmp_path):
+def test_debian_tree(kmod, indexed_debian_tree, tmp_path):
+    debian_tree = indexed_debian_tree
     conf = os.path.join(str(tmp_path), 'conf')
     os.makedirs(conf)
     with open(os.path.join(conf, 'debian.conf'), 'w') as f:
         f.write(DEBIAN_CONFIG)
-    oracle = Oracle(tmp_path, debian_tree.root, debian_tree.release, [conf], DEBIAN_CMDLINE)
-    with ModuleTree(debian_tree.root, debian_tree.release) as tree:
+    oracle = Oracle(kmod, tmp_path, debian_tree.root, debian_tree.release, [conf], DEBIAN_CMDLINE)
+    with ModuleTree(debian_tree.root, debian_tree.release) as tree, kmod.sharing([debian_tree.root]):
         config = mc.load_modprobe_config(paths=[conf], module_dir=tree.module_dir, cmdline=oracle.cmdline_text)
         requests = debian_requests(tree, tree.module_dir)
         assert len(requests) > 300
@@ -336,7 +342,7 @@ _line = st.one_of(
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(lines=st.lists(_line, max_size=12), request=_name,
        flags=st.sampled_from(FLAGS))
-def test_random_configs(synthetic, tmp_path, lines, request, flags):
+def test_random_configs(kmod, synthetic, tmp_path, lines, request, flags):
     """Random softdep/install/options/alias/blacklist lines over the synthetic
     tree (no alias-keyed options and no user options: there kmod -D prints a
     module twice with different options, where a real run skips the second)."""
@@ -344,7 +350,7 @@ def test_random_configs(synthetic, tmp_path, lines, request, flags):
     os.makedirs(conf, exist_ok=True)
     with open(os.path.join(conf, 'fuzz.conf'), 'w') as f:
         f.write(''.join(line + '\n' for line in lines))
-    oracle = Oracle(tmp_path, synthetic.root, RELEASE, [conf], 'root=/dev/vda top.c=1')
+    oracle = Oracle(kmod, tmp_path, synthetic.root, RELEASE, [conf], 'root=/dev/vda top.c=1')
     with ModuleTree(synthetic.root, RELEASE) as tree:
         config = mc.load_modprobe_config(paths=[conf], module_dir=tree.module_dir, cmdline=oracle.cmdline_text)
         args = flags + [request]

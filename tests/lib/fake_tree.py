@@ -46,12 +46,18 @@ class FakeTree(object):
             f.write(text)
         return path
 
-    def depmod(self):
+    def depmod(self, kmod=None):
+        """Index the tree with the host's depmod, or with an oracle of
+        tests/lib/kmod_oracle.py (kmod 34 in its chroot, say)."""
         with open(os.path.join(self.module_dir, 'modules.order'), 'w') as f:
             f.write(''.join(p + '\n' for p in self.order))
         with open(os.path.join(self.module_dir, 'modules.builtin'), 'w') as f:
             f.write(''.join(p + '\n' for p in self.builtins))
         with open(os.path.join(self.module_dir, 'modules.builtin.modinfo'), 'wb') as f:
             f.write(b''.join(r.encode() + b'\0' for r in self.builtin_records))
-        subprocess.run([DEPMOD, '-b', self.root, self.release], check=True)
+        if kmod is None:
+            subprocess.run([DEPMOD, '-b', self.root, self.release], check=True)
+        else:
+            proc = kmod.depmod(['-b', self.root, self.release], share=[self.root])
+            assert proc.returncode == 0, proc.stderr
         return self.root

@@ -60,7 +60,9 @@ def build_ko(path, modinfo=(), exports=(), needs=(), crcs=None, versions=(), wea
              cc='gcc', cflags=(), signed=False, compress=None):
     """Compile a fake module to `path` (suffix decides nothing; `compress` does).
 
-    compress: None, 'gz', 'xz' or 'zst'.  signed: append a fake signature block
+    compress: None, 'gz', 'xz', 'zst' (the frame declares its size, as the
+    kernel's build writes it) or 'zst-unsized' (it does not, as `zstd`
+    writing from a pipe leaves it; kmod 34 cannot read that).  signed: append a fake signature block
     ending with the kernel's magic string.  Returns the path.
     """
     src = module_source(modinfo, exports, needs, crcs, versions, weak_needs)
@@ -95,7 +97,8 @@ def compress_bytes(data, compress):
         return gzip.compress(data)
     if compress == 'xz':
         return lzma.compress(data, check=lzma.CHECK_CRC32)
-    if compress == 'zst':
-        proc = subprocess.run(['zstd', '-q', '-c'], input=data, stdout=subprocess.PIPE, check=True)
+    if compress in ('zst', 'zst-unsized'):
+        sized = ['--stream-size=%d' % len(data)] if compress == 'zst' else []
+        proc = subprocess.run(['zstd', '-q', '-c'] + sized, input=data, stdout=subprocess.PIPE, check=True)
         return proc.stdout
     raise ValueError('unknown compression %r' % compress)

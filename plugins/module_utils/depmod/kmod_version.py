@@ -9,6 +9,9 @@ that its modprobe reads what it expects:
 - kmod 33 and later write modules.weakdep;
 - kmod 34 writes the .bin tries in pre-order (older ones in post-order) and
   keeps the first position of a module listed twice in modules.order;
+- kmod 34 decompresses a zstd module in one call sized by its frame header:
+  a file whose header leaves the size out fails ("zstd: Failed to determine
+  decompression size") and is indexed with no symbols, like a corrupt one;
 - a compression kmod was built without (-XZ, -ZLIB, -ZSTD) makes its depmod
   ignore module files with that suffix.
 Without kmod on the node, kmod 30 with every compression is assumed.
@@ -30,7 +33,8 @@ class KmodFlavour(object):
     kmod; features: {'XZ': True, 'ZLIB': False, ...} as kmod printed them
     (empty when unknown); layout: '.bin' node order ('post' or 'pre');
     weakdep: write modules.weakdep; first_order_line_wins: modules.order
-    rule for a module listed twice; suffixes: module file suffixes indexed.
+    rule for a module listed twice; zstd_needs_size: a zstd module must
+    declare its size; suffixes: module file suffixes indexed.
     """
 
     def __init__(self, version, features=None, detected=False):
@@ -40,13 +44,14 @@ class KmodFlavour(object):
         self.layout = 'pre' if version >= 34 else 'post'
         self.weakdep = version >= 33
         self.first_order_line_wins = version >= 34
+        self.zstd_needs_size = version >= 34
         self.suffixes = tuple(s for s in MODULE_SUFFIXES
                               if self.features.get(SUFFIX_FEATURES.get(s), True))
 
     def as_dict(self):
         return {'version': self.version, 'detected': self.detected, 'bin_layout': self.layout,
                 'weakdep': self.weakdep, 'first_order_line_wins': self.first_order_line_wins,
-                'suffixes': list(self.suffixes)}
+                'zstd_needs_size': self.zstd_needs_size, 'suffixes': list(self.suffixes)}
 
 
 def parse_version_output(text):

@@ -18,7 +18,7 @@ from ansible_collections.kernel.kmod.plugins.module_utils.cache_file import load
 from ansible_collections.kernel.kmod.plugins.module_utils.depmod.fast_elf import depmod_facts, depmod_facts_fd
 from ansible_collections.kernel.kmod.plugins.module_utils.depmod.kmod_hash import superfast_hashes
 from ansible_collections.kernel.kmod.plugins.module_utils.depmod.model import valid_compact
-from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
+from ansible_collections.kernel.kmod.plugins.module_utils.errors import FormatError, KmodError
 from ansible_collections.kernel.kmod.plugins.module_utils.forked import ForkedCall, shared_map
 
 # Below this many files the cost of starting workers outweighs their help.
@@ -29,15 +29,16 @@ ELF_MAGIC = b'\x7fELF'
 CACHE_FORMAT = 3
 
 
-def parse_file(path, want_versions=True):
+def parse_file(path, want_versions=True, zstd_needs_size=False):
     """The compact parse result of one module file (see model.expand()).
 
-    Raises KmodError/FormatError naming the path.
+    zstd_needs_size: refuse a zstd file whose frame header does not declare
+    its size, as kmod 34 does.  Raises KmodError/FormatError naming the path.
     """
-    return with_export_hashes(_read_facts(path, want_versions))
+    return with_export_hashes(_read_facts(path, want_versions, zstd_needs_size))
 
 
-def _read_facts(path, want_versions):
+def _read_facts(path, want_versions, zstd_needs_size=False):
     try:
         # os.open and pread, no file object: a few microseconds per file add up over thousands
         fd = os.open(path, os.O_RDONLY | getattr(os, 'O_CLOEXEC', 0))
@@ -51,9 +52,12 @@ def _read_facts(path, want_versions):
             result = depmod_facts_fd(fd, size, path, want_versions)
         else:
             # the decompressors are imported only for files that need them
-            from ansible_collections.kernel.kmod.plugins.module_utils.image.compression import decompress, detect_compression
+            from ansible_collections.kernel.kmod.plugins.module_utils.image.compression import (
+                ZSTD, decompress, detect_compression, zstd_content_size)
             compression = detect_compression(head)
             data = head + _read_rest(fd, size)
+            if zstd_needs_size and compression == ZSTD and zstd_content_size(data) is None:
+                raise FormatError('%s: zstd: Failed to determine decompression size' % path, path=path)
             if compression is not None:
                 data = decompress(data, compression, path)
             result = depmod_facts(data, path, compression, want_versions)
@@ -100,12 +104,12 @@ def _read_rest(fd, size):
 
 def _parse_many(job):
     """Worker: parse a list of (index, path); errors come back as text."""
-    items, want_versions = job
+    items, want_versions, zstd_needs_size = job
     out = []
     parsed = []
     for index, path in items:
         try:
-            parsed.append((index, _read_facts(path, want_versions)))
+            parsed.append((index, _read_facts(path, want_versions, zstd_needs_size)))
         except KmodError as exc:
             out.append((index, None, str(exc)))
     results = _with_export_hashes([result for _index, result in parsed])
@@ -116,11 +120,12 @@ def _parse_many(job):
 class _ParseChunk(object):
     """_parse_many of one chunk of files: the work shared_map shares."""
 
-    def __init__(self, want_versions):
+    def __init__(self, want_versions, zstd_needs_size):
         self.want_versions = want_versions
+        self.zstd_needs_size = zstd_needs_size
 
     def __call__(self, items):
-        return _parse_many((items, self.want_versions))
+        return _parse_many((items, self.want_versions, self.zstd_needs_size))
 
 
 def default_workers():
@@ -130,17 +135,19 @@ def default_workers():
         return max(1, os.cpu_count() or 1)
 
 
-def parse_records(records, workers=None, cache=None, want_versions=True):
+def parse_records(records, workers=None, cache=None, want_versions=True, zstd_needs_size=False):
     """Fill the parse fields of each record; return (good records, problems).
 
     problems: 'PATH: reason' for each file skipped.  workers: processes to
     use (None: one per CPU; 1: this process only).  cache: a ParseCache or
     None.  want_versions: False leaves record.versions empty (the names
     the graph needs from __versions are kept all the same).
+    zstd_needs_size: kmod 34's refusal of zstd files that do not declare
+    their size (a cached result of a run without it is not reused).
     """
     todo = []
     for index, record in enumerate(records):
-        hit = cache.get(record, want_versions) if cache is not None else None
+        hit = cache.get(record, want_versions, zstd_needs_size) if cache is not None else None
         if hit is not None:
             record.set_parsed(hit)
         else:
@@ -149,17 +156,17 @@ def parse_records(records, workers=None, cache=None, want_versions=True):
     if workers == 2 and len(todo) >= PARALLEL_MIN_FILES:
         # one child, sharing chunks of files with this process as they go
         chunks = [todo[k:k + PARALLEL_CHUNK] for k in range(0, len(todo), PARALLEL_CHUNK)]
-        results = [r for done in shared_map(_ParseChunk(want_versions), chunks) for r in done]
+        results = [r for done in shared_map(_ParseChunk(want_versions, zstd_needs_size), chunks) for r in done]
     elif workers > 1 and len(todo) >= PARALLEL_MIN_FILES:
         # forked children take every n-th file (neighbours in module order
         # are alike in size), this process the rest; results come back compact
         shares = [todo[k::workers] for k in range(workers)]
-        children = [ForkedCall(_parse_many, (share, want_versions)) for share in shares[1:]]
-        results = _parse_many((shares[0], want_versions))
+        children = [ForkedCall(_parse_many, (share, want_versions, zstd_needs_size)) for share in shares[1:]]
+        results = _parse_many((shares[0], want_versions, zstd_needs_size))
         for child in children:
             results.extend(child.result())
     else:
-        results = _parse_many((todo, want_versions))
+        results = _parse_many((todo, want_versions, zstd_needs_size))
     problems = []
     bad = set()
     for index, parsed, error in sorted(results, key=lambda r: r[0]):
@@ -170,7 +177,7 @@ def parse_records(records, workers=None, cache=None, want_versions=True):
             continue
         record.set_parsed(parsed)
         if cache is not None:
-            cache.put(record, parsed, want_versions)
+            cache.put(record, parsed, want_versions, zstd_needs_size)
     good = [r for i, r in enumerate(records) if i not in bad]
     return good, problems
 
@@ -195,11 +202,11 @@ class ParseCache(object):
         if isinstance(data, dict) and data.get('format') == CACHE_FORMAT and isinstance(data.get('entries'), dict):
             self.entries = data['entries']
 
-    def get(self, record, want_versions=True):
+    def get(self, record, want_versions=True, zstd_needs_size=False):
         entry = self.entries.get(record.path)
         if not entry or record.stat_key is None:
             return None
-        if not (isinstance(entry, list) and len(entry) == 3 and valid_compact(entry[1])):
+        if not (isinstance(entry, list) and len(entry) in (3, 4) and valid_compact(entry[1])):
             # an entry no parse could have made: the file is parsed again
             del self.entries[record.path]
             return None
@@ -207,14 +214,16 @@ class ParseCache(object):
             return None
         if want_versions and not entry[2]:
             return None
+        if zstd_needs_size and not (len(entry) > 3 and entry[3]):
+            return None  # parsed without kmod 34's zstd check
         self.used[record.path] = entry
         return entry[1]
 
-    def put(self, record, result, want_versions=True):
+    def put(self, record, result, want_versions=True, zstd_needs_size=False):
         """Remember the compact parse result of a record's file."""
         if record.stat_key is None:
             return
-        self.used[record.path] = [list(record.stat_key), list(result), bool(want_versions)]
+        self.used[record.path] = [list(record.stat_key), list(result), bool(want_versions), bool(zstd_needs_size)]
         self.dirty = True
 
     def save(self):

@@ -89,6 +89,7 @@ class DepmodOptions(object):
             'layout': self.flavour.layout,
             'weakdep': self.flavour.weakdep,
             'first_order_line_wins': self.flavour.first_order_line_wins,
+            'zstd_needs_size': self.flavour.zstd_needs_size,
             'suffixes': list(self.flavour.suffixes),
             'check_symbols': self.check_symbols,
             'symvers': [self.symvers, stat_key(self.symvers)] if self.symvers else None,
@@ -244,7 +245,8 @@ def _parse(scan, options, plan, report):
     # the CRCs of __versions matter only to depmod -e (the graph needs just the names
     # no undefined symbol has, which every parse result carries)
     good, problems = parse_records(scan.modules, workers=options.workers, cache=cache,
-                                   want_versions=options.check_symbols)
+                                   want_versions=options.check_symbols,
+                                   zstd_needs_size=options.flavour.zstd_needs_size)
     if len(good) != len(scan.modules):
         parsed = set(id(r) for r in good)
         for record in scan.modules:

@@ -59,6 +59,33 @@ _ZSTD_MAX_RATIO = 1 << 15
 _CHUNK = 1 << 20
 
 
+def zstd_content_size(data):
+    """The uncompressed size the first zstd frame header of `data` declares,
+    or None when the header leaves it out (as `zstd` writing from a pipe does).
+
+    The frame header descriptor follows the 4-byte magic: its top two bits
+    give the size field's width (0, 2, 4 or 8 bytes, where 0 means 1 byte when
+    the single-segment bit 0x20 is set); a window descriptor byte comes first
+    unless the frame is single-segment, and a dictionary id of 0, 1, 2 or 4
+    bytes (low two bits) sits before the size."""
+    data = bytes(data[:18])
+    if len(data) < 5:
+        return None
+    descriptor = data[4]
+    single_segment = bool(descriptor & 0x20)
+    width = (0, 2, 4, 8)[descriptor >> 6]
+    if width == 0:
+        if not single_segment:
+            return None
+        width = 1
+    at = 5 + (0 if single_segment else 1) + (0, 1, 2, 4)[descriptor & 3]
+    field = data[at:at + width]
+    if len(field) != width:
+        return None
+    size = int.from_bytes(field, 'little')
+    return size + 256 if width == 2 else size
+
+
 def decompress(data, compression, path=None, limit=MAX_MODULE_SIZE):
     """The uncompressed bytes of `data`, streamed and at most `limit` of them.
 
@@ -243,4 +270,4 @@ def detect_file_compression(path):
 
 
 __all__ = ['GZIP', 'XZ', 'ZSTD', 'SUFFIXES', 'MAX_MODULE_SIZE', 'detect_compression', 'decompress',
-           'read_file', 'read_module_file', 'detect_file_compression']
+           'read_file', 'read_module_file', 'detect_file_compression', 'zstd_content_size']

@@ -93,3 +93,25 @@ def test_unreadable_file_is_reported_by_path(tmp_path):
     rec = ModuleRecord('gone', str(tmp_path / 'gone.ko'), 'gone.ko')
     good, problems = parse_records([rec], workers=1)
     assert good == [] and problems == ['cannot read module file %s: No such file or directory' % rec.path]
+
+
+def test_kmod_34_refuses_zstd_files_that_do_not_declare_their_size(tmp_path):
+    sized = build_ko(str(tmp_path / 'sized.ko.zst'), compress='zst', exports=['e'])
+    unsized = build_ko(str(tmp_path / 'unsized.ko.zst'), compress='zst-unsized', exports=['e'])
+    good, problems = parse_records([record(sized), record(unsized)], workers=1)
+    assert [r.name for r in good] == ['sized', 'unsized'] and problems == []
+    good, problems = parse_records([record(sized), record(unsized)], workers=1, zstd_needs_size=True)
+    assert [r.name for r in good] == ['sized']
+    assert problems == ['%s: zstd: Failed to determine decompression size' % unsized]
+
+
+def test_cache_of_a_run_without_the_zstd_check_is_a_miss_with_it(tmp_path):
+    unsized = build_ko(str(tmp_path / 'unsized.ko.zst'), compress='zst-unsized', exports=['e'])
+    cache = ParseCache(str(tmp_path / 'c.json'))
+    parse_records([record(unsized)], workers=1, cache=cache)
+    cache.save()
+    cache = ParseCache(str(tmp_path / 'c.json'))
+    assert cache.get(record(unsized)) is not None
+    assert cache.get(record(unsized), zstd_needs_size=True) is None
+    good, problems = parse_records([record(unsized)], workers=1, cache=cache, zstd_needs_size=True)
+    assert good == [] and len(problems) == 1

@@ -158,3 +158,25 @@ def test_several_streams_and_each_cut_short(kind):
     for cut in (1, 7, len(data) // 2):
         with pytest.raises(FormatError):
             decompress(data[:-cut], detect_compression(data), 'x')
+
+
+@needs_zstd_program
+@pytest.mark.parametrize('size', [0, 5, 255, 256, 300, 65791, 65792, 100000, 1 << 20])
+def test_zstd_content_size_of_what_the_zstd_program_writes(size):
+    data = (bytes(range(256)) * (size // 256 + 1))[:size]
+    assert compression.zstd_content_size(compress_bytes(data, 'zst')) == size
+    if size:  # an empty stream declares its size 0 even from a pipe
+        assert compression.zstd_content_size(compress_bytes(data, 'zst-unsized')) is None
+
+
+@pytest.mark.parametrize('header, expected', [
+    (b'\x28\xb5\x2f\xfd\x20\x07', 7),                     # single segment, 1-byte size
+    (b'\x28\xb5\x2f\xfd\x00\x58', None),                  # window byte, no size
+    (b'\x28\xb5\x2f\xfd\x61\x09\x2c\x00', 300),           # single segment, 1-byte dictionary id, 2-byte size
+    (b'\x28\xb5\x2f\xfd\x82\x58\x01\x02\x10\x00\x00\x00', 16),  # window, 2-byte dictionary id, 4-byte size
+    (b'\x28\xb5\x2f\xfd\xc0\x58' + (5).to_bytes(8, 'little'), 5),
+    (b'\x28\xb5\x2f\xfd\xc0\x58\x01', None),              # size field cut short
+    (b'\x28\xb5\x2f\xfd', None),
+])
+def test_zstd_content_size_header_fields(header, expected):
+    assert compression.zstd_content_size(header) == expected
