@@ -51,12 +51,16 @@ options:
       - V(present) writes C(/etc/modules-load.d/NAME.conf) (the module loads at boot) and, when O(params) is not
         empty, C(/etc/modprobe.d/NAME.conf) with C(options NAME PARAMS) (removed when O(params) is empty).
         Files that already say the same thing, with or without the header this module writes, are left as they are.
+      - Only files that carry the header this module writes are ever rewritten or removed. A C(NAME.conf) someone
+        else wrote (an admin, a package, C(community.general.modprobe)) is left byte for byte, with a warning when it
+        says something else; what this module would have written there goes to its own
+        C(zz-kernel-kmod-NAME.conf) in the same directory.
       - When a C(modprobe.d) file that sorts after C(NAME.conf) sets one of O(params) to another value, the options
         are written to C(/etc/modprobe.d/zz-kernel-kmod-NAME.conf) instead, so they still win at boot; when even
         that cannot win, the task fails. See the notes and RV(boot_options).
-      - V(absent) removes C(/etc/modules-load.d/NAME.conf), C(/etc/modprobe.d/NAME.conf) and
-        C(/etc/modprobe.d/zz-kernel-kmod-NAME.conf); other files that still load the module at boot are named in a
-        warning.
+      - V(absent) removes C(/etc/modules-load.d/NAME.conf), C(/etc/modules-load.d/zz-kernel-kmod-NAME.conf),
+        C(/etc/modprobe.d/NAME.conf) and C(/etc/modprobe.d/zz-kernel-kmod-NAME.conf) when this module wrote them;
+        other files that still load the module at boot are named in a warning.
       - V(disabled) leaves both files alone.
       - NAME is the module the name resolved to. V(present) cannot go with O(state=absent).
     type: str

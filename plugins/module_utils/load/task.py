@@ -17,7 +17,7 @@ from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodErro
 from ansible_collections.kernel.kmod.plugins.module_utils.files import apply_changes, diff_entry
 from ansible_collections.kernel.kmod.plugins.module_utils.kernel.state import KernelState
 from ansible_collections.kernel.kmod.plugins.module_utils.load.persistence import (
-    check_params, other_boot_entries, paths, plan_persistence,
+    check_params, other_boot_entries, plan_persistence,
 )
 from ansible_collections.kernel.kmod.plugins.module_utils.load.plan import plan_load, plan_unload
 from ansible_collections.kernel.kmod.plugins.module_utils.load.run import (
@@ -248,8 +248,9 @@ def _plan_files(opts, plan, root, release, tree, report, warnings):
         warnings.append('%s is built into kernel %s: modprobe.d options do not reach it; set them on the kernel '
                         'command line as %s.PARAM=VALUE' % (name, release, name))
     if opts['persistent'] == 'absent':
-        mine = paths(name, root)
-        others = other_boot_entries(name, root, skip=mine)
+        # a file of ours that is removed no longer loads it; a foreign namesake still does
+        removed = [change.path for change in changes if change.new is None]
+        others = other_boot_entries(name, root, skip=removed)
         if others:
             warnings.append('%s is still loaded at boot by %s' % (name, ', '.join(others)))
     return changes

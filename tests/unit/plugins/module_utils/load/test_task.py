@@ -335,3 +335,23 @@ def test_boot_options_only_with_persistence(tmp_path, tree_root):
     assert [p['path'] for p in result['persistence']] == [host.path('etc/modules-load.d/dummy.conf'),
                                                           host.path('etc/modprobe.d/dummy.conf')]
     assert result['boot_options'] == 'numdummies=0 numdummies=0'
+
+
+ADMIN_CONF = 'alias eth-dummy dummy\ninstall brd /bin/true\n'
+
+
+def test_foreign_namesakes_are_left_byte_for_byte(tmp_path, tree_root):
+    host = Host(tmp_path, tree_root, conf={'etc/modprobe.d/dummy.conf': ADMIN_CONF,
+                                           'etc/modules-load.d/dummy.conf': 'dummy\n'})
+    result, warnings = host.run(name='dummy', persistent='present')
+    assert result['persistence'] == [] and result['inserted'] == ['dummy']
+    assert warnings == ['/etc/modprobe.d/dummy.conf was not written by kmod_load and is left as it is']
+    gone, warnings = host.run(name='dummy', state='absent', persistent='absent')
+    assert gone['persistence'] == [] and gone['deleted'] == ['dummy']
+    assert warnings == ['/etc/modules-load.d/dummy.conf was not written by kmod_load and is left as it is',
+                        '/etc/modprobe.d/dummy.conf was not written by kmod_load and is left as it is',
+                        'dummy is still loaded at boot by /etc/modules-load.d/dummy.conf:1']
+    with open(host.path('etc/modprobe.d/dummy.conf')) as f:
+        assert f.read() == ADMIN_CONF
+    with open(host.path('etc/modules-load.d/dummy.conf')) as f:
+        assert f.read() == 'dummy\n'
