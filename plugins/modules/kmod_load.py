@@ -42,6 +42,9 @@ options:
     description:
       - Module parameters, as a string the way C(modprobe) takes them (V(numdummies=2 name="a b")), or as a
         mapping (booleans become V(Y) or V(N), lists comma-separated values).
+      - Checked before anything changes; the task fails, quoting the bad part, on what cannot be what was meant:
+        control characters (a newline), text not encodable as UTF-8, an unbalanced double quote, a parameter
+        without a name (V(=1)), a trailing backslash, or a mapping value that is itself a mapping or a nested list.
       - Added after the C(options) lines of C(modprobe.d) and the kernel command line, and used by O(persistent).
       - They apply only when the module is loaded; see the notes.
     type: raw

@@ -174,3 +174,18 @@ def test_bad_arguments_fail_cleanly(tmp_path):
     assert result['failed'] is True and 'persistent=present with state=absent' in result['msg']
     result = module_runner.run_module('kmod_load', tmp_path, {'name': 'dummy', 'params': ['a=1']})
     assert result['failed'] is True and result['msg'] == 'params must be a string or a mapping of parameter names to values'
+
+
+@pytest.mark.parametrize('params, message', [
+    # a lone surrogate as the whole string stops in AnsibleModule's own logging of its arguments (ansible-core
+    # encodes each str argument to UTF-8), before this collection's code runs; inside a mapping it reaches us
+    ({'a': '\udc80'}, "params: '\\udc80' at position 2 of 'a=\\udc80' is a lone surrogate, not encodable as UTF-8; "
+                      "parameters must be one line of printable text"),
+    ('a="2', "params: unbalanced double quote in 'a=\"2' (a value in quotes needs its closing quote)"),
+    ({'a': {'b': [1]}}, "params: the value of a must be a string, number, boolean or a list of them, not {'b': [1]}"),
+])
+def test_bad_params_fail_without_a_traceback(host, params, message):
+    result = host.run({'name': 'dummy', 'params': params, 'persistent': 'present'})
+    assert result['failed'] is True and result['msg'] == message
+    assert 'exception' not in result and 'module_stderr' not in result
+    assert host.calls() == [] and os.listdir(os.path.join(host.root, 'etc/modprobe.d')) == []

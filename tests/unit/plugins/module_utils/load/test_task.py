@@ -254,7 +254,13 @@ def test_persistent_of_an_alias_names_the_module(tmp_path, tree_root):
 
 @pytest.mark.parametrize('options, message', [
     ({'name': 'dummy', 'state': 'absent', 'persistent': 'present'}, 'persistent=present with state=absent'),
-    ({'name': 'dummy', 'params': 'a=1\nb=2'}, 'module options must be one line'),
+    ({'name': 'dummy', 'params': 'a=1\nb=2'}, 'parameters must be one line of printable text'),
+    ({'name': 'dummy', 'params': '=', 'persistent': 'present'}, "params: '=' in '=' has no parameter name"),
+    ({'name': 'dummy', 'params': 'a="2', 'persistent': 'present'}, 'params: unbalanced double quote'),
+    ({'name': 'dummy', 'params': 'a=2\\', 'persistent': 'present'}, 'ends with a backslash'),
+    ({'name': 'dummy', 'params': {'a': {'b': 1}}, 'persistent': 'present'}, 'the value of a must be a string'),
+    ({'name': 'dummy', 'params': {'a': [[1]]}, 'persistent': 'present'}, 'the list value of a must hold only'),
+    ({'name': 'dummy', 'params': 'a=\udc80', 'persistent': 'present'}, 'a lone surrogate, not encodable'),
     ({'name': ' dummy'}, 'name must be a module name'),
     ({'name': 'dummy', 'state': 'gone'}, 'state must be one of present, absent'),
     ({'name': '/tmp/x.ko', 'persistent': 'present'}, 'persistent needs a module name, not the file path'),
@@ -264,7 +270,8 @@ def test_bad_options(tmp_path, tree_root, options, message):
     with pytest.raises(KmodError) as info:
         host.run(**options)
     assert message in info.value.msg
-    assert host.calls.calls == []
+    assert host.calls.calls == [] and host.loaded() == []
+    assert not os.path.exists(host.path('etc'))
 
 
 def test_force_and_wait_reach_the_calls(tmp_path, tree_root):
