@@ -27,9 +27,15 @@ options:
   name:
     description:
       - The module to load or unload, by module name, alias (for example V(rtnl-link-dummy)), V(symbol:NAME),
-        or absolute path of a module file.
+        or absolute path of a module file; or a list of them.
+      - With a list, the system is read once and every name is planned in order, each seeing what the names before
+        it will have done; only then is anything loaded, unloaded or written. When a name cannot be planned (for
+        example an unknown module), the task fails naming it and nothing is done. RV(results) has one entry per
+        name.
+      - A name with blanks, control characters, shell metacharacters (V(;), V($), V(*), quotes...), or a V(/)
+        without being an absolute path, is refused; so is an empty name or list element.
       - An alias that blacklisted modules match does not load them, as with C(modprobe); the task then fails.
-    type: str
+    type: raw
     required: true
   state:
     description:
@@ -42,11 +48,12 @@ options:
     description:
       - Module parameters, as a string the way C(modprobe) takes them (V(numdummies=2 name="a b")), or as a
         mapping (booleans become V(Y) or V(N), lists comma-separated values).
-      - Checked before anything changes; the task fails, quoting the bad part, on what cannot be what was meant:
-        control characters (a newline), text not encodable as UTF-8, an unbalanced double quote, a parameter
+      - Checked before anything changes; the task fails, quoting the bad part, on what cannot be what was meant,
+        that is control characters (a newline), text not encodable as UTF-8, an unbalanced double quote, a parameter
         without a name (V(=1)), a trailing backslash, or a mapping value that is itself a mapping or a nested list.
       - Added after the C(options) lines of C(modprobe.d) and the kernel command line, and used by O(persistent).
       - They apply only when the module is loaded; see the notes.
+      - Parameters go with one module: with several names in O(name), O(params) must be empty.
     type: raw
     default: ''
   persistent:
@@ -91,9 +98,11 @@ options:
     default: true
   wait:
     description:
-      - With O(state=absent), wait until the module is no longer in use instead of failing (C(rmmod --wait)).
-    type: bool
-    default: false
+      - With O(state=absent), how many seconds to wait for a module in use to be released before failing
+        (C(rmmod --wait)); the removal is retried with a doubling delay. V(0) fails at once, naming the holders.
+      - V(true) and V(false), from earlier versions where this was a boolean, mean V(10) and V(0).
+    type: raw
+    default: 0
   force:
     description:
       - Load even when the module's version magic or symbol versions do not match the kernel (C(modprobe -f)).
@@ -175,6 +184,16 @@ EXAMPLES = r'''
     state: absent
     persistent: absent
 
+- name: Load three modules in one task
+  kernel.kmod.kmod_load:
+    name: [dummy, brd, vxlan]
+
+- name: Unload bonding, waiting up to 30 seconds for it to be released
+  kernel.kmod.kmod_load:
+    name: bonding
+    state: absent
+    wait: 30
+
 - name: Load whatever provides a symbol
   kernel.kmod.kmod_load:
     name: symbol:crc32c
@@ -187,9 +206,9 @@ EXAMPLES = r'''
 
 RETURN = r'''
 name:
-  description: The name as given.
+  description: O(name) as given (a string or a list).
   returned: always
-  type: str
+  type: raw
   sample: rtnl-link-dummy
 state:
   description: The state asked for.
@@ -284,10 +303,24 @@ boot_options:
     - With O(persistent=present) or V(absent), the option text the module gets when it loads at boot once the
       files are written (all C(options NAME) lines of C(modprobe.d) in order, then the kernel command line); the
       kernel keeps the last value of a repeated parameter.
-    - V(null) with O(persistent=disabled).
+    - V(null) with O(persistent=disabled), and with several names (each entry of RV(results) has its own).
   returned: always
   type: str
   sample: numdummies=0 numdummies=3
+results:
+  description:
+    - One entry per name of O(name), in order. The aggregate keys above sum them up.
+    - C(modules) the name resolved to; C(before) and C(after) the state (V(live), V(builtin) or V(absent)) of every
+      module its plan touched, at the start of the task and once it is done (in check mode, as it would be);
+      C(params) the option text asked for; C(params_differ) and C(params_unchecked) as the keys of the same name;
+      C(inserted), C(deleted), C(commands), C(persistence) and C(boot_options) what this name did.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {name: dummy, modules: [dummy], before: {dummy: absent}, after: {dummy: live}, params: numdummies=2,
+       params_differ: {}, params_unchecked: [], inserted: [dummy], deleted: [], commands: [], persistence: [],
+       boot_options: null}
 kernel_log:
   description: When the kernel refused the module, its log lines about it.
   returned: failure, when the kernel logged something
@@ -304,7 +337,7 @@ from ansible_collections.kernel.kmod.plugins.module_utils.load.task import run_t
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            name=dict(type='str', required=True),
+            name=dict(type='raw', required=True),
             state=dict(type='str', default='present', choices=['present', 'absent']),
             params=dict(type='raw', default=''),
             persistent=dict(type='str', default='disabled', choices=['present', 'absent', 'disabled']),
@@ -312,7 +345,7 @@ def main():
             ignore_remove=dict(type='bool', default=False),
             use_blacklist=dict(type='bool', default=False),
             remove_dependencies=dict(type='bool', default=True),
-            wait=dict(type='bool', default=False),
+            wait=dict(type='raw', default=0),
             force=dict(type='bool', default=False),
         ),
         supports_check_mode=True,

@@ -182,8 +182,8 @@ def run_unload(plan, calls, runner=None, wait=False):
     """Carry out an UnloadPlan; returns an UnloadResult.
 
     calls: KernelCalls-like (delete(name, wait)); runner as for run_load;
-    wait: wait until the module is unused (rmmod --wait) instead of failing
-    with 'in use'.  Only a failure on a module the user asked for is raised
+    wait: False, or True or a number of seconds to wait while a module the
+    user asked for is in use (rmmod --wait), passed on to calls.delete.  Only a failure on a module the user asked for is raised
     (with the partial UnloadResult as its `result` attribute); dependencies
     and softdeps that cannot go are warnings, as modprobe -r ignores them.
     """
@@ -196,7 +196,7 @@ def run_unload(plan, calls, runner=None, wait=False):
             _add_once(result.builtin, step.name)
         elif step.action == 'delete':
             try:
-                calls.delete(step.name, wait=wait and step.target)
+                calls.delete(step.name, wait=wait if step.target else False)
             except KmodError as exc:
                 if exc.errno == errno.ENOENT:
                     _add_once(result.not_loaded, step.name)

@@ -189,3 +189,30 @@ def test_bad_params_fail_without_a_traceback(host, params, message):
     assert result['failed'] is True and result['msg'] == message
     assert 'exception' not in result and 'module_stderr' not in result
     assert host.calls() == [] and os.listdir(os.path.join(host.root, 'etc/modprobe.d')) == []
+
+
+def test_a_list_of_names_is_a_list(host):
+    # once turned into the string "['dummy', 'bonding']": absent then succeeded and left both loaded
+    loaded = host.run({'name': ['dummy', 'bonding']})
+    assert loaded['changed'] is True and loaded['inserted'] == ['dummy', 'netcore', 'bonding']
+    assert loaded['name'] == ['dummy', 'bonding'] and [e['name'] for e in loaded['results']] == ['dummy', 'bonding']
+    kernel = host.kernel()
+    netcore = [m for m in kernel.modules if m['name'] == 'netcore'][0]
+    netcore.update(used_by=['bonding'], holders=['bonding'], refcnt=1)
+    kernel.write()
+    host.save(kernel)
+    gone = host.run({'name': ['dummy', 'bonding'], 'state': 'absent'})
+    assert gone['changed'] is True and gone['deleted'] == ['dummy', 'bonding', 'netcore']
+    assert host.loaded() == []
+
+
+@pytest.mark.parametrize('args, message', [
+    ({'name': ['dummy', '']}, 'name: element 2 of the list is empty'),
+    ({'name': 'dummy;reboot'}, "name 'dummy;reboot': ';' cannot be in a module name, alias or path"),
+    ({'name': ['dummy', 'nosuch']}, 'Module nosuch not found in directory '),
+    ({'name': 'dummy', 'state': 'absent', 'wait': -1}, 'wait must be a number of seconds, 0 or more, not -1'),
+])
+def test_bad_names_and_wait_fail_cleanly(host, args, message):
+    result = host.run(args)
+    assert result['failed'] is True and result['msg'].startswith(message)
+    assert host.calls() == [] and host.loaded() == []

@@ -261,7 +261,7 @@ def test_persistent_of_an_alias_names_the_module(tmp_path, tree_root):
     ({'name': 'dummy', 'params': {'a': {'b': 1}}, 'persistent': 'present'}, 'the value of a must be a string'),
     ({'name': 'dummy', 'params': {'a': [[1]]}, 'persistent': 'present'}, 'the list value of a must hold only'),
     ({'name': 'dummy', 'params': 'a=\udc80', 'persistent': 'present'}, 'a lone surrogate, not encodable'),
-    ({'name': ' dummy'}, 'name must be a module name'),
+    ({'name': ' dummy'}, "name ' dummy': ' ' cannot be in a module name, alias or path"),
     ({'name': 'dummy', 'state': 'gone'}, 'state must be one of present, absent'),
     ({'name': '/tmp/x.ko', 'persistent': 'present'}, 'persistent needs a module name, not the file path'),
 ])
@@ -279,7 +279,7 @@ def test_force_and_wait_reach_the_calls(tmp_path, tree_root):
     host.run(name='dummy', force=True)
     assert host.calls.details[-1]['ignore_vermagic'] is True and host.calls.details[-1]['ignore_modversions'] is True
     host.run(name='dummy', state='absent', wait=True)
-    assert host.calls.details[-1] == {'call': 'delete', 'name': 'dummy', 'wait': True, 'force': False}
+    assert host.calls.details[-1] == {'call': 'delete', 'name': 'dummy', 'wait': 10.0, 'force': False}
 
 
 SYSTEMD_CONF = 'options bonding max_bonds=0\noptions dummy numdummies=0\n'
@@ -362,3 +362,97 @@ def test_foreign_namesakes_are_left_byte_for_byte(tmp_path, tree_root):
         assert f.read() == ADMIN_CONF
     with open(host.path('etc/modules-load.d/dummy.conf')) as f:
         assert f.read() == 'dummy\n'
+
+
+def test_many_names_are_planned_together_and_acted_once(tmp_path, tree_root):
+    host = Host(tmp_path, tree_root)
+    host.kernel.add_module('netcore')
+    host.kernel.write()
+    checked, _w = host.run(check_mode=True, name=['dummy', 'bonding', 'rtnl-link-dummy'])
+    assert checked['inserted'] == ['dummy', 'bonding'] and host.calls.calls == []
+    result, warnings = host.run(name=['dummy', 'bonding', 'rtnl-link-dummy'])
+    assert warnings == [] and result['changed'] is True
+    assert result['name'] == ['dummy', 'bonding', 'rtnl-link-dummy']
+    assert result['inserted'] == ['dummy', 'bonding'] and result['live'] == ['netcore', 'dummy']
+    assert result['modules'] == ['dummy', 'bonding']
+    assert [c[0] for c in host.calls.calls] == ['insert', 'insert']
+    assert [(e['name'], e['modules'], e['before'], e['after'], e['inserted']) for e in result['results']] == [
+        ('dummy', ['dummy'], {'dummy': 'absent'}, {'dummy': 'live'}, ['dummy']),
+        ('bonding', ['bonding'], {'bonding': 'absent', 'netcore': 'live'}, {'bonding': 'live', 'netcore': 'live'},
+         ['bonding']),
+        # planned after dummy: already loaded by then, nothing to do
+        ('rtnl-link-dummy', ['dummy'], {'dummy': 'absent'}, {'dummy': 'absent'}, [])]
+    again, _w = host.run(name=['dummy', 'bonding', 'rtnl-link-dummy'])
+    assert again['changed'] is False and again['live'] == ['dummy', 'bonding']
+    assert len(host.calls.calls) == 2
+
+
+def test_an_unknown_name_among_known_ones_loads_nothing(tmp_path, tree_root):
+    host = Host(tmp_path, tree_root)
+    with pytest.raises(TaskError) as info:
+        host.run(name=['dummy', 'nosuchmod', 'bonding'])
+    assert info.value.msg == 'Module nosuchmod not found in directory %s' % module_path(host, '')[:-1]
+    assert info.value.fail_kwargs()['module'] == 'nosuchmod'
+    assert info.value.fail_kwargs()['changed'] is False
+    assert host.calls.calls == [] and host.loaded() == []
+
+
+def test_many_names_unloaded_in_order_with_shared_dependencies(tmp_path, tree_root):
+    host = Host(tmp_path, tree_root)
+    host.kernel.add_module('netcore', used_by=['bonding']).add_module('bonding').add_module('dummy')
+    host.kernel.write()
+    result, warnings = host.run(name=['bonding', 'netcore', 'dummy', 'nosuchmod'], state='absent')
+    assert result['deleted'] == ['bonding', 'netcore', 'dummy'] and host.loaded() == []
+    assert result['not_loaded'] == ['netcore']
+    assert warnings == ['nosuchmod: no such module in %s and none loaded; nothing to remove'
+                        % module_path(host, '')[:-1]]
+    assert [e['deleted'] for e in result['results']] == [['bonding', 'netcore'], [], ['dummy'], []]
+
+
+def test_a_failing_name_reports_what_the_names_before_it_did(tmp_path, tree_root):
+    host = Host(tmp_path, tree_root)
+    host.calls.fail_insert('bonding', errno.ENOEXEC)
+    with pytest.raises(TaskError) as info:
+        host.run(name=['dummy', 'bonding'])
+    out = info.value.fail_kwargs()
+    assert out['inserted'] == ['dummy', 'netcore'] and out['changed'] is True
+    assert [(e['name'], e['inserted']) for e in out['results']] == [('dummy', ['dummy']), ('bonding', ['netcore'])]
+
+
+def test_many_names_persist_each(tmp_path, tree_root):
+    host = Host(tmp_path, tree_root)
+    result, _w = host.run(check_mode=True, name=['dummy', 'bonding', 'rtnl-link-dummy'], persistent='present')
+    assert [p['path'] for p in result['persistence']] == [host.path('etc/modules-load.d/dummy.conf'),
+                                                          host.path('etc/modules-load.d/bonding.conf')]
+    assert result['boot_options'] is None
+    assert [e['persistence'] for e in result['results']][2] == []
+
+
+@pytest.mark.parametrize('name, message', [
+    (['dummy', ''], 'name: element 2 of the list is empty'),
+    (['dummy', 'a/b'], "name 'a/b': a module file must be given by its absolute path"),
+    (['dummy', '..'], "name '..' is no module name"),
+    (['dummy', 'dum\x00my'], "name 'dum\\x00my': control character '\\x00' at position 3"),
+    (['dummy', 'dummy\nbrd'], "name 'dummy\\nbrd': control character '\\n' at position 5"),
+    (['dummy', 'dummy;reboot'], "name 'dummy;reboot': ';' cannot be in a module name, alias or path"),
+    ("['dummy', 'bonding']", "name \"['dummy', 'bonding']\": ' ' \"'\" '[' ']' cannot be in a module name, alias "
+                             "or path"),
+])
+@pytest.mark.parametrize('state', ['present', 'absent'])
+def test_bad_names_change_nothing(tmp_path, tree_root, name, message, state):
+    host = Host(tmp_path, tree_root)
+    host.kernel.add_module('dummy')
+    host.kernel.write()
+    with pytest.raises(KmodError) as info:
+        host.run(name=name, state=state)
+    assert info.value.msg == message
+    assert host.calls.calls == [] and host.loaded() == ['dummy']
+
+
+def test_wait_in_seconds_reaches_the_calls(tmp_path, tree_root):
+    host = Host(tmp_path, tree_root)
+    for wait, given in ((0, False), (2.5, 2.5), (True, 10.0)):
+        host.kernel.add_module('dummy')
+        host.kernel.write()
+        host.run(name='dummy', state='absent', wait=wait)
+        assert host.calls.details[-1]['wait'] == given
