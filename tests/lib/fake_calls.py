@@ -14,6 +14,11 @@ loaded gives UnloadError ENOENT; one with a refcount gives EAGAIN ("in use")
 unless forced.  Errors carry the same messages as the real layer.  Each
 successful call rewrites the fake kernel's files, so KernelState(root) sees
 the new state.  ``details`` has one dict per call with every argument.
+
+Reference counts count: inserting a module whose modules.dep entry (in the
+fake root's tree of the running release, when there is one) names loaded
+modules makes it their holder, as the kernel does when a module's symbols
+resolve to theirs; deleting it lowers their counts again.
 """
 
 import errno as _errno
@@ -98,7 +103,28 @@ class FakeKernelCalls(object):
                 msg += ' (kernel log: %s)' % '; '.join(lines)
             raise LoadError(msg, errno=err, path=path, module=name, kernel_log=lines)
         self.kernel.add_module(name, params=params_from_options(options))
+        for dep in self._dependencies(path):
+            provider = self._loaded(dep)
+            if provider is not None and name not in provider['used_by']:
+                provider['refcnt'] += 1
+                provider['used_by'].append(name)
+                provider['holders'].append(name)
         self.kernel.write()
+
+    def _dependencies(self, path):
+        """Module names modules.dep lists for the file at path ([] when unknown)."""
+        release = (self.kernel.files.get('/proc/sys/kernel/osrelease') or '').strip()
+        module_dir = os.path.join(self.kernel.root, 'lib/modules', release)
+        try:
+            with open(os.path.join(module_dir, 'modules.dep')) as f:
+                lines = f.read().splitlines()
+        except OSError:
+            return []
+        for line in lines:
+            rel, sep, deps = line.partition(':')
+            if sep and (path == rel or path == os.path.join(module_dir, rel) or path.endswith('/' + rel)):
+                return [module_name_from_path(d) for d in deps.split()]
+        return []
 
     def delete(self, name, wait=False, force=False):
         self.calls.append(('delete', name))
