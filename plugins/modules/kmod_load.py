@@ -103,6 +103,23 @@ options:
       - V(true) and V(false), from earlier versions where this was a boolean, mean V(10) and V(0).
     type: raw
     default: 0
+  allow_missing_hardware:
+    description:
+      - A module the kernel refuses with C(ENODEV) or C(ENXIO) (a driver for a device or CPU feature the host does not
+        have) counts as done; it is listed in RV(missing_hardware) and is no change. Useful for one task over a
+        fleet of different machines.
+      - V(false) fails the task, as C(modprobe) does.
+    type: bool
+    default: false
+  rollback:
+    description:
+      - When a step fails after others of the task succeeded, remove the modules this task inserted, newest first,
+        so that the kernel is left as it was found; RV(rolled_back) lists them. Modules that were loaded before the
+        task stay.
+      - C(install) commands that ran are not undone (what they did is not known); a warning names them.
+      - V(false) leaves what was inserted before the failure loaded, as C(modprobe) does.
+    type: bool
+    default: true
   force:
     description:
       - Load even when the module's version magic or symbol versions do not match the kernel (C(modprobe -f)).
@@ -313,14 +330,27 @@ results:
     - C(modules) the name resolved to; C(before) and C(after) the state (V(live), V(builtin) or V(absent)) of every
       module its plan touched, at the start of the task and once it is done (in check mode, as it would be);
       C(params) the option text asked for; C(params_differ) and C(params_unchecked) as the keys of the same name;
-      C(inserted), C(deleted), C(commands), C(persistence) and C(boot_options) what this name did.
+      C(inserted), C(deleted), C(commands), C(missing_hardware), C(persistence) and C(boot_options) what this name
+      did.
   returned: always
   type: list
   elements: dict
   sample:
     - {name: dummy, modules: [dummy], before: {dummy: absent}, after: {dummy: live}, params: numdummies=2,
-       params_differ: {}, params_unchecked: [], inserted: [dummy], deleted: [], commands: [], persistence: [],
-       boot_options: null}
+       params_differ: {}, params_unchecked: [], inserted: [dummy], deleted: [], commands: [], missing_hardware: [],
+       persistence: [], boot_options: null}
+missing_hardware:
+  description: With O(allow_missing_hardware), the modules the kernel refused with C(ENODEV) or C(ENXIO).
+  returned: always
+  type: list
+  elements: str
+  sample: [coretemp]
+rolled_back:
+  description: When the task failed with O(rollback), the modules it had inserted and then removed again, newest first.
+  returned: always
+  type: list
+  elements: str
+  sample: [ip6_udp_tunnel, udp_tunnel]
 kernel_log:
   description: When the kernel refused the module, its log lines about it.
   returned: failure, when the kernel logged something
@@ -347,6 +377,8 @@ def main():
             remove_dependencies=dict(type='bool', default=True),
             wait=dict(type='raw', default=0),
             force=dict(type='bool', default=False),
+            rollback=dict(type='bool', default=True),
+            allow_missing_hardware=dict(type='bool', default=False),
         ),
         supports_check_mode=True,
     )

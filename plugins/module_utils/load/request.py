@@ -29,6 +29,8 @@ DEFAULTS = {
     'remove_dependencies': True,
     'wait': 0,
     'force': False,
+    'rollback': True,
+    'allow_missing_hardware': False,
 }
 
 # Characters no module name, alias or symbol has, and that a shell would
@@ -111,7 +113,7 @@ class Request(object):
     """The checked options: names (list), given (name as given), state,
     options (the parameter text), persistent, wait (seconds), and the
     flags ignore_install, ignore_remove, use_blacklist,
-    remove_dependencies, force."""
+    remove_dependencies, force, rollback, allow_missing_hardware."""
 
     def __init__(self, options):
         out = dict(DEFAULTS)
@@ -132,5 +134,6 @@ class Request(object):
             raise KmodError('params go with one module, and name lists %d (%s); give each module with params '
                             'a task of its own' % (len(self.names), ', '.join(self.names)))
         self.wait = check_wait(out['wait'])
-        for flag in ('ignore_install', 'ignore_remove', 'use_blacklist', 'remove_dependencies', 'force'):
+        for flag in ('ignore_install', 'ignore_remove', 'use_blacklist', 'remove_dependencies', 'force', 'rollback',
+                     'allow_missing_hardware'):
             setattr(self, flag, bool(out[flag]))

@@ -24,7 +24,7 @@ from ansible_collections.kernel.kmod.plugins.module_utils.load.persistence impor
 from ansible_collections.kernel.kmod.plugins.module_utils.load.plan import plan_load, plan_unload
 from ansible_collections.kernel.kmod.plugins.module_utils.load.request import Request
 from ansible_collections.kernel.kmod.plugins.module_utils.load.run import (
-    planned_result, run_load, run_unload, UnloadResult,
+    planned_result, roll_back, run_load, run_unload, UnloadResult,
 )
 from ansible_collections.kernel.kmod.plugins.module_utils.names import alias_name, is_path, module_name
 from ansible_collections.kernel.kmod.plugins.module_utils.tree.module_dir import ModuleTree
@@ -89,11 +89,13 @@ def run_task(options, check_mode=False, diff=False, system=None):
         done = getattr(exc, 'result', None)
         if done is not None and task.failing is not None:
             task.add_outcome(task.failing, done)
+        task.roll_back()
         report = task.report
         kernel_log = getattr(exc, 'kernel_log', None)
         if kernel_log:
             report['kernel_log'] = list(kernel_log)
-        report['changed'] = bool(report['inserted'] or report['deleted'] or report['commands'])
+        kept = [name for name in report['inserted'] if name not in report['rolled_back']]
+        report['changed'] = bool(kept or report['deleted'] or report['commands'])
         raise TaskError(exc, report, task.warnings)
     return task.report, task.warnings
 
@@ -159,7 +161,8 @@ class _Named(object):
                 'params': options, 'params_differ': dict(self.params_differ),
                 'params_unchecked': list(self.params_unchecked),
                 'inserted': done.get('inserted', []), 'deleted': done.get('deleted', []),
-                'commands': done.get('commands', []), 'persistence': list(self.persistence),
+                'commands': done.get('commands', []), 'missing_hardware': done.get('missing_hardware', []),
+                'persistence': list(self.persistence),
                 'boot_options': self.boot_options}
 
 
@@ -174,7 +177,8 @@ class _Task(object):
         self.report = {'name': req.given, 'state': req.state, 'params': req.options, 'modules': [], 'steps': [],
                        'inserted': [], 'deleted': [], 'commands': [], 'live': [], 'builtin': [], 'not_loaded': [],
                        'blacklisted': [], 'params_differ': {}, 'params_unchecked': [], 'persistence': [],
-                       'boot_options': None, 'results': []}
+                       'boot_options': None, 'results': [], 'rolled_back': [],
+                       'missing_hardware': []}
         self.named = []
         self.failing = None
 
@@ -329,12 +333,25 @@ class _Task(object):
         report = self.report
         for key in ('inserted', 'deleted'):
             report[key].extend(data[key])
-        for key in ('live', 'builtin', 'not_loaded'):
+        for key in ('live', 'builtin', 'not_loaded', 'missing_hardware'):
             for module in data[key]:
                 _add_once(report[key], module)
         report['commands'].extend(data['commands'])
         self.warnings.extend(data['warnings'])
         report['results'].append(named.entry(self.req.options))
+
+    def roll_back(self):
+        """After a failure: with rollback, remove what this task inserted,
+        newest first (nothing is inserted in check mode)."""
+        if not self.req.rollback or self.check_mode or not self.report['inserted']:
+            return
+        removed, warnings = roll_back(self.report['inserted'], self.system.calls)
+        self.report['rolled_back'] = removed
+        self.warnings.extend(warnings)
+        commands = [c for c in self.report['commands'] if c['action'] == 'install']
+        if commands:
+            self.warnings.append('rollback does not undo install commands: %s'
+                                 % ', '.join("'%s' (%s)" % (c['command'], c['module']) for c in commands))
 
     def _act(self):
         req, system = self.req, self.system
@@ -349,7 +366,8 @@ class _Task(object):
             elif unload:
                 outcome = run_unload(plan, system.calls, runner=system.runner, wait=req.wait or False)
             else:
-                outcome = run_load(plan, system.calls, runner=system.runner, force=req.force)
+                outcome = run_load(plan, system.calls, runner=system.runner, force=req.force,
+                                   allow_missing_hardware=req.allow_missing_hardware)
             self.failing = None
             if plan is not None and unload:
                 for module in plan.not_loaded:

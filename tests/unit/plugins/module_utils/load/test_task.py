@@ -183,10 +183,44 @@ def test_failed_insert_reports_what_was_done(tmp_path, tree_root):
         host.run(name='bonding', persistent='present')
     out = info.value.fail_kwargs()
     assert out['msg'].startswith("could not insert 'bonding': ")
-    assert out['inserted'] == ['netcore'] and out['changed'] is True
+    assert out['inserted'] == ['netcore'] and out['rolled_back'] == ['netcore'] and out['changed'] is False
     assert out['kernel_log'] == ['bonding: bad ELF']
     assert out['errno_name'] == 'ENOEXEC'
     assert not os.path.exists(host.path('etc/modules-load.d/bonding.conf'))
+    assert host.loaded() == [] and host.calls.calls[-1] == ('delete', 'netcore')
+
+
+def test_without_rollback_what_was_inserted_stays(tmp_path, tree_root):
+    host = Host(tmp_path, tree_root)
+    host.calls.fail_insert('bonding', errno.ENOEXEC)
+    with pytest.raises(TaskError) as info:
+        host.run(name='bonding', rollback=False)
+    out = info.value.fail_kwargs()
+    assert out['inserted'] == ['netcore'] and out['rolled_back'] == [] and out['changed'] is True
+    assert host.loaded() == ['netcore']
+
+
+def test_rollback_goes_newest_first_and_keeps_what_was_there(tmp_path, tree_root):
+    # netcore already loaded: only what the task inserted goes
+    host = Host(tmp_path, tree_root, conf={'etc/modprobe.d/t.conf': 'install withcmd /bin/true\n'})
+    host.kernel.add_module('netcore')
+    host.kernel.write()
+    host.calls.fail_insert('softy', errno.EINVAL)
+    with pytest.raises(TaskError) as info:
+        host.run(name=['dummy', 'bonding', 'withcmd', 'softy'])
+    out = info.value.fail_kwargs()
+    assert out['inserted'] == ['dummy', 'bonding'] and out['rolled_back'] == ['bonding', 'dummy']
+    assert host.loaded() == ['netcore']
+    assert info.value.warnings == ["rollback does not undo install commands: '/bin/true' (withcmd)"]
+
+
+def test_a_module_that_cannot_go_back_is_a_warning(tmp_path, tree_root):
+    host = Host(tmp_path, tree_root)
+    host.calls.fail_insert('bonding', errno.ENOEXEC).fail_delete('netcore', errno.EBUSY)
+    with pytest.raises(TaskError) as info:
+        host.run(name='bonding')
+    assert info.value.fail_kwargs()['rolled_back'] == [] and info.value.fail_kwargs()['changed'] is True
+    assert info.value.warnings[-1].startswith('rollback could not remove netcore: Module netcore is in use')
 
 
 def test_install_command_and_softdeps(tmp_path, tree_root):
@@ -415,7 +449,8 @@ def test_a_failing_name_reports_what_the_names_before_it_did(tmp_path, tree_root
     with pytest.raises(TaskError) as info:
         host.run(name=['dummy', 'bonding'])
     out = info.value.fail_kwargs()
-    assert out['inserted'] == ['dummy', 'netcore'] and out['changed'] is True
+    assert out['inserted'] == ['dummy', 'netcore'] and out['rolled_back'] == ['netcore', 'dummy']
+    assert out['changed'] is False and host.loaded() == []
     assert [(e['name'], e['inserted']) for e in out['results']] == [('dummy', ['dummy']), ('bonding', ['netcore'])]
 
 
@@ -456,3 +491,17 @@ def test_wait_in_seconds_reaches_the_calls(tmp_path, tree_root):
         host.kernel.write()
         host.run(name='dummy', state='absent', wait=wait)
         assert host.calls.details[-1]['wait'] == given
+
+
+def test_allow_missing_hardware(tmp_path, tree_root):
+    host = Host(tmp_path, tree_root)
+    host.calls.fail_insert('dummy', errno.ENODEV)
+    with pytest.raises(TaskError) as info:
+        host.run(name=['bonding', 'dummy'])
+    assert info.value.fail_kwargs()['errno_name'] == 'ENODEV'
+    assert info.value.fail_kwargs()['rolled_back'] == ['bonding', 'netcore'] and host.loaded() == []
+    result, _w = host.run(name=['bonding', 'dummy'], allow_missing_hardware=True)
+    assert result['missing_hardware'] == ['dummy'] and result['inserted'] == ['netcore', 'bonding']
+    assert [e['missing_hardware'] for e in result['results']] == [[], ['dummy']]
+    again, _w = host.run(name='dummy', allow_missing_hardware=True)
+    assert again['changed'] is False and again['missing_hardware'] == ['dummy']
