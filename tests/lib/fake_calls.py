@@ -27,7 +27,7 @@ import shlex
 import shutil
 
 from ansible_collections.kernel.kmod.plugins.module_utils.kernel.calls import (
-    LoadError, UnloadError, check_module_name, delete_reason, insert_reason)
+    KernelCallError, LoadError, UnloadError, check_module_name, delete_reason, insert_reason)
 from ansible_collections.kernel.kmod.plugins.module_utils.names import module_name, module_name_from_path
 
 
@@ -50,6 +50,8 @@ class FakeKernelCalls(object):
         self.details = []
         self._insert_failures = {}
         self._delete_failures = {}
+        # module name -> {param: mode} its parameter files get when inserted
+        self.param_modes = {}
 
     # -- configuration --------------------------------------------------
 
@@ -102,7 +104,7 @@ class FakeKernelCalls(object):
             if lines:
                 msg += ' (kernel log: %s)' % '; '.join(lines)
             raise LoadError(msg, errno=err, path=path, module=name, kernel_log=lines)
-        self.kernel.add_module(name, params=params_from_options(options))
+        self.kernel.add_module(name, params=params_from_options(options), param_modes=self.param_modes.get(name))
         for dep in self._dependencies(path):
             provider = self._loaded(dep)
             if provider is not None and name not in provider['used_by']:
@@ -125,6 +127,30 @@ class FakeKernelCalls(object):
             if sep and (path == rel or path == os.path.join(module_dir, rel) or path.endswith('/' + rel)):
                 return [module_name_from_path(d) for d in deps.split()]
         return []
+
+    def set_param(self, name, param, value):
+        """Like KernelCalls.set_param: refuses a read-only parameter
+        (mode without the owner's write bit), else stores the value as the
+        parameter file then reads (the kernel would normalise it: booleans
+        to Y/N; done here for '1'/'0'/'y'/'n')."""
+        self.calls.append(('set_param', name, param, value))
+        self.details.append({'call': 'set_param', 'name': name, 'param': param, 'value': value})
+        name = check_module_name(name)
+        mod = self._loaded(name)
+        holder = mod if mod is not None else self.kernel.builtins.get(name)
+        if holder is None or param not in holder['params']:
+            raise KernelCallError('could not set parameter %s of module %s: No such file or directory'
+                                  % (param, name), errno=_errno.ENOENT, module=name)
+        mode = holder.get('param_modes', {}).get(param, 0o644)
+        if not mode & 0o200:
+            raise KernelCallError('could not set parameter %s of module %s: it is read-only (mode %04o); only '
+                                  'loading the module sets it' % (param, name, mode), errno=_errno.EACCES,
+                                  module=name)
+        old = holder['params'][param]
+        if old in ('Y', 'N') and value in ('1', '0', 'y', 'n', 'Y', 'N'):
+            value = 'Y' if value in ('1', 'y', 'Y') else 'N'
+        holder['params'][param] = value
+        self.kernel.write()
 
     def delete(self, name, wait=False, force=False):
         self.calls.append(('delete', name))

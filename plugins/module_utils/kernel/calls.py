@@ -24,6 +24,7 @@ sleep, and point ``root`` at a fake tree: nothing here is mocked.
 
 import errno as _errno
 import os
+import stat
 import time
 
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError, describe_errno
@@ -435,6 +436,40 @@ class KernelCalls(object):
             raise LoadError("could not insert '%s': %s" % (name, exc.msg), errno=exc.errno, path=path, module=name)
         self._call(INIT_MODULE, image, len(image), params)
         self.last_method = INIT_MODULE
+
+    # -- parameters of a loaded module ----------------------------------
+
+    def set_param(self, name, param, value):
+        """Write value to /sys/module/<name>/parameters/<param>, as the
+        kernel's own store function of that parameter takes it.  The file
+        must exist and be a regular file (no symlink is followed, nothing is
+        created); a parameter shown read-only (no write bit) is refused
+        before it is opened.  Raises KernelCallError."""
+        name = check_module_name(name)
+        if not isinstance(param, str) or not param or param in ('.', '..') or any(
+                c in _BAD_NAME_CHARS for c in param):
+            raise KernelCallError('invalid parameter name %r of module %s' % (param, name), errno=_errno.EINVAL,
+                                  module=name)
+        path = self.state.path('/sys/module/%s/parameters/%s' % (name, param))
+        data = value.encode('utf-8') if isinstance(value, str) else bytes(value)
+        what = 'could not set parameter %s of module %s' % (param, name)
+        try:
+            info = os.lstat(path)
+            if not stat.S_ISREG(info.st_mode):
+                raise KernelCallError('%s: %s is not a parameter file' % (what, path), errno=_errno.EINVAL,
+                                      path=path, module=name)
+            if not info.st_mode & stat.S_IWUSR:
+                raise KernelCallError('%s: it is read-only (mode %04o); only loading the module sets it'
+                                      % (what, stat.S_IMODE(info.st_mode)), errno=_errno.EACCES, path=path,
+                                      module=name)
+            # O_TRUNC as a shell's > does: sysfs ignores it, a plain file (a test root) needs it
+            fd = os.open(path, os.O_WRONLY | os.O_TRUNC | getattr(os, 'O_NOFOLLOW', 0) | getattr(os, 'O_CLOEXEC', 0))
+            try:
+                os.write(fd, data)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise KernelCallError('%s: %s' % (what, exc.strerror or exc), errno=exc.errno, path=path, module=name)
 
     # -- delete ---------------------------------------------------------
 

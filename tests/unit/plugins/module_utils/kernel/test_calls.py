@@ -12,7 +12,8 @@ from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodErro
 from ansible_collections.kernel.kmod.plugins.module_utils.image.elf import ModuleImage
 from ansible_collections.kernel.kmod.plugins.module_utils.kernel import calls as kernel_calls
 from ansible_collections.kernel.kmod.plugins.module_utils.kernel.calls import (
-    KernelCalls, KernelLog, LoadError, UnloadError, parse_kmsg, syscall_numbers)
+    KernelCallError, KernelCalls, KernelLog, LoadError, UnloadError, parse_kmsg, syscall_numbers)
+from ansible_collections.kernel.kmod.plugins.module_utils.kernel.state import KernelState
 from tests.lib.fake_kernel import FakeKernel
 from tests.lib.fakeko import build_ko, compress_bytes
 
@@ -571,3 +572,32 @@ def test_numbers_of_this_host_and_a_32_bit_process_on_it():
     assert KernelCalls(syscall=Syscalls()).numbers() == X86_64
     assert KernelCalls(syscall=Syscalls(), pointer_bits=32).numbers() == {
         'init_module': 128, 'delete_module': 129, 'finit_module': 350}
+
+
+def test_set_param_writes_the_parameter_file(kernel, tmp_path):
+    kernel.add_module('kvm', params={'halt_poll_ns': '200000'}).add_module(
+        'brd', params={'rd_nr': '2'}, param_modes={'rd_nr': 0o444})
+    kernel.write()
+    calls = KernelCalls(kernel.root, syscall=Syscalls(), machine='x86_64', pointer_bits=64)
+    calls.set_param('kvm', 'halt_poll_ns', '0')
+    assert KernelState(kernel.root).module_params('kvm') == {'halt_poll_ns': '0'}
+    with pytest.raises(KernelCallError) as info:
+        calls.set_param('brd', 'rd_nr', '4')
+    assert info.value.errno == errno.EACCES
+    assert info.value.msg == ('could not set parameter rd_nr of module brd: it is read-only (mode 0444); only '
+                              'loading the module sets it')
+    with pytest.raises(KernelCallError) as info:
+        calls.set_param('kvm', 'nosuch', '1')
+    assert info.value.errno == errno.ENOENT
+    target = str(tmp_path / 'target')
+    with open(target, 'w') as f:
+        f.write('keep\n')
+    os.symlink(target, os.path.join(kernel.root, 'sys/module/kvm/parameters/link'))
+    with pytest.raises(KernelCallError) as info:
+        calls.set_param('kvm', 'link', '1')
+    assert 'is not a parameter file' in info.value.msg
+    with open(target) as f:
+        assert f.read() == 'keep\n'
+    for bad in ('', '..', 'a/b', 'a\0'):
+        with pytest.raises(KernelCallError):
+            calls.set_param('kvm', bad, '1')
