@@ -17,7 +17,7 @@ description:
     C(blacklist), C(alias)) and the kernel command line, as C(modprobe) does.
   - Reports what it did step by step; a second identical run reports no change.
   - A module already loaded with other parameter values than O(params) asks for is left as it is, with a
-    warning and RV(params_differ); see the notes.
+    warning and RV(params_differ), unless O(param_drift=apply); see the notes.
   - With O(persistent=present), writes C(/etc/modules-load.d/NAME.conf) and C(/etc/modprobe.d/NAME.conf) so the
     module loads at every boot with O(params); when another C(modprobe.d) file would override O(params) at boot,
     the options go to C(/etc/modprobe.d/zz-kernel-kmod-NAME.conf) instead (see the notes).
@@ -96,6 +96,25 @@ options:
       - With O(state=absent), also unload the dependencies that nothing else uses any more, as C(modprobe -r) does.
     type: bool
     default: true
+  remove_holders:
+    description:
+      - With O(state=absent), first remove the modules that hold the module (use it), and theirs, recursively, as
+        C(modprobe -r --remove-holders) does; they are listed in RV(deleted) in the order they went.
+      - Without it, a module in use fails the task, naming its holders.
+    type: bool
+    default: false
+  param_drift:
+    description:
+      - What to do when a module asked for is already loaded (or built in) with other values than O(params).
+      - V(warn) reports them in RV(params_differ) and warns; nothing changes.
+      - V(apply) writes each writable parameter through C(/sys/module/NAME/parameters/PARAM) and reads it back
+        (RV(params_written)). When a read-only one differs, the module is unloaded and loaded again with O(params)
+        if nothing holds it (RV(reloaded)); if something does, or the module is built into the kernel, the task
+        fails naming the parameter and the holders, before anything is changed.
+      - V(ignore) does not compare.
+    type: str
+    choices: [warn, apply, ignore]
+    default: warn
   wait:
     description:
       - With O(state=absent), how many seconds to wait for a module in use to be released before failing
@@ -146,7 +165,8 @@ notes:
     O(params) with C(/sys/module/NAME/parameters) (values as the kernel shows them, so V(1) matches V(Y) and V(0x10)
     matches V(16)); differences are reported in RV(params_differ) and as a warning, and the task reports no change.
     It does not fail, because the module may be in use and cannot be reloaded without disruption; it does not
-    reload on its own for the same reason. Unload it (O(state=absent)) and load it again to apply new values.
+    reload on its own for the same reason. Unload it (O(state=absent)) and load it again to apply new values, or
+    use O(param_drift=apply).
     Parameters that sysfs does not show, or root cannot read, are listed in RV(params_unchecked).
   - With O(persistent=present), the options must still be the ones the module gets at boot. C(modprobe) gives a
     module the C(options NAME) lines of all C(modprobe.d) files (C(/etc), C(/run), C(/usr/local/lib), C(/usr/lib),
@@ -330,15 +350,27 @@ results:
     - C(modules) the name resolved to; C(before) and C(after) the state (V(live), V(builtin) or V(absent)) of every
       module its plan touched, at the start of the task and once it is done (in check mode, as it would be);
       C(params) the option text asked for; C(params_differ) and C(params_unchecked) as the keys of the same name;
-      C(inserted), C(deleted), C(commands), C(missing_hardware), C(persistence) and C(boot_options) what this name
-      did.
+      C(inserted), C(deleted), C(commands), C(missing_hardware), C(params_written), C(reloaded), C(persistence)
+      and C(boot_options) what this name did.
   returned: always
   type: list
   elements: dict
   sample:
     - {name: dummy, modules: [dummy], before: {dummy: absent}, after: {dummy: live}, params: numdummies=2,
        params_differ: {}, params_unchecked: [], inserted: [dummy], deleted: [], commands: [], missing_hardware: [],
-       persistence: [], boot_options: null}
+       params_written: [], reloaded: [], persistence: [], boot_options: null}
+params_written:
+  description: With O(param_drift=apply), the parameters written through sysfs (in check mode, that would be).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{module: kvm, param: halt_poll_ns, value: '0'}]
+reloaded:
+  description: With O(param_drift=apply), the modules unloaded and loaded again to apply a read-only parameter.
+  returned: always
+  type: list
+  elements: str
+  sample: [brd]
 missing_hardware:
   description: With O(allow_missing_hardware), the modules the kernel refused with C(ENODEV) or C(ENXIO).
   returned: always
@@ -379,6 +411,8 @@ def main():
             force=dict(type='bool', default=False),
             rollback=dict(type='bool', default=True),
             allow_missing_hardware=dict(type='bool', default=False),
+            remove_holders=dict(type='bool', default=False),
+            param_drift=dict(type='str', default='warn', choices=['warn', 'apply', 'ignore']),
         ),
         supports_check_mode=True,
     )

@@ -12,6 +12,7 @@ and the seconds to wait for a module in use.
 
 from ansible_collections.kernel.kmod.plugins.module_utils.config.options import options_text
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
+from ansible_collections.kernel.kmod.plugins.module_utils.load.drift import DRIFT_MODES
 
 STATES = ('present', 'absent')
 PERSISTENT = ('present', 'absent', 'disabled')
@@ -31,6 +32,8 @@ DEFAULTS = {
     'force': False,
     'rollback': True,
     'allow_missing_hardware': False,
+    'remove_holders': False,
+    'param_drift': 'warn',
 }
 
 # Characters no module name, alias or symbol has, and that a shell would
@@ -113,7 +116,8 @@ class Request(object):
     """The checked options: names (list), given (name as given), state,
     options (the parameter text), persistent, wait (seconds), and the
     flags ignore_install, ignore_remove, use_blacklist,
-    remove_dependencies, force, rollback, allow_missing_hardware."""
+    remove_dependencies, force, rollback, allow_missing_hardware,
+    remove_holders; param_drift ('warn', 'apply' or 'ignore')."""
 
     def __init__(self, options):
         out = dict(DEFAULTS)
@@ -134,6 +138,9 @@ class Request(object):
             raise KmodError('params go with one module, and name lists %d (%s); give each module with params '
                             'a task of its own' % (len(self.names), ', '.join(self.names)))
         self.wait = check_wait(out['wait'])
+        if out['param_drift'] not in DRIFT_MODES:
+            raise KmodError('param_drift must be one of %s, not %r' % (', '.join(DRIFT_MODES), out['param_drift']))
+        self.param_drift = out['param_drift']
         for flag in ('ignore_install', 'ignore_remove', 'use_blacklist', 'remove_dependencies', 'force', 'rollback',
-                     'allow_missing_hardware'):
+                     'allow_missing_hardware', 'remove_holders'):
             setattr(self, flag, bool(out[flag]))

@@ -16,12 +16,13 @@ done.
 """
 
 from ansible_collections.kernel.kmod.plugins.module_utils.config.modprobe import load_modprobe_config
-from ansible_collections.kernel.kmod.plugins.module_utils.config.options import compare_live
+from ansible_collections.kernel.kmod.plugins.module_utils.config.options import same_value
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError, ModuleNotFound
 from ansible_collections.kernel.kmod.plugins.module_utils.files import apply_changes, diff_entry
 from ansible_collections.kernel.kmod.plugins.module_utils.kernel.state import KernelState
+from ansible_collections.kernel.kmod.plugins.module_utils.load.drift import plan_drift
 from ansible_collections.kernel.kmod.plugins.module_utils.load.persistence import other_boot_entries, plan_persistence
-from ansible_collections.kernel.kmod.plugins.module_utils.load.plan import plan_load, plan_unload
+from ansible_collections.kernel.kmod.plugins.module_utils.load.plan import LoadPlan, plan_load, plan_unload
 from ansible_collections.kernel.kmod.plugins.module_utils.load.request import Request
 from ansible_collections.kernel.kmod.plugins.module_utils.load.run import (
     planned_result, roll_back, run_load, run_unload, UnloadResult,
@@ -144,6 +145,10 @@ class _Named(object):
         self.boot_options = None
         self.params_differ = {}
         self.params_unchecked = []
+        self.drifts = []        # load.drift.Drift of its loaded targets
+        self.reloads = []       # LoadPlans that load a module again (param_drift=apply)
+        self.params_written = []
+        self.reloaded = []
         self.outcome = None
 
     def modules(self):
@@ -162,6 +167,7 @@ class _Named(object):
                 'params_unchecked': list(self.params_unchecked),
                 'inserted': done.get('inserted', []), 'deleted': done.get('deleted', []),
                 'commands': done.get('commands', []), 'missing_hardware': done.get('missing_hardware', []),
+                'params_written': list(self.params_written), 'reloaded': list(self.reloaded),
                 'persistence': list(self.persistence),
                 'boot_options': self.boot_options}
 
@@ -178,7 +184,7 @@ class _Task(object):
                        'inserted': [], 'deleted': [], 'commands': [], 'live': [], 'builtin': [], 'not_loaded': [],
                        'blacklisted': [], 'params_differ': {}, 'params_unchecked': [], 'persistence': [],
                        'boot_options': None, 'results': [], 'rolled_back': [],
-                       'missing_hardware': []}
+                       'missing_hardware': [], 'params_written': [], 'reloaded': []}
         self.named = []
         self.failing = None
 
@@ -199,13 +205,14 @@ class _Task(object):
         finally:
             tree.close()
         for named in self.named:
-            self._check_plan(named, kernel)
+            self._check_plan(named)
         changes = self._plan_files(release, builtin)
         self._act()
         if not self.check_mode:
             apply_changes(changes)
         report = self.report
-        report['changed'] = bool(report['inserted'] or report['deleted'] or report['commands'] or changes)
+        report['changed'] = bool(report['inserted'] or report['deleted'] or report['commands'] or changes
+                                 or report['params_written'] or report['reloaded'])
         if diff:
             report['diff'] = [diff_entry(change) for change in changes]
 
@@ -229,6 +236,7 @@ class _Task(object):
             if plan is None:
                 continue
             if req.state == 'present':
+                self._plan_drift(self.named[-1], tree, config, loaded, live, builtin)
                 live.update(step.name for step in plan.steps if step.action in ('insert', 'install'))
                 # what this name will load counts as loaded for the names after it
                 for step in plan.steps:
@@ -236,6 +244,36 @@ class _Task(object):
                         loaded.setdefault(step.name, {'refcnt': 0, 'holders': []})
             else:
                 loaded = _after_unload(loaded, plan)
+
+    def _plan_drift(self, named, tree, config, loaded, live, builtin):
+        """What param_drift does about the targets already in the kernel."""
+        req, kernel = self.req, self.system.kernel
+        if not req.options or req.param_drift == 'ignore':
+            return
+        for step in named.plan.steps:
+            if not step.target or step.action not in ('live', 'builtin'):
+                continue
+            info = loaded.get(step.name) or {}
+            modes = kernel.module_param_modes(step.name) if req.param_drift == 'apply' else {}
+            drift = plan_drift(step.name, req.options, kernel.module_params(step.name), modes, req.param_drift,
+                               builtin=step.action == 'builtin', holders=info.get('holders') or [],
+                               refcnt=info.get('refcnt') or 0)
+            named.drifts.append(drift)
+            if drift.reload:
+                named.reloads.append(self._reload_plan(tree, config, step.name, live, builtin))
+
+    def _reload_plan(self, tree, config, module, live, builtin):
+        """The LoadPlan that loads `module` again with the asked options (its
+        dependencies stay loaded)."""
+        req = self.req
+        again = plan_load(tree, config, module, user_options=req.options, live=set(live) - set([module]),
+                          builtin=builtin, ignore_install=req.ignore_install)
+        plan = LoadPlan(module, again.match)
+        plan.steps = [s for s in again.steps if s.name == module and s.action in ('insert', 'install')]
+        if not plan.steps:
+            raise KmodError('cannot reload %s to apply its parameters: no module file or install command for it'
+                            % module, module=module)
+        return plan
 
     @staticmethod
     def _planned_modules(plan):
@@ -246,14 +284,15 @@ class _Task(object):
         req = self.req
         try:
             return plan_unload(tree, config, name, loaded=loaded, builtin=builtin, ignore_remove=req.ignore_remove,
-                               remove_dependencies=req.remove_dependencies, wait=req.wait > 0)
+                               remove_dependencies=req.remove_dependencies, remove_holders=req.remove_holders,
+                               wait=req.wait > 0)
         except ModuleNotFound:
             # Not in the tree and not loaded: absent already.
             self.warnings.append('%s: no such module in %s and none loaded; nothing to remove'
                                  % (name, tree.module_dir or 'the module tree'))
             return None
 
-    def _check_plan(self, named, kernel):
+    def _check_plan(self, named):
         plan, report = named.plan, self.report
         if plan is None:
             return
@@ -269,30 +308,26 @@ class _Task(object):
             raise KmodError('%s is blacklisted: %s would not load (a blacklist line binds lookups by alias, '
                             'and every name with use_blacklist); load it by module name or remove the blacklist'
                             % (named.name, ', '.join(plan.blacklisted)), module=named.name)
-        self._check_live_params(named, kernel)
+        self._check_live_params(named)
 
-    def _check_live_params(self, named, kernel):
-        """Warn when a module already loaded has other values than asked:
-        parameters apply only when a module is loaded, so nothing is done."""
-        options, report = self.req.options, self.report
-        if not options:
-            return
-        for step in named.plan.steps:
-            if not (step.target and step.action == 'live'):
-                continue
-            differences, unchecked = compare_live(options, kernel.module_params(step.name))
-            named.params_differ.update(differences)
-            report['params_differ'].update(differences)
-            for param in unchecked:
+    def _check_live_params(self, named):
+        """Report the parameter drift of the targets already in the kernel;
+        with param_drift=warn, warn: parameters apply only when a module is
+        loaded, so nothing is done."""
+        report = self.report
+        for drift in named.drifts:
+            named.params_differ.update(drift.differences)
+            report['params_differ'].update(drift.differences)
+            for param in drift.unchecked:
                 _add_once(named.params_unchecked, param)
                 _add_once(report['params_unchecked'], param)
-            if differences:
+            if drift.differences and self.req.param_drift == 'warn':
                 listed = ', '.join('%s=%s (loaded with %s)' % (k, '' if v['asked'] is None else v['asked'],
                                                                v['live'])
-                                   for k, v in sorted(differences.items()))
+                                   for k, v in sorted(drift.differences.items()))
                 self.warnings.append('%s is already loaded with other parameter values: %s. Parameters apply '
                                      'only when a module is loaded: unload it (state=absent) and load it again '
-                                     'to change them' % (step.name, listed))
+                                     'to change them, or use param_drift=apply' % (drift.module, listed))
 
     def _plan_files(self, release, builtin):
         req, root = self.req, self.system.root
@@ -353,6 +388,34 @@ class _Task(object):
             self.warnings.append('rollback does not undo install commands: %s'
                                  % ', '.join("'%s' (%s)" % (c['command'], c['module']) for c in commands))
 
+    def _apply_drift(self, named, outcome):
+        """param_drift=apply: write the writable parameters, reload the
+        modules whose read-only parameters differ (predicted in check mode)."""
+        calls, kernel = (None, None) if self.check_mode else (self.system.calls, self.system.kernel)
+        for drift in named.drifts:
+            for param, value in drift.writes:
+                if calls is not None:
+                    calls.set_param(drift.module, param, value)
+                    now = kernel.module_params(drift.module).get(param)
+                    if now is None or not same_value(value, now):
+                        raise KmodError('wrote %s=%s to /sys/module/%s/parameters/%s, but it reads back %r'
+                                        % (param, value, drift.module, param, now), module=drift.module)
+                named.params_written.append({'module': drift.module, 'param': param, 'value': value})
+        for plan in named.reloads:
+            module = plan.request
+            if calls is not None:
+                calls.delete(module)
+                try:
+                    run_load(plan, calls, runner=self.system.runner, force=self.req.force)
+                except KmodError as exc:
+                    exc.msg = '%s; %s was unloaded to be reloaded with its new parameters and is not loaded now' % (
+                        exc.msg, module)
+                    exc.result = outcome
+                    raise
+            named.reloaded.append(module)
+        self.report['params_written'].extend(named.params_written)
+        self.report['reloaded'].extend(named.reloaded)
+
     def _act(self):
         req, system = self.req, self.system
         unload = req.state == 'absent'
@@ -368,6 +431,8 @@ class _Task(object):
             else:
                 outcome = run_load(plan, system.calls, runner=system.runner, force=req.force,
                                    allow_missing_hardware=req.allow_missing_hardware)
+            if not unload:
+                self._apply_drift(named, outcome)
             self.failing = None
             if plan is not None and unload:
                 for module in plan.not_loaded:

@@ -96,7 +96,7 @@ def test_live_with_other_params_warns_and_changes_nothing(tmp_path, tree_root):
     assert result['params_unchecked'] == ['other']
     assert warnings == ['dummy is already loaded with other parameter values: numdummies=3 (loaded with 1). '
                         'Parameters apply only when a module is loaded: unload it (state=absent) and load it '
-                        'again to change them']
+                        'again to change them, or use param_drift=apply']
     assert host.calls.calls == []
 
 
@@ -505,3 +505,70 @@ def test_allow_missing_hardware(tmp_path, tree_root):
     assert [e['missing_hardware'] for e in result['results']] == [[], ['dummy']]
     again, _w = host.run(name='dummy', allow_missing_hardware=True)
     assert again['changed'] is False and again['missing_hardware'] == ['dummy']
+
+
+def test_param_drift_apply_writes_through_sysfs(tmp_path, tree_root):
+    host = Host(tmp_path, tree_root)
+    host.kernel.add_module('dummy', params={'numdummies': '1'})
+    host.kernel.write()
+    checked, warnings = host.run(check_mode=True, name='dummy', params='numdummies=3', param_drift='apply')
+    assert checked['changed'] is True and warnings == [] and host.calls.calls == []
+    assert checked['params_written'] == [{'module': 'dummy', 'param': 'numdummies', 'value': '3'}]
+    result, _w = host.run(name='dummy', params='numdummies=3', param_drift='apply')
+    assert result['changed'] is True and result['params_differ'] == {'numdummies': {'asked': '3', 'live': '1'}}
+    assert host.calls.calls == [('set_param', 'dummy', 'numdummies', '3')]
+    assert KernelState(host.root).module_params('dummy') == {'numdummies': '3'}
+    assert result['results'][0]['params_written'] == result['params_written']
+    again, _w = host.run(name='dummy', params='numdummies=3', param_drift='apply')
+    assert again['changed'] is False and again['params_written'] == []
+
+
+def test_param_drift_apply_reloads_for_a_read_only_parameter(tmp_path, tree_root):
+    host = Host(tmp_path, tree_root, conf={'etc/modprobe.d/d.conf': 'options dummy debug=1\n'})
+    host.kernel.add_module('dummy', params={'numdummies': '1'}, param_modes={'numdummies': 0o444})
+    host.kernel.write()
+    host.calls.param_modes['dummy'] = {'numdummies': 0o444}
+    result, _w = host.run(name='dummy', params='numdummies=3', param_drift='apply')
+    assert result['reloaded'] == ['dummy'] and result['changed'] is True and result['inserted'] == []
+    assert host.calls.calls == [('delete', 'dummy'), ('insert', module_path(host, 'kernel/drivers/net/dummy.ko'),
+                                                      'debug=1 numdummies=3')]
+    assert KernelState(host.root).module_params('dummy')['numdummies'] == '3'
+    again, _w = host.run(name='dummy', params='numdummies=3', param_drift='apply')
+    assert again['changed'] is False
+
+
+def test_param_drift_apply_refuses_a_module_in_use_before_anything_changes(tmp_path, tree_root):
+    host = Host(tmp_path, tree_root)
+    host.kernel.add_module('netcore', params={'size': '1'}, param_modes={'size': 0o444}, used_by=['bonding'])
+    host.kernel.add_module('bonding')
+    host.kernel.write()
+    with pytest.raises(TaskError) as info:
+        host.run(name='netcore', params='size=2', param_drift='apply')
+    assert info.value.msg == ('cannot apply size=2 to netcore: size (mode 0444) is read-only, so the module must be '
+                              'reloaded, and it is in use by: bonding')
+    assert host.calls.calls == []
+
+
+def test_param_drift_ignore_and_builtin(tmp_path, tree_root):
+    host = Host(tmp_path, tree_root)
+    host.kernel.add_module('dummy', params={'numdummies': '1'}).add_builtin('crc32c', params={'level': '1'})
+    host.kernel.write()
+    result, warnings = host.run(name='dummy', params='numdummies=3', param_drift='ignore')
+    assert result['params_differ'] == {} and warnings == [] and result['changed'] is False
+    result, _w = host.run(name='crc32c', params='level=2', param_drift='apply')
+    assert host.calls.calls == [('set_param', 'crc32c', 'level', '2')] and result['changed'] is True
+    with pytest.raises(KmodError) as info:
+        host.run(name='dummy', params='numdummies=3', param_drift='sometimes')
+    assert info.value.msg == "param_drift must be one of warn, apply, ignore, not 'sometimes'"
+
+
+def test_remove_holders_goes_first_recursively(tmp_path, tree_root):
+    host = Host(tmp_path, tree_root)
+    host.kernel.add_module('netcore', used_by=['bonding', 'dummy']).add_module('bonding', used_by=['softy'])
+    host.kernel.add_module('softy').add_module('dummy')
+    host.kernel.write()
+    with pytest.raises(TaskError) as info:
+        host.run(name='netcore', state='absent')
+    assert info.value.msg == 'Module netcore is in use by: bonding dummy'
+    result, _w = host.run(name='netcore', state='absent', remove_holders=True)
+    assert result['deleted'] == ['dummy', 'softy', 'bonding', 'netcore'] and host.loaded() == []
