@@ -32,6 +32,10 @@ options:
         it will have done; only then is anything loaded, unloaded or written. When a name cannot be planned (for
         example an unknown module), the task fails naming it and nothing is done. RV(results) has one entry per
         name.
+      - An absolute path of a module file (C(.ko), C(.ko.xz), C(.ko.zst), C(.ko.gz)) is loaded the way C(insmod)
+        loads it, that file alone with O(params) only (no dependencies, no C(modprobe.d) rules), and unloaded the way
+        C(rmmod) does. The file and every directory above it must be owned by root and not writable by group or
+        others, unless O(allow_untrusted); the check is made on the open file that is then loaded.
       - A name with blanks, control characters, shell metacharacters (V(;), V($), V(*), quotes...), or a V(/)
         without being an absolute path, is refused; so is an empty name or list element.
       - An alias that blacklisted modules match does not load them, as with C(modprobe); the task then fails.
@@ -122,6 +126,13 @@ options:
       - V(true) and V(false), from earlier versions where this was a boolean, mean V(10) and V(0).
     type: raw
     default: 0
+  allow_untrusted:
+    description:
+      - Load a module file given by its path even when it, or a directory above it, is not owned by root or is
+        writable by group or others. Anyone who can write such a file or directory chooses the code root puts into
+        the kernel.
+    type: bool
+    default: false
   allow_missing_hardware:
     description:
       - A module the kernel refuses with C(ENODEV) or C(ENXIO) (a driver for a device or CPU feature the host does not
@@ -220,6 +231,11 @@ EXAMPLES = r'''
     name: dummy
     state: absent
     persistent: absent
+
+- name: Load a module built outside the tree, as insmod does
+  kernel.kmod.kmod_load:
+    name: /opt/drivers/acme.ko
+    params: debug=1
 
 - name: Load three modules in one task
   kernel.kmod.kmod_load:
@@ -411,6 +427,7 @@ def main():
             force=dict(type='bool', default=False),
             rollback=dict(type='bool', default=True),
             allow_missing_hardware=dict(type='bool', default=False),
+            allow_untrusted=dict(type='bool', default=False),
             remove_holders=dict(type='bool', default=False),
             param_drift=dict(type='str', default='warn', choices=['warn', 'apply', 'ignore']),
         ),

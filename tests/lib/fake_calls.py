@@ -27,7 +27,7 @@ import shlex
 import shutil
 
 from ansible_collections.kernel.kmod.plugins.module_utils.kernel.calls import (
-    KernelCallError, LoadError, UnloadError, check_module_name, delete_reason, insert_reason)
+    KernelCallError, LoadError, UnloadError, check_module_name, check_trusted, delete_reason, insert_reason)
 from ansible_collections.kernel.kmod.plugins.module_utils.names import module_name, module_name_from_path
 
 
@@ -90,11 +90,19 @@ class FakeKernelCalls(object):
 
     # -- KernelCalls ----------------------------------------------------
 
-    def insert(self, path, options='', ignore_vermagic=False, ignore_modversions=False):
+    def insert(self, path, options='', ignore_vermagic=False, ignore_modversions=False, trusted_only=False):
         self.calls.append(('insert', path, options))
         self.details.append({'call': 'insert', 'path': path, 'options': options,
-                             'ignore_vermagic': ignore_vermagic, 'ignore_modversions': ignore_modversions})
+                             'ignore_vermagic': ignore_vermagic, 'ignore_modversions': ignore_modversions,
+                             'trusted_only': trusted_only})
         name = module_name_from_path(path) or module_name(os.path.basename(path))
+        if trusted_only:
+            # the real judgement, on the real file the test made
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+            try:
+                check_trusted(fd, path)
+            finally:
+                os.close(fd)
         failure = self._insert_failures.get(path) or self._insert_failures.get(name)
         if failure is None and self._loaded(name) is not None:
             failure = (_errno.EEXIST, [])

@@ -34,6 +34,7 @@ DEFAULTS = {
     'allow_missing_hardware': False,
     'remove_holders': False,
     'param_drift': 'warn',
+    'allow_untrusted': False,
 }
 
 # Characters no module name, alias or symbol has, and that a shell would
@@ -117,7 +118,8 @@ class Request(object):
     options (the parameter text), persistent, wait (seconds), and the
     flags ignore_install, ignore_remove, use_blacklist,
     remove_dependencies, force, rollback, allow_missing_hardware,
-    remove_holders; param_drift ('warn', 'apply' or 'ignore')."""
+    remove_holders, allow_untrusted; param_drift ('warn', 'apply' or
+    'ignore')."""
 
     def __init__(self, options):
         out = dict(DEFAULTS)
@@ -142,5 +144,5 @@ class Request(object):
             raise KmodError('param_drift must be one of %s, not %r' % (', '.join(DRIFT_MODES), out['param_drift']))
         self.param_drift = out['param_drift']
         for flag in ('ignore_install', 'ignore_remove', 'use_blacklist', 'remove_dependencies', 'force', 'rollback',
-                     'allow_missing_hardware', 'remove_holders'):
+                     'allow_missing_hardware', 'remove_holders', 'allow_untrusted'):
             setattr(self, flag, bool(out[flag]))

@@ -144,14 +144,16 @@ def _give_up(exc, result):
 MISSING_HARDWARE = (errno.ENODEV, errno.ENXIO)
 
 
-def run_load(plan, calls, runner=None, force=False, allow_missing_hardware=False):
+def run_load(plan, calls, runner=None, force=False, allow_missing_hardware=False, trusted_only=False):
     """Carry out a LoadPlan; returns a LoadResult.
 
     calls: KernelCalls-like (insert(path, options, ignore_vermagic,
     ignore_modversions)); runner: callable (command, module) -> (rc, stdout,
     stderr), run_shell by default; force: ignore vermagic and modversions
     (modprobe -f); allow_missing_hardware: a module refused with ENODEV or
-    ENXIO is listed in missing_hardware instead of failing.  Raises the
+    ENXIO is listed in missing_hardware instead of failing; trusted_only:
+    passed on to calls.insert (refuse module files that are not root's
+    alone, judged on the descriptor loaded).  Raises the
     first error of a non-softdep step, with the partial LoadResult as its
     `result` attribute.
     """
@@ -164,7 +166,11 @@ def run_load(plan, calls, runner=None, force=False, allow_missing_hardware=False
             _add_once(result.builtin, step.name)
         elif step.action == 'insert':
             try:
-                calls.insert(step.path, step.options or '', ignore_vermagic=force, ignore_modversions=force)
+                if trusted_only:
+                    calls.insert(step.path, step.options or '', ignore_vermagic=force, ignore_modversions=force,
+                                 trusted_only=True)
+                else:
+                    calls.insert(step.path, step.options or '', ignore_vermagic=force, ignore_modversions=force)
             except KmodError as exc:
                 if exc.errno == errno.EEXIST:
                     _add_once(result.live, step.name)

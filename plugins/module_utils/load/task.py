@@ -22,7 +22,9 @@ from ansible_collections.kernel.kmod.plugins.module_utils.files import apply_cha
 from ansible_collections.kernel.kmod.plugins.module_utils.kernel.state import KernelState
 from ansible_collections.kernel.kmod.plugins.module_utils.load.drift import plan_drift
 from ansible_collections.kernel.kmod.plugins.module_utils.load.persistence import other_boot_entries, plan_persistence
-from ansible_collections.kernel.kmod.plugins.module_utils.load.plan import LoadPlan, plan_load, plan_unload
+from ansible_collections.kernel.kmod.plugins.module_utils.load.plan import (
+    LoadPlan, plan_insmod, plan_load, plan_rmmod, plan_unload,
+)
 from ansible_collections.kernel.kmod.plugins.module_utils.load.request import Request
 from ansible_collections.kernel.kmod.plugins.module_utils.load.run import (
     planned_result, roll_back, run_load, run_unload, UnloadResult,
@@ -223,9 +225,13 @@ class _Task(object):
         live = set(name for name, info in loaded.items() if (info or {}).get('state') != 'Unloading')
         at_start = dict(loaded)
         for name in req.names:
-            if req.state == 'present':
+            if req.state == 'present' and is_path(name):
+                plan = plan_insmod(name, user_options=req.options, live=live)
+            elif req.state == 'present':
                 plan = plan_load(tree, config, name, user_options=req.options, live=live, builtin=builtin,
                                  ignore_install=req.ignore_install, use_blacklist=req.use_blacklist)
+            elif is_path(name):
+                plan = plan_rmmod(name, loaded)
             else:
                 plan = self._plan_unload(tree, config, name, loaded, builtin)
             touched = []
@@ -430,7 +436,8 @@ class _Task(object):
                 outcome = run_unload(plan, system.calls, runner=system.runner, wait=req.wait or False)
             else:
                 outcome = run_load(plan, system.calls, runner=system.runner, force=req.force,
-                                   allow_missing_hardware=req.allow_missing_hardware)
+                                   allow_missing_hardware=req.allow_missing_hardware,
+                                   trusted_only=is_path(named.name) and not req.allow_untrusted)
             if not unload:
                 self._apply_drift(named, outcome)
             self.failing = None

@@ -37,7 +37,7 @@ def test_insert_names_come_from_the_file_name(kernel):
     calls.insert('/x/snd-dummy.ko.xz', ignore_vermagic=True)
     assert 'snd_dummy' in KernelState(kernel.root).loaded()
     assert calls.details == [{'call': 'insert', 'path': '/x/snd-dummy.ko.xz', 'options': '',
-                              'ignore_vermagic': True, 'ignore_modversions': False}]
+                              'ignore_vermagic': True, 'ignore_modversions': False, 'trusted_only': False}]
 
 
 def test_second_insert_is_eexist(kernel):

@@ -572,3 +572,44 @@ def test_remove_holders_goes_first_recursively(tmp_path, tree_root):
     assert info.value.msg == 'Module netcore is in use by: bonding dummy'
     result, _w = host.run(name='netcore', state='absent', remove_holders=True)
     assert result['deleted'] == ['dummy', 'softy', 'bonding', 'netcore'] and host.loaded() == []
+
+
+def _copy(src, dst, mode=0o644):
+    with open(src, 'rb') as f, open(dst, 'wb') as g:
+        g.write(f.read())
+    os.chmod(dst, mode)
+    return dst
+
+
+def test_a_path_is_insmod_with_trust_checks(tmp_path, tree_root):
+    from tests.lib.trusted_dir import TrustedDir
+    host = Host(tmp_path, tree_root, conf={'etc/modprobe.d/b.conf': 'options bonding miimon=1\ninstall bonding /bin/false\n'})
+    with TrustedDir() as top:
+        path = _copy(module_path(host, 'kernel/drivers/net/bonding.ko'), os.path.join(top, 'bonding.ko'))
+        checked, _w = host.run(check_mode=True, name=path, params='max_bonds=1')
+        # that file alone: no dependency, no modprobe.d options or install command
+        assert checked['steps'] == [{'action': 'insert', 'name': 'bonding', 'path': path, 'options': 'max_bonds=1',
+                                     'command': None, 'softdep': False, 'target': True}]
+        os.chmod(path, 0o664)
+        with pytest.raises(TaskError) as info:
+            host.run(name=path)
+        assert info.value.errno == errno.EPERM and 'is writable by group (mode 0664)' in info.value.msg
+        assert host.loaded() == []
+        result, _w = host.run(name=path, allow_untrusted=True)
+        assert result['inserted'] == ['bonding'] and host.calls.details[-1]['trusted_only'] is False
+        os.chmod(path, 0o644)
+        again, _w = host.run(name=path)
+        assert again['changed'] is False and again['live'] == ['bonding']
+        gone, _w = host.run(name=path, state='absent')
+        assert gone['deleted'] == ['bonding'] and host.loaded() == []
+        result, _w = host.run(name=path)
+        assert result['inserted'] == ['bonding'] and host.calls.details[-1]['trusted_only'] is True
+
+
+def test_a_path_under_tmp_is_refused(tmp_path, tree_root):
+    host = Host(tmp_path, tree_root)
+    path = _copy(module_path(host, 'kernel/drivers/net/dummy.ko'), str(tmp_path / 'dummy.ko'))
+    with pytest.raises(TaskError) as info:
+        host.run(name=['bonding', path])
+    assert 'refusing an untrusted module file: /tmp is writable by group and others' in info.value.msg
+    assert info.value.fail_kwargs()['rolled_back'] == ['bonding', 'netcore'] and host.loaded() == []
