@@ -165,7 +165,7 @@ attributes:
   diff_mode:
     description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
-    details: Shows the changes of the O(persistent) files.
+    details: Shows the changes of the O(persistent) files, and the loaded modules the task touches, before and after.
   platform:
     platforms: linux
     support: full

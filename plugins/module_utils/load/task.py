@@ -18,7 +18,7 @@ done.
 from ansible_collections.kernel.kmod.plugins.module_utils.config.modprobe import load_modprobe_config
 from ansible_collections.kernel.kmod.plugins.module_utils.config.options import same_value
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError, ModuleNotFound
-from ansible_collections.kernel.kmod.plugins.module_utils.files import apply_changes, diff_entry
+from ansible_collections.kernel.kmod.plugins.module_utils.files import diff_entry, stage_changes
 from ansible_collections.kernel.kmod.plugins.module_utils.kernel.state import KernelState
 from ansible_collections.kernel.kmod.plugins.module_utils.load.drift import plan_drift
 from ansible_collections.kernel.kmod.plugins.module_utils.load.persistence import other_boot_entries, plan_persistence
@@ -112,6 +112,23 @@ def _module_state(name, loaded, builtin):
     if name in loaded:
         return 'live'
     return 'builtin' if name in builtin else 'absent'
+
+
+def _loaded_diff(entries):
+    """The diff mode entry of the loaded modules the task touched, before
+    and after (in check mode, as they would be); [] when they are the same."""
+    before, after = {}, {}
+    for entry in entries:
+        for module, state in entry['before'].items():
+            before.setdefault(module, state)
+        after.update(entry['after'])
+    old = sorted(m for m, state in before.items() if state == 'live')
+    new = sorted(m for m, state in after.items() if state == 'live')
+    if old == new:
+        return []
+    return [{'before_header': 'loaded kernel modules (of those this task touched)',
+             'after_header': 'loaded kernel modules (of those this task touched)',
+             'before': ''.join(m + '\n' for m in old), 'after': ''.join(m + '\n' for m in new)}]
 
 
 def _after_unload(loaded, plan):
@@ -209,14 +226,22 @@ class _Task(object):
         for named in self.named:
             self._check_plan(named)
         changes = self._plan_files(release, builtin)
-        self._act()
-        if not self.check_mode:
-            apply_changes(changes)
+        # every file written to its temporary before the kernel is touched:
+        # a file that cannot be written stops the task with nothing done
+        staged = None if self.check_mode else stage_changes(changes)
+        try:
+            self._act()
+        except BaseException:
+            if staged is not None:
+                staged.abort()
+            raise
+        if staged is not None:
+            staged.commit()
         report = self.report
         report['changed'] = bool(report['inserted'] or report['deleted'] or report['commands'] or changes
                                  or report['params_written'] or report['reloaded'])
         if diff:
-            report['diff'] = [diff_entry(change) for change in changes]
+            report['diff'] = [diff_entry(change) for change in changes] + _loaded_diff(report['results'])
 
     # -- planning, all names before anything is done ---------------------
 

@@ -135,8 +135,10 @@ def test_live_with_other_params_warns(host):
 def test_check_mode_and_diff(host):
     result = host.run({'name': 'bonding', 'persistent': 'present', 'params': 'miimon=100'}, check=True, diff=True)
     assert result['changed'] is True and result['inserted'] == ['netcore', 'bonding']
-    assert [d['after_header'] for d in result['diff']] == [
+    assert [d['after_header'] for d in result['diff']][:-1] == [
         os.path.join(host.root, 'etc/modules-load.d/bonding.conf'), os.path.join(host.root, 'etc/modprobe.d/bonding.conf')]
+    # and the loaded modules, before and after
+    assert (result['diff'][-1]['before'], result['diff'][-1]['after']) == ('', 'bonding\nnetcore\n')
     assert host.calls() == [] and host.loaded() == []
     assert os.listdir(os.path.join(host.root, 'etc/modules-load.d')) == []
 

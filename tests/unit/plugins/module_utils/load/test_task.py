@@ -334,7 +334,7 @@ def test_persistent_options_that_a_later_file_overrides_go_last(tmp_path, tree_r
         {'path': host.path('etc/modprobe.d/dummy.conf'), 'action': 'remove',
          'reason': 'replaced by /etc/modprobe.d/zz-kernel-kmod-dummy.conf: ' + why}]
     assert checked['boot_options'] == 'numdummies=0 numdummies=3'
-    assert [(d['after_header'], d['after']) for d in checked['diff']] == [
+    assert [(d['after_header'], d['after']) for d in checked['diff']][:-1] == [
         (host.path('etc/modules-load.d/dummy.conf'), HEADER + 'dummy\n'),
         (host.path(OVERRIDE), HEADER + 'options dummy numdummies=3\n'),
         (host.path('etc/modprobe.d/dummy.conf') + ' (removed)', '')]
@@ -613,3 +613,49 @@ def test_a_path_under_tmp_is_refused(tmp_path, tree_root):
         host.run(name=['bonding', path])
     assert 'refusing an untrusted module file: /tmp is writable by group and others' in info.value.msg
     assert info.value.fail_kwargs()['rolled_back'] == ['bonding', 'netcore'] and host.loaded() == []
+
+
+def test_a_file_that_cannot_be_written_stops_the_task_before_the_kernel(tmp_path, tree_root):
+    host = Host(tmp_path, tree_root)
+    os.makedirs(host.path('etc/modules-load.d'))
+    # a symlink to a file that looks like ours: read through, it would be rewritten; judged with lstat, refused
+    elsewhere = str(tmp_path / 'elsewhere.conf')
+    with open(elsewhere, 'w') as f:
+        f.write(HEADER + 'other\n')
+    os.symlink(elsewhere, host.path('etc/modules-load.d/bonding.conf'))
+    with pytest.raises(TaskError) as info:
+        host.run(name=['dummy', 'bonding'], persistent='present')
+    assert info.value.msg == ('cannot write %s: it is a symlink, not a regular file'
+                              % host.path('etc/modules-load.d/bonding.conf'))
+    assert host.calls.calls == [] and host.loaded() == []
+    assert os.listdir(host.path('etc/modules-load.d')) == ['bonding.conf']
+    with open(elsewhere) as f:
+        assert f.read() == HEADER + 'other\n'
+
+
+def test_all_files_of_a_task_are_written_after_the_kernel_and_directories_made(tmp_path, tree_root):
+    host = Host(tmp_path, tree_root)
+    result, _w = host.run(name=['dummy', 'bonding'], persistent='present')
+    assert [p['action'] for p in result['persistence']] == ['create', 'create']
+    assert os.stat(host.path('etc/modules-load.d')).st_mode & 0o777 == 0o755
+    host2 = Host(tmp_path / 'second', tree_root)
+    host2.calls.fail_insert('bonding', errno.ENOEXEC)
+    with pytest.raises(TaskError):
+        host2.run(name=['dummy', 'bonding'], persistent='present')
+    # the kernel step failed: no file written, no directory left, and dummy rolled back
+    assert not os.path.exists(host2.path('etc/modules-load.d')) and host2.loaded() == []
+
+
+def test_diff_shows_the_loaded_modules_before_and_after(tmp_path, tree_root):
+    host = Host(tmp_path, tree_root)
+    host.kernel.add_module('dummy')
+    host.kernel.write()
+    checked, _w = host.run(check_mode=True, diff=True, name=['dummy', 'bonding'])
+    assert checked['diff'] == [{'before_header': 'loaded kernel modules (of those this task touched)',
+                                'after_header': 'loaded kernel modules (of those this task touched)',
+                                'before': 'dummy\n', 'after': 'bonding\ndummy\nnetcore\n'}]
+    host.run(name=['dummy', 'bonding'])
+    gone, _w = host.run(diff=True, name='bonding', state='absent')
+    assert gone['diff'][0]['before'] == 'bonding\nnetcore\n' and gone['diff'][0]['after'] == ''
+    again, _w = host.run(diff=True, name='bonding', state='absent')
+    assert again['diff'] == []
