@@ -75,6 +75,9 @@ options:
       - V(absent) removes C(/etc/modules-load.d/NAME.conf), C(/etc/modules-load.d/zz-kernel-kmod-NAME.conf),
         C(/etc/modprobe.d/NAME.conf) and C(/etc/modprobe.d/zz-kernel-kmod-NAME.conf) when this module wrote them;
         other files that still load the module at boot are named in a warning.
+      - On a host without C(systemd-modules-load) (no systemd), the module is listed in C(/etc/modules) instead of
+        C(modules-load.d); V(present) adds the line V(NAME) unless a line loads it already, V(absent) removes that
+        line; every other line and comment is kept byte for byte.
       - V(disabled) leaves both files alone.
       - NAME is the module the name resolved to. V(present) cannot go with O(state=absent).
     type: str

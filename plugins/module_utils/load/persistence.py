@@ -26,12 +26,13 @@ from ansible_collections.kernel.kmod.plugins.module_utils.config.boot_options im
 )
 from ansible_collections.kernel.kmod.plugins.module_utils.config.modprobe import parse_modprobe_text
 from ansible_collections.kernel.kmod.plugins.module_utils.config.modules_load import (
-    load_boot_modules, parse_modules_load_text,
+    ETC_MODULES, load_boot_modules, parse_modules_load_text,
 )
 from ansible_collections.kernel.kmod.plugins.module_utils.config.options import param_key, split_options
 from ansible_collections.kernel.kmod.plugins.module_utils.config.precedence import host_path
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
-from ansible_collections.kernel.kmod.plugins.module_utils.files import plan_changes, read_current
+from ansible_collections.kernel.kmod.plugins.module_utils.files import FileChange, plan_changes, read_current
+from ansible_collections.kernel.kmod.plugins.module_utils.names import module_name
 
 MODULES_LOAD_DIR = '/etc/modules-load.d'
 MODPROBE_DIR = '/etc/modprobe.d'
@@ -40,6 +41,36 @@ OVERRIDE_PREFIX = 'zz-kernel-kmod-'
 HEADER = '# Managed by Ansible (kernel.kmod.kmod_load): local changes are overwritten.\n'
 
 STATES = ('present', 'absent')
+
+# Where systemd keeps the service that reads modules-load.d at boot.
+MODULES_LOAD_SERVICE = ('/usr/lib/systemd/systemd-modules-load', '/lib/systemd/systemd-modules-load')
+
+
+def boots_with_modules_load_d(root='/'):
+    """Whether the host loads modules-load.d at boot (systemd-modules-load
+    is installed); when not, /etc/modules (read by Debian's kmod init
+    script, OpenRC, busybox) is the boot list."""
+    return any(os.path.lexists(host_path(root, p)) for p in MODULES_LOAD_SERVICE)
+
+
+def etc_modules_text(data, name, state):
+    """/etc/modules as bytes once `name` is added (present) or its own line
+    removed (absent); every other line and comment kept byte for byte.
+    present adds the line 'NAME' unless a line already loads the module;
+    absent removes lines that are exactly 'NAME' (what present adds): a
+    line with arguments is someone's setting and stays."""
+    data = data or b''
+    lines = data.splitlines(True)
+    if state == 'present':
+        for line in lines:
+            words = line.split(b'#', 1)[0].split()
+            if words and module_name(words[0].decode('utf-8', 'surrogateescape')) == name:
+                return data
+        if data and not data.endswith(b'\n'):
+            data += b'\n'
+        return data + name.encode('utf-8') + b'\n'
+    kept = [line for line in lines if line.rstrip(b'\r\n').strip() != name.encode('utf-8')]
+    return b''.join(kept)
 
 
 def check_file_name(name):
@@ -178,7 +209,7 @@ def _foreign_conflicts(name, params, data, inside_path):
 
 
 def plan_persistence(name, params='', state='present', root='/', modules_load_dir=MODULES_LOAD_DIR,
-                     modprobe_dir=MODPROBE_DIR, current=read_current, cmdline=True):
+                     modprobe_dir=MODPROBE_DIR, current=read_current, cmdline=True, etc_modules=False):
     """The PersistencePlan that makes `name` load at boot with `params`
     (state 'present') or stops this collection loading it at boot ('absent').
 
@@ -198,7 +229,10 @@ def plan_persistence(name, params='', state='present', root='/', modules_load_di
     then goes to this collection's own ``zz-kernel-kmod-NAME.conf`` in the
     same directory.  A foreign file that already means the same (as
     community.general.modprobe writes them) is kept without a warning.
-    cmdline: as boot_options.load_boot_config takes it.
+    cmdline: as boot_options.load_boot_config takes it.  etc_modules: the
+    host boots without systemd-modules-load (boots_with_modules_load_d):
+    the module goes into /etc/modules instead (etc_modules_text), and our
+    own modules-load.d files of it are removed.
     """
     if state not in STATES:
         raise KmodError('persistence state must be one of %s, not %r' % (', '.join(STATES), state))
@@ -211,7 +245,16 @@ def plan_persistence(name, params='', state='present', root='/', modules_load_di
         'override': (_inside(modprobe_dir, own_name), host_path(root, _inside(modprobe_dir, own_name))),
     })
     planned = _Planned(files)
-    _plan_boot_loading(planned, name, state)
+    if etc_modules:
+        path = host_path(root, ETC_MODULES)
+        old = current(path)
+        new = etc_modules_text(old, name, state)
+        if new != (old or b''):
+            planned.extra.append(FileChange(path, old, new))
+        planned.want('load', None)
+        planned.want('own_load', None)
+    else:
+        _plan_boot_loading(planned, name, state)
     rendered = render_options(name, params) if state == 'present' else None
     if rendered is None:
         _plan_no_options(planned, name)
@@ -250,6 +293,7 @@ class _Planned(object):
         self.replace = None
         self.options_key = None
         self.config = None
+        self.extra = []  # changes of files shared with others (/etc/modules): only our line changes
 
     def want(self, key, data):
         self.wanted.append((key, data))
@@ -271,7 +315,8 @@ class _Planned(object):
             wanted[files.host[key]] = data
         load_key = 'load' if files.host['load'] in wanted else 'own_load'
         options_path = files.host[self.options_key] if self.options_key else None
-        changes = _changes(wanted, name, params, files.host[load_key], options_path, lambda p: _current_of(files, p))
+        changes = self.extra + _changes(wanted, name, params, files.host[load_key], options_path,
+                                        lambda p: _current_of(files, p))
         if self.config is None:
             self.config = load_boot_config(files.root, self.replace or {}, cmdline)
         reasons = dict((files.host[k], v) for k, v in self.reasons.items())

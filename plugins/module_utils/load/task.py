@@ -18,10 +18,12 @@ done.
 from ansible_collections.kernel.kmod.plugins.module_utils.config.modprobe import load_modprobe_config
 from ansible_collections.kernel.kmod.plugins.module_utils.config.options import same_value
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError, ModuleNotFound
-from ansible_collections.kernel.kmod.plugins.module_utils.files import diff_entry, stage_changes
+from ansible_collections.kernel.kmod.plugins.module_utils.files import diff_entry, read_current, stage_changes
 from ansible_collections.kernel.kmod.plugins.module_utils.kernel.state import KernelState
 from ansible_collections.kernel.kmod.plugins.module_utils.load.drift import plan_drift
-from ansible_collections.kernel.kmod.plugins.module_utils.load.persistence import other_boot_entries, plan_persistence
+from ansible_collections.kernel.kmod.plugins.module_utils.load.persistence import (
+    boots_with_modules_load_d, other_boot_entries, plan_persistence,
+)
 from ansible_collections.kernel.kmod.plugins.module_utils.load.plan import (
     LoadPlan, plan_insmod, plan_load, plan_rmmod, plan_unload,
 )
@@ -366,13 +368,23 @@ class _Task(object):
             return []
         changes = []
         done = set()
+        etc_modules = not boots_with_modules_load_d(root)
+        pending = {}
         for named in self.named:
             name = _persistent_name(named.name, named.plan.match if named.plan is not None else None)
             if name in done:
                 continue
             done.add(name)
-            planned = plan_persistence(name, req.options, req.persistent, root=root)
-            changes.extend(planned.changes)
+            planned = plan_persistence(name, req.options, req.persistent, root=root, etc_modules=etc_modules,
+                                       current=lambda path: pending[path] if path in pending else read_current(path))
+            for change in planned.changes:
+                # a file two names change (/etc/modules): one change, from what was there to the last content
+                if change.path in pending:
+                    first = [c for c in changes if c.path == change.path][0]
+                    first.new = change.new
+                else:
+                    changes.append(change)
+                pending[change.path] = change.new
             named.persistence = planned.entries()
             named.boot_options = planned.boot_options
             self.report['persistence'].extend(named.persistence)

@@ -63,8 +63,9 @@ class FakeHost(object):
         tree.add('kernel/net/core/netcore.ko', modinfo=['license=GPL'], exports=['netcore_register'])
         tree.add('kernel/drivers/net/bonding.ko', modinfo=['license=GPL'], needs=['netcore_register'])
         tree.depmod()
-        for directory in ('etc/modules-load.d', 'etc/modprobe.d'):
+        for directory in ('etc/modules-load.d', 'etc/modprobe.d', 'usr/lib/systemd'):
             os.makedirs(os.path.join(self.root, directory))
+        open(os.path.join(self.root, 'usr/lib/systemd/systemd-modules-load'), 'w').close()
         self.state = str(tmp_path / 'kernel.pickle')
         kernel = FakeKernel(self.root)
         kernel.write()

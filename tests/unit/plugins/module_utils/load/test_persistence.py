@@ -333,3 +333,43 @@ def test_absent_removes_either_options_file(tmp_path):
         ('/etc/modules-load.d/dummy.conf', 'remove'), ('/etc/modprobe.d/dummy.conf', 'remove'), (OVERRIDE, 'remove')]
     # present without params: no options file of ours under either name
     assert inside(root, plan(root)) == [('/etc/modprobe.d/dummy.conf', 'remove'), (OVERRIDE, 'remove')]
+
+
+ETC_MODULES = b'# /etc/modules: kernel modules to load at boot time.\n\nloop\nbrd rd_nr=2\n'
+
+
+def test_etc_modules_gets_one_line_added_and_removed():
+    text = load_persistence.etc_modules_text
+    assert text(ETC_MODULES, 'dummy', 'present') == ETC_MODULES + b'dummy\n'
+    assert text(ETC_MODULES + b'dummy\n', 'dummy', 'absent') == ETC_MODULES
+    assert text(b'loop', 'dummy', 'present') == b'loop\ndummy\n'
+    assert text(None, 'dummy', 'present') == b'dummy\n'
+    # a line that loads it already, with arguments or a dash, is enough and is never removed
+    assert text(ETC_MODULES, 'brd', 'present') == ETC_MODULES
+    assert text(ETC_MODULES, 'brd', 'absent') == ETC_MODULES
+    assert text(b'snd-dummy\n', 'snd_dummy', 'present') == b'snd-dummy\n'
+    assert text(b'# dummy\ndummy\r\n dummy \n', 'dummy', 'absent') == b'# dummy\n'
+
+
+def test_without_systemd_the_boot_list_is_etc_modules(tmp_path):
+    root = str(tmp_path)
+    write(root, 'etc/modules', ETC_MODULES.decode())
+    write(root, 'etc/modules-load.d/dummy.conf', HEADER + 'dummy\n')
+    planned = load_persistence.plan_persistence('dummy', 'numdummies=2', 'present', root=root, etc_modules=True)
+    assert inside(root, planned.changes) == [('/etc/modules', 'update'), ('/etc/modules-load.d/dummy.conf', 'remove'),
+                                             ('/etc/modprobe.d/dummy.conf', 'create')]
+    assert planned.changes[0].new == ETC_MODULES + b'dummy\n'
+    files.apply_changes(planned.changes)
+    assert load_persistence.plan_persistence('dummy', 'numdummies=2', 'present', root=root,
+                                             etc_modules=True).changes == []
+    gone = load_persistence.plan_persistence('dummy', '', 'absent', root=root, etc_modules=True)
+    assert inside(root, gone.changes) == [('/etc/modules', 'update'), ('/etc/modprobe.d/dummy.conf', 'remove')]
+    files.apply_changes(gone.changes)
+    assert read(root, '/etc/modules') == ETC_MODULES.decode()
+
+
+def test_boots_with_modules_load_d(tmp_path):
+    root = str(tmp_path)
+    assert load_persistence.boots_with_modules_load_d(root) is False
+    write(root, 'lib/systemd/systemd-modules-load', '')
+    assert load_persistence.boots_with_modules_load_d(root) is True

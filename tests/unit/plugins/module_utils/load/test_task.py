@@ -38,10 +38,14 @@ def tree_root(tmp_path_factory):
 class Host(object):
     """A fake host: the tree copied under a fresh root, a fake kernel, fake calls."""
 
-    def __init__(self, tmp_path, tree_root, conf=None):
+    def __init__(self, tmp_path, tree_root, conf=None, systemd=True):
         self.root = str(tmp_path / 'host')
         os.makedirs(self.root)
         os.symlink(os.path.join(tree_root, 'lib'), os.path.join(self.root, 'lib'))
+        if systemd:
+            # systemd-modules-load reads modules-load.d at boot
+            os.makedirs(os.path.join(self.root, 'usr/lib/systemd'))
+            open(os.path.join(self.root, 'usr/lib/systemd/systemd-modules-load'), 'w').close()
         for path, text in (conf or {}).items():
             full = os.path.join(self.root, path)
             os.makedirs(os.path.dirname(full), exist_ok=True)
@@ -659,3 +663,19 @@ def test_diff_shows_the_loaded_modules_before_and_after(tmp_path, tree_root):
     assert gone['diff'][0]['before'] == 'bonding\nnetcore\n' and gone['diff'][0]['after'] == ''
     again, _w = host.run(diff=True, name='bonding', state='absent')
     assert again['diff'] == []
+
+
+def test_a_host_without_systemd_persists_in_etc_modules(tmp_path, tree_root):
+    host = Host(tmp_path, tree_root, conf={'etc/modules': '# boot\nloop\n'}, systemd=False)
+    result, _w = host.run(name=['dummy', 'bonding'], persistent='present', diff=True)
+    assert [(p['path'], p['action']) for p in result['persistence']] == [
+        (host.path('etc/modules'), 'update'), (host.path('etc/modules'), 'update')]
+    with open(host.path('etc/modules')) as f:
+        assert f.read() == '# boot\nloop\ndummy\nbonding\n'
+    assert [(d['before'], d['after']) for d in result['diff'][:1]] == [('# boot\nloop\n',
+                                                                       '# boot\nloop\ndummy\nbonding\n')]
+    again, _w = host.run(name=['dummy', 'bonding'], persistent='present')
+    assert again['changed'] is False
+    host.run(name='dummy', state='absent', persistent='absent')
+    with open(host.path('etc/modules')) as f:
+        assert f.read() == '# boot\nloop\nbonding\n'
