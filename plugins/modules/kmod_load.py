@@ -57,7 +57,7 @@ options:
         without a name (V(=1)), a trailing backslash, or a mapping value that is itself a mapping or a nested list.
       - Added after the C(options) lines of C(modprobe.d) and the kernel command line, and used by O(persistent).
       - They apply only when the module is loaded; see the notes.
-      - Parameters go with one module: with several names in O(name), O(params) must be empty.
+      - Parameters go with one module; with several names in O(name), O(params) must be empty.
     type: raw
     default: ''
   persistent:

@@ -10,6 +10,8 @@ module file), the parameters (config.options.check_options), the states
 and the seconds to wait for a module in use.
 """
 
+import math
+
 from ansible_collections.kernel.kmod.plugins.module_utils.config.options import options_text
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
 from ansible_collections.kernel.kmod.plugins.module_utils.load.drift import DRIFT_MODES
@@ -108,7 +110,7 @@ def check_wait(value):
         seconds = float(value)
     except (TypeError, ValueError):
         raise KmodError('wait must be a number of seconds, not %r' % (value,))
-    if not seconds >= 0 or seconds == float('inf'):
+    if math.isnan(seconds) or math.isinf(seconds) or seconds < 0:
         raise KmodError('wait must be a number of seconds, 0 or more, not %r' % (value,))
     return seconds
 
