@@ -124,8 +124,8 @@ def main():
         '- date: %s' % started.strftime('%Y-%m-%d %H:%M UTC'),
         '- machine: %d CPUs; host load average (1 min) before and after: %.2f, %.2f (a shared machine)'
         % (os.cpu_count(), load[0], load[1]),
-        '- VM: Debian 12, kernel %s, qemu %s; community.general from PyPI %s' % (kernel, vm.accel.upper(),
-                                                                                ANSIBLE_PACKAGE),
+        '- VM: Debian 12, kernel %s, qemu %s; community.general from PyPI %s'
+        % (kernel, vm.accel.upper(), ANSIBLE_PACKAGE),
         '- reproduce: `.venv/bin/python bench/load_vm.py` (BENCH_LOAD_N=%d rounds, alternating)' % ROUNDS,
         '- ten modules: %s' % ' '.join(TEN),
         '',
