@@ -67,6 +67,8 @@ bench: deps venv collection-link
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/depmod_module.py
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/fnmatch_patterns.py
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/facts_vm.py
+	set -o pipefail; { echo "# $$(date -u '+%F %H:%M UTC'); $$(nproc) CPUs,$$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2); make bench"; \
+	    PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/plan_tree.py; } | tee bench/results/plan_tree.txt
 
 clean:
 	rm -rf .build $(VENV) tests/output

@@ -12,6 +12,7 @@ removes them and leaves every target as it was.
 
 import errno
 import os
+import stat
 
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
 
@@ -121,33 +122,120 @@ def _fsync_dir(directory):
         os.close(fd)
 
 
+DIRECTORY_MODE = 0o755
+
+
+class Transaction(object):
+    """FileChanges staged by stage_changes: every new content is in a
+    temporary file beside its target, fsynced; nothing visible has changed
+    yet.  commit() renames them all over their targets, then removes the
+    files to be removed; abort() takes back the temporaries and the
+    directories staging created."""
+
+    def __init__(self):
+        self.temps = []         # (FileChange, temporary path)
+        self.removals = []      # FileChanges whose file goes
+        self.created_dirs = []  # directories made for the changes, outermost first
+        self.done = False
+
+    def commit(self):
+        """Make the staged changes visible; raises KmodError naming the
+        file that failed (the temporaries still pending are removed)."""
+        directories = set()
+        change = None
+        try:
+            for change, tmp in self.temps:
+                os.rename(tmp, change.path)
+                directories.add(os.path.dirname(change.path) or '.')
+            for change in self.removals:
+                os.unlink(change.path)
+                directories.add(os.path.dirname(change.path) or '.')
+        except OSError as exc:
+            for _change, tmp in self.temps:
+                _unlink_quietly(tmp)
+            self.done = True
+            raise KmodError.from_os_error(exc, 'cannot replace', path=change.path)
+        self.done = True
+        for directory in sorted(directories | set(os.path.dirname(d) for d in self.created_dirs)):
+            _fsync_dir(directory)
+
+    def abort(self):
+        """Remove the temporaries and the directories staging made; the
+        targets are as they were."""
+        if self.done:
+            return
+        for _change, tmp in self.temps:
+            _unlink_quietly(tmp)
+        for directory in reversed(self.created_dirs):
+            try:
+                os.rmdir(directory)
+            except OSError:
+                pass
+        self.done = True
+
+
+def _make_parents(directory, created):
+    """Create directory and its missing parents, mode 0755 (set with chmod:
+    the umask does not decide); each one made is appended to created."""
+    missing = []
+    while directory and not os.path.lexists(directory):
+        missing.append(directory)
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            break
+        directory = parent
+    for path in reversed(missing):
+        os.mkdir(path, DIRECTORY_MODE)
+        created.append(path)
+        os.chmod(path, DIRECTORY_MODE)
+
+
+def _check_target(change):
+    """A target must be a regular file or absent, and its directory a
+    directory; judged with lstat, so a symlink is refused, never followed."""
+    try:
+        info = os.lstat(change.path)
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            return  # nothing there: writing it tells what is wrong, if anything
+        raise KmodError.from_os_error(exc, 'cannot check', path=change.path)
+    if not stat.S_ISREG(info.st_mode):
+        raise KmodError('cannot write %s: it is a %s, not a regular file' % (
+            change.path, 'symlink' if stat.S_ISLNK(info.st_mode) else 'special file'), path=change.path)
+
+
+def stage_changes(changes):
+    """A Transaction with every change of `changes` staged, or KmodError
+    naming the file that could not be (then nothing is left behind:
+    temporaries and directories made are taken back).  Missing directories
+    are created, mode 0755.  A file to be removed must be in a directory
+    this process can write."""
+    transaction = Transaction()
+    change = None
+    try:
+        for change in changes:
+            _check_target(change)
+            directory = os.path.dirname(change.path) or '.'
+            if change.new is not None:
+                _make_parents(directory, transaction.created_dirs)
+                transaction.temps.append((change, _write_temp(change)))
+            elif change.old is not None:
+                if not os.access(directory, os.W_OK):
+                    raise OSError(errno.EACCES, os.strerror(errno.EACCES), directory)
+                transaction.removals.append(change)
+    except OSError as exc:
+        transaction.abort()
+        raise KmodError.from_os_error(exc, 'cannot write', path=change.path)
+    except KmodError:
+        transaction.abort()
+        raise
+    return transaction
+
+
 def apply_changes(changes):
     """Carry out FileChanges; nothing is touched unless every temporary file
     could be written.  Raises KmodError naming the file that failed."""
-    temps = []
-    try:
-        for change in changes:
-            if change.new is not None:
-                temps.append((change, _write_temp(change)))
-    except OSError as exc:
-        for _change, tmp in temps:
-            _unlink_quietly(tmp)
-        raise KmodError.from_os_error(exc, 'cannot write', path=change.path)
-    directories = set()
-    try:
-        for change, tmp in temps:
-            os.rename(tmp, change.path)
-            directories.add(os.path.dirname(change.path) or '.')
-        for change in changes:
-            if change.new is None and change.old is not None:
-                os.unlink(change.path)
-                directories.add(os.path.dirname(change.path) or '.')
-    except OSError as exc:
-        for _change, tmp in temps:
-            _unlink_quietly(tmp)
-        raise KmodError.from_os_error(exc, 'cannot replace', path=change.path)
-    for directory in sorted(directories):
-        _fsync_dir(directory)
+    stage_changes(changes).commit()
 
 
 def diff_entry(change, max_bytes=65536):

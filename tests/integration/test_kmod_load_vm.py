@@ -1,5 +1,17 @@
 """kernel.kmod.kmod_load on a real kernel: load, unload, dependencies, persistence across a reboot, fresh indexes.
 
+Playbook one begins with what issue 8 added, each through kmod_load itself:
+bad names and params (each fails cleanly, nothing loaded or written), a list
+of three names (and again, unchanged), an admin's modprobe.d files left byte
+for byte by persistent present and absent, a copy of dummy.ko loaded by path
+(and refused when group-writable or another user's), vxlan with a bad
+parameter rolled back, coretemp refused with ENODEV and allowed as missing
+hardware; after the loads below it applies parameter drift (brd's read-only
+rd_nr by reloading, kvm's writable halt_poll_ns through sysfs, put back),
+waits for a brd held open by a process, removes tls with its holder bonding,
+tries the builtin unix both ways and honours an install command and a
+softdep.
+
 One set-up ssh call makes sure dummy, brd and vxlan (with its dependencies)
 are not loaded and no persistence file exists, and backs up the running
 kernel's index files.  Playbook one loads dummy (check mode first, then for
@@ -13,6 +25,8 @@ persistence, then deletes the indexes, rebuilds them with kmod_depmod and
 loads dummy, moves dummy.ko under extra/, rebuilds and loads it from there.
 The last ssh call restores everything.
 """
+
+import hashlib
 
 import pytest
 
@@ -29,20 +43,34 @@ OPTIONS_FILE = '/etc/modprobe.d/dummy.conf'
 # Debian's systemd.conf sets numdummies=0 and sorts after dummy.conf: the options must go last
 OVERRIDE_FILE = '/etc/modprobe.d/zz-kernel-kmod-dummy.conf'
 FILES = (LOAD_FILE, OPTIONS_FILE, OVERRIDE_FILE)
+# An admin's modprobe.d files that share a name with a module (brd) and with a name asked to be absent
+FOREIGN = {'/etc/modprobe.d/brd.conf': '# the admin\'s\nalias kmodtest-disk brd\ninstall kmodtest-none /bin/true\n',
+           '/etc/modprobe.d/kmodtest.conf': '# the admin\'s own\nblacklist kmodtest-none\n'}
+# What the tests create besides FILES, removed before and after
+EXTRA_FILES = tuple(FOREIGN) + ('/etc/modules-load.d/brd.conf', '/etc/modprobe.d/kmodtest-commands.conf')
+LIST = ['dummy', 'brd', DEP_MODULE]
+# the diff mode entry of the loaded modules a task touched
+LOADED_HEADER = 'loaded kernel modules (of those this task touched)'
+# refused with ENODEV under qemu's TCG CPU (no Intel digital thermal sensor)
+NO_HARDWARE = 'coretemp'
+# where a copy of dummy.ko is loaded by path (root's alone, as /root is)
+COPY_DIR = '/root/kmodtest-mods'
 
 SETUP = (r'''set -eu
 udevadm settle --timeout=120
-modprobe -r dummy brd {dep} 2>/dev/null || true
+modprobe -r dummy brd bonding tls {dep} {hw} 2>/dev/null || true
 rm -f {files}
-'''.format(dep=DEP_MODULE, files=' '.join(FILES)) + index_backup.MODULE_DIR + '''test ! -e "$mdir/extra/dummy.ko"
+rm -rf {copy}
+'''.format(dep=DEP_MODULE, hw=NO_HARDWARE, files=' '.join(FILES + EXTRA_FILES), copy=COPY_DIR) + index_backup.MODULE_DIR + '''test ! -e "$mdir/extra/dummy.ko"
 ''' + index_backup.save(BACKUP, CACHE, 'extra') + r'''for m in $(modprobe -D {dep} | awk '{{print $2}}'); do n=$(basename "$m" .ko); n=${{n//-/_}}; \
   test ! -e /sys/module/$n/initstate || {{ echo "$n is loaded"; exit 4; }}; done
 '''.format(dep=DEP_MODULE))
 
-RESTORE = index_backup.MODULE_DIR + r'''modprobe -r dummy brd {dep} 2>/dev/null
+RESTORE = index_backup.MODULE_DIR + r'''modprobe -r dummy brd bonding tls {dep} {hw} 2>/dev/null
 rm -f {files}
+rm -rf {copy}
 if test -e "$mdir/extra/dummy.ko"; then mv "$mdir/extra/dummy.ko" "$mdir/kernel/drivers/net/dummy.ko"; fi
-'''.format(dep=DEP_MODULE, files=' '.join(FILES)) + index_backup.restore(BACKUP, CACHE, 'extra')
+'''.format(dep=DEP_MODULE, hw=NO_HARDWARE, files=' '.join(FILES + EXTRA_FILES), copy=COPY_DIR) + index_backup.restore(BACKUP, CACHE, 'extra')
 
 PLAYBOOK_ONE = '''
 - name: kmod_load on the VM, before the reboot
@@ -52,6 +80,117 @@ PLAYBOOK_ONE = '''
     - name: Options for dummy in the configuration
       ansible.builtin.shell: modprobe -c | sed -n 's/^options dummy //p'; grep -rn numdummies /etc/modprobe.d /lib/modprobe.d /usr/lib/modprobe.d || true
       changed_when: false
+    - name: Bad names
+      kernel.kmod.kmod_load:
+        name: "{{ item }}"
+      loop: "{{ bad_names }}"
+      ignore_errors: true
+    - name: Bad params
+      kernel.kmod.kmod_load:
+        name: dummy
+        params: "{{ item }}"
+        persistent: present
+      loop: "{{ bad_params }}"
+      ignore_errors: true
+    - name: Loaded and written after the bad input
+      ansible.builtin.shell: |
+        for m in dummy brd; do test -e /sys/module/$m && echo $m; done
+        ls /etc/modprobe.d /etc/modules-load.d | grep -E 'dummy|brd' || true
+      changed_when: false
+    - name: What modprobe would insert for the list
+      ansible.builtin.shell: for m in {{ list | join(' ') }}; do modprobe -D $m; done | awk '{print $2}'
+      changed_when: false
+    - name: Load a list of names
+      kernel.kmod.kmod_load:
+        name: "{{ list }}"
+    - name: Load a list of names again
+      kernel.kmod.kmod_load:
+        name: "{{ list }}"
+    - name: Write the foreign files
+      ansible.builtin.copy:
+        dest: "{{ item.key }}"
+        content: "{{ item.value }}"
+        mode: "0644"
+      loop: "{{ foreign | dict2items }}"
+    - name: Make brd persistent beside the foreign brd.conf
+      kernel.kmod.kmod_load:
+        name: brd
+        persistent: present
+    - name: Unload the list and end brd's persistence
+      kernel.kmod.kmod_load:
+        name: "{{ list }}"
+        state: absent
+        persistent: absent
+    - name: Absent for a name whose foreign file exists
+      kernel.kmod.kmod_load:
+        name: kmodtest
+        state: absent
+        persistent: absent
+    - name: Foreign files and modules after the list
+      ansible.builtin.shell: |
+        for f in {{ foreign.keys() | join(' ') }}; do sha256sum "$f"; done
+        ls /etc/modules-load.d/brd.conf 2>&1 || true
+        cut -d' ' -f1 /proc/modules | sort
+      changed_when: false
+    - name: Remove the foreign files
+      ansible.builtin.file:
+        path: "{{ item }}"
+        state: absent
+      loop: "{{ foreign.keys() | list }}"
+    - name: Copy dummy.ko
+      ansible.builtin.shell: |
+        mkdir -p -m 0755 {{ copy_dir }}
+        cp "$(modinfo -n dummy)" {{ copy_dir }}/dummy.ko
+        chmod 0644 {{ copy_dir }}/dummy.ko
+      changed_when: true
+    - name: Load the copy by path
+      kernel.kmod.kmod_load:
+        name: "{{ copy_dir }}/dummy.ko"
+        params: numdummies=2
+    - name: Devices of the copy
+      ansible.builtin.shell: ip -o link show type dummy | wc -l
+      changed_when: false
+    - name: Unload the copy by path
+      kernel.kmod.kmod_load:
+        name: "{{ copy_dir }}/dummy.ko"
+        state: absent
+    - name: Make the copy group-writable
+      ansible.builtin.command: chmod g+w {{ copy_dir }}/dummy.ko
+      changed_when: true
+    - name: Load the group-writable copy
+      kernel.kmod.kmod_load:
+        name: "{{ copy_dir }}/dummy.ko"
+      ignore_errors: true
+    - name: Give the copy to another user
+      ansible.builtin.shell: chmod 0644 {{ copy_dir }}/dummy.ko && chown nobody {{ copy_dir }}/dummy.ko
+      changed_when: true
+    - name: Load the copy owned by another user
+      kernel.kmod.kmod_load:
+        name: "{{ copy_dir }}/dummy.ko"
+      ignore_errors: true
+    - name: Dummy after the untrusted copies
+      ansible.builtin.shell: test -e /sys/module/dummy && echo loaded || echo unloaded
+      changed_when: false
+    - name: Remove the copy
+      ansible.builtin.file:
+        path: "{{ copy_dir }}"
+        state: absent
+    - name: Load the module with dependencies and a bad parameter
+      kernel.kmod.kmod_load:
+        name: "{{ dep }}"
+        params: udp_port=not_a_number
+      ignore_errors: true
+    - name: Modules after the bad parameter
+      ansible.builtin.shell: cut -d' ' -f1 /proc/modules | sort
+      changed_when: false
+    - name: Load a driver for hardware the VM lacks
+      kernel.kmod.kmod_load:
+        name: "{{ no_hardware }}"
+      ignore_errors: true
+    - name: Load it allowing missing hardware
+      kernel.kmod.kmod_load:
+        name: "{{ no_hardware }}"
+        allow_missing_hardware: true
     - name: Load dummy in check mode
       kernel.kmod.kmod_load:
         name: dummy
@@ -99,6 +238,68 @@ PLAYBOOK_ONE = '''
     - name: Loaded modules after unloading
       ansible.builtin.shell: cut -d' ' -f1 /proc/modules | sort
       changed_when: false
+    - name: Apply a read-only parameter by reloading
+      kernel.kmod.kmod_load:
+        name: brd
+        params: rd_nr=3
+        param_drift: apply
+    - name: Read rd_nr after the reload
+      ansible.builtin.shell: cat /sys/module/brd/parameters/rd_nr; stat -c %a /sys/module/brd/parameters/rd_nr
+      changed_when: false
+    - name: Hold brd for a while
+      ansible.builtin.shell: |
+        nohup sh -c 'exec 3</dev/ram0; sleep 12' >/dev/null 2>&1 &
+        for i in $(seq 50); do test "$(cat /sys/module/brd/refcnt)" -gt 0 && break; sleep 0.1; done
+        cat /sys/module/brd/refcnt
+      changed_when: false
+    - name: Unload brd in use without waiting
+      kernel.kmod.kmod_load:
+        name: brd
+        state: absent
+      ignore_errors: true
+    - name: Unload brd waiting for it
+      kernel.kmod.kmod_load:
+        name: brd
+        state: absent
+        wait: 60
+    - name: Read kvm halt_poll_ns
+      ansible.builtin.command: cat /sys/module/kvm/parameters/halt_poll_ns
+      register: halt_poll_ns
+      changed_when: false
+    - name: Apply a writable parameter through sysfs
+      kernel.kmod.kmod_load:
+        name: kvm
+        params: "halt_poll_ns={{ halt_poll_ns.stdout | int + 1000 }}"
+        param_drift: apply
+    - name: Read kvm halt_poll_ns after applying
+      ansible.builtin.command: cat /sys/module/kvm/parameters/halt_poll_ns
+      changed_when: false
+    - name: Put kvm halt_poll_ns back
+      kernel.kmod.kmod_load:
+        name: kvm
+        params: "halt_poll_ns={{ halt_poll_ns.stdout }}"
+        param_drift: apply
+    - name: Load bonding
+      kernel.kmod.kmod_load:
+        name: bonding
+    - name: Unload the module bonding holds
+      kernel.kmod.kmod_load:
+        name: tls
+        state: absent
+      ignore_errors: true
+    - name: Unload it with its holders
+      kernel.kmod.kmod_load:
+        name: tls
+        state: absent
+        remove_holders: true
+    - name: Builtin module present
+      kernel.kmod.kmod_load:
+        name: unix
+    - name: Builtin module absent
+      kernel.kmod.kmod_load:
+        name: unix
+        state: absent
+      ignore_errors: true
     - name: Unload dummy and brd
       kernel.kmod.kmod_load:
         name: "{{ item }}"
@@ -107,6 +308,22 @@ PLAYBOOK_ONE = '''
     - name: Unload dummy again
       kernel.kmod.kmod_load:
         name: dummy
+        state: absent
+    - name: Write an install command and a softdep
+      ansible.builtin.copy:
+        dest: /etc/modprobe.d/kmodtest-commands.conf
+        content: "install kmodtest-cmd echo ran $MODPROBE_MODULE\\nsoftdep brd pre: dummy\\n"
+        mode: "0644"
+    - name: Load through an install command and a softdep
+      kernel.kmod.kmod_load:
+        name: [kmodtest-cmd, brd]
+    - name: Unload brd with its softdep
+      kernel.kmod.kmod_load:
+        name: brd
+        state: absent
+    - name: Remove the install command and the softdep
+      ansible.builtin.file:
+        path: /etc/modprobe.d/kmodtest-commands.conf
         state: absent
     - name: Make dummy persistent in check mode
       kernel.kmod.kmod_load:
@@ -202,10 +419,33 @@ PLAYBOOK_TWO = '''
 '''
 
 
+# (name given, the start of the message); nothing may be loaded or written for any of them
+BAD_NAMES = [
+    ('', 'name: an empty string is no module name'),
+    (['dummy', ''], 'name: element 2 of the list is empty'),
+    ('net/dummy', "name 'net/dummy': a module file must be given by its absolute path"),
+    ('..', "name '..' is no module name"),
+    ('/lib/modules/../dummy.ko', "name '/lib/modules/../dummy.ko': a module file path must not have"),
+    ('dum\u0000my', "name 'dum\\x00my': control character '\\x00' at position 3"),
+    ('dummy\nbrd', "name 'dummy\\nbrd': control character '\\n' at position 5"),
+    ('dummy;reboot', "name 'dummy;reboot': ';' cannot be in a module name, alias or path"),
+    ('$(reboot)', "name '$(reboot)': '$' '(' ')' cannot be in a module name, alias or path"),
+    (['dummy', 'kmodtest_nosuch', 'brd'], 'Module kmodtest_nosuch not found in directory /lib/modules/'),
+]
+BAD_PARAMS = [
+    ('=', "params: '=' in '=' has no parameter name"),
+    ('numdummies="2', 'params: unbalanced double quote in \'numdummies="2\''),
+    ('numdummies=2\\', "params: 'numdummies=2\\\\' ends with a backslash"),
+    ('numdummies=2\ninstall dummy /bin/sh', "params: '\\n' at position 12 of"),
+    ({'numdummies': {'a': 1}}, "params: the value of numdummies must be a string, number, boolean or a list"),
+]
+
+
 @pytest.fixture(scope='module')
 def run(vm):
     with index_backup.prepared(vm, SETUP, RESTORE):
-        extra = {'dep': DEP_MODULE, 'files': list(FILES)}
+        extra = {'dep': DEP_MODULE, 'files': list(FILES), 'list': LIST, 'foreign': FOREIGN,
+                 'no_hardware': NO_HARDWARE, 'copy_dir': COPY_DIR, 'bad_names': [b[0] for b in BAD_NAMES], 'bad_params': [b[0] for b in BAD_PARAMS]}
         one = run_playbook(vm, PLAYBOOK_ONE, extra_vars=extra)
         assert one.rc == 0, one.stdout + one.stderr
         vm.reboot()
@@ -300,7 +540,8 @@ def test_persistence_check_mode_then_written_then_unchanged(run):
     assert reason.startswith(prefix) and reason.endswith(', which sorts after it')
     assert reason[len(prefix):-len(', which sorts after it')] in systemd_settings(run)
     assert 'systemd.conf:' in reason and persistence[0]['reason'] is None
-    assert [d['after_header'] for d in checked['result']['diff']] == [LOAD_FILE, OVERRIDE_FILE]
+    assert [d['after_header'] for d in checked['result']['diff']] == [LOAD_FILE, OVERRIDE_FILE, LOADED_HEADER]
+    assert (checked['result']['diff'][2]['before'], checked['result']['diff'][2]['after']) == ('', 'dummy\n')
     boot = ' '.join(configured_options(one(run, 'Options for dummy in the configuration')) + ['numdummies=3'])
     assert checked['result']['boot_options'] == boot
     made = one(run, 'Make dummy persistent')
@@ -349,3 +590,139 @@ def test_module_under_extra_loads(run):
     assert loaded['result']['steps'][0]['path'] == '/lib/modules/%s/extra/dummy.ko' % release
     assert stdout_lines(two(run, 'Dummy from extra/')) == ['live', '/lib/modules/%s/extra/dummy.ko' % release]
     assert two(run, 'Unload dummy from extra/')['changed'] is True
+
+
+def item_results(task):
+    return task['result']['results']
+
+
+def test_bad_input_fails_cleanly_and_changes_nothing(run):
+    for (given, message), item in zip(BAD_NAMES + BAD_PARAMS, item_results(one(run, 'Bad names'))
+                                      + item_results(one(run, 'Bad params'))):
+        assert item['failed'] is True, (given, item)
+        assert item['msg'].startswith(message), (given, item['msg'])
+        # ansible-core 2.19 adds exception: '(traceback unavailable)' to a fail_json made while handling one
+        assert 'module_stderr' not in item and 'Traceback' not in str(item.get('exception', '')), item
+    assert len(item_results(one(run, 'Bad names'))) == len(BAD_NAMES)
+    assert stdout_lines(one(run, 'Loaded and written after the bad input')) == []
+
+
+def test_a_list_of_names_in_one_task(run):
+    expected = []
+    for path in stdout_lines(one(run, 'What modprobe would insert for the list')):
+        name = path.rsplit('/', 1)[-1].split('.ko')[0].replace('-', '_')
+        if name not in expected:
+            expected.append(name)
+    loaded = one(run, 'Load a list of names')
+    assert loaded['changed'] is True and loaded['result']['inserted'] == expected
+    assert [e['name'] for e in loaded['result']['results']] == LIST
+    assert [e['after'][e['name']] for e in loaded['result']['results']] == ['live'] * 3
+    again = one(run, 'Load a list of names again')
+    assert again['changed'] is False and again['result']['live'] == LIST
+    gone = one(run, 'Unload the list and end brd\'s persistence')
+    assert gone['changed'] is True and sorted(gone['result']['deleted']) == sorted(expected)
+    modules = stdout_lines(one(run, 'Foreign files and modules after the list'))[len(FOREIGN) + 1:]
+    assert not set(expected) & set(modules)
+
+
+def test_foreign_files_are_left_byte_for_byte(run):
+    made = one(run, 'Make brd persistent beside the foreign brd.conf')
+    assert made['changed'] is True
+    assert [(p['path'], p['action']) for p in made['result']['persistence']] == [
+        ('/etc/modules-load.d/brd.conf', 'create')]
+    assert any('/etc/modprobe.d/brd.conf was not written by kmod_load and is left as it is' in str(w)
+               for w in made['result'].get('warnings', []))
+    gone = one(run, 'Unload the list and end brd\'s persistence')
+    assert [(p['path'], p['action']) for p in gone['result']['persistence']] == [
+        ('/etc/modules-load.d/brd.conf', 'remove')]
+    absent = one(run, 'Absent for a name whose foreign file exists')
+    assert absent['changed'] is False and absent['result']['persistence'] == []
+    lines = stdout_lines(one(run, 'Foreign files and modules after the list'))
+    digests = dict((line.split()[1], line.split()[0]) for line in lines[:len(FOREIGN)])
+    assert digests == dict((path, hashlib.sha256(text.encode()).hexdigest()) for path, text in FOREIGN.items())
+    assert 'No such file' in lines[len(FOREIGN)]
+
+
+def test_rollback_leaves_the_kernel_as_found(run):
+    failed = one(run, 'Load the module with dependencies and a bad parameter')
+    assert failed['status'] == 'ignored' and failed['result']['errno_name'] == 'EINVAL'
+    inserted = failed['result']['inserted']
+    assert {'udp_tunnel', 'ip6_udp_tunnel'} <= set(inserted) and DEP_MODULE not in inserted
+    assert failed['result']['rolled_back'] == list(reversed(inserted))
+    assert failed['result']['changed'] is False
+    assert not set(inserted) & set(stdout_lines(one(run, 'Modules after the bad parameter')))
+
+
+def test_missing_hardware(run):
+    refused = one(run, 'Load a driver for hardware the VM lacks')
+    assert refused['status'] == 'ignored' and refused['result']['errno_name'] in ('ENODEV', 'ENXIO')
+    allowed = one(run, 'Load it allowing missing hardware')
+    assert allowed['status'] == 'ok' and allowed['changed'] is False
+    assert allowed['result']['missing_hardware'] == [NO_HARDWARE]
+
+
+def test_param_drift_applied(run):
+    reloaded = one(run, 'Apply a read-only parameter by reloading')
+    assert reloaded['changed'] is True and reloaded['result']['reloaded'] == ['brd']
+    assert reloaded['result']['params_written'] == []
+    assert stdout_lines(one(run, 'Read rd_nr after the reload')) == ['3', '444']
+    original = int(one(run, 'Read kvm halt_poll_ns')['result']['stdout'])
+    written = one(run, 'Apply a writable parameter through sysfs')
+    assert written['changed'] is True and written['result']['reloaded'] == []
+    assert written['result']['params_written'] == [{'module': 'kvm', 'param': 'halt_poll_ns',
+                                                    'value': str(original + 1000)}]
+    assert stdout_lines(one(run, 'Read kvm halt_poll_ns after applying')) == [str(original + 1000)]
+    assert one(run, 'Put kvm halt_poll_ns back')['changed'] is True
+
+
+def test_wait_for_a_module_released_while_waiting(run):
+    assert int(stdout_lines(one(run, 'Hold brd for a while'))[-1]) > 0
+    refused = one(run, 'Unload brd in use without waiting')
+    assert refused['status'] == 'ignored' and refused['result']['msg'].startswith('Module brd is in use')
+    waited = one(run, 'Unload brd waiting for it')
+    assert waited['changed'] is True and waited['result']['deleted'] == ['brd']
+
+
+def test_remove_holders(run):
+    assert 'tls' in one(run, 'Load bonding')['result']['inserted']
+    refused = one(run, 'Unload the module bonding holds')
+    assert refused['status'] == 'ignored' and refused['result']['msg'] == 'Module tls is in use by: bonding'
+    removed = one(run, 'Unload it with its holders')
+    assert removed['changed'] is True and removed['result']['deleted'][:2] == ['bonding', 'tls']
+
+
+def test_builtin_module(run):
+    present = one(run, 'Builtin module present')
+    assert present['changed'] is False and present['result']['builtin'] == ['unix']
+    absent = one(run, 'Builtin module absent')
+    assert absent['status'] == 'ignored' and absent['result']['msg'] == 'Module unix is builtin.'
+
+
+def test_install_command_and_softdep(run):
+    loaded = one(run, 'Load through an install command and a softdep')
+    assert loaded['changed'] is True
+    assert [c['rc'] for c in loaded['result']['commands']] == [0]
+    assert loaded['result']['commands'][0]['stdout'].startswith('ran kmodtest')
+    # the pre: softdep comes before brd
+    assert [(s['action'], s['name'], s['softdep']) for s in loaded['result']['steps']] == [
+        ('install', 'kmodtest_cmd', False), ('insert', 'dummy', True), ('insert', 'brd', False)], loaded['result']
+    assert loaded['result']['inserted'] == ['dummy', 'brd'], loaded['result']
+    gone = one(run, 'Unload brd with its softdep')
+    assert gone['result']['deleted'] == ['brd', 'dummy']
+
+
+def test_load_by_path_with_trust_checks(run):
+    loaded = one(run, 'Load the copy by path')
+    assert loaded['changed'] is True and loaded['result']['inserted'] == ['dummy']
+    # insmod: that file, with the task's params only (the VM's numdummies=0 in modprobe.d does not apply)
+    assert loaded['result']['steps'] == [{'action': 'insert', 'name': 'dummy', 'path': COPY_DIR + '/dummy.ko',
+                                          'options': 'numdummies=2', 'command': None, 'softdep': False,
+                                          'target': True}]
+    assert stdout_lines(one(run, 'Devices of the copy')) == ['2']
+    assert one(run, 'Unload the copy by path')['result']['deleted'] == ['dummy']
+    writable = one(run, 'Load the group-writable copy')
+    assert writable['status'] == 'ignored' and writable['result']['errno_name'] == 'EPERM'
+    assert 'dummy.ko is writable by group (mode 0664)' in writable['result']['msg']
+    foreign = one(run, 'Load the copy owned by another user')
+    assert foreign['status'] == 'ignored' and 'dummy.ko is owned by uid 65534, not root' in foreign['result']['msg']
+    assert stdout_lines(one(run, 'Dummy after the untrusted copies')) == ['unloaded']

@@ -53,12 +53,14 @@ class FakeKernel(object):
 
     def add_module(self, name, size=16384, refcnt=None, used_by=(), holders=None, state='Live',
                    taint='', address='0xffffffffc0000000', params=None, srcversion=None,
-                   version=None, coresize=None, initsize=0, permanent=False, sysfs='full'):
+                   version=None, coresize=None, initsize=0, permanent=False, sysfs='full', param_modes=None):
         """A loaded module: one /proc/modules line and /sys/module/<name>.
 
         refcnt defaults to len(used_by); holders default to used_by; coresize
         defaults to size; taint is the letters ('OE'); params maps names to
-        value strings (WRITE_ONLY for a write-only parameter).
+        value strings (WRITE_ONLY for a write-only parameter); param_modes
+        maps parameter names to their file modes (0644 when not given;
+        0444 is how the kernel shows one that only loading sets).
         """
         if sysfs not in SYSFS_KINDS:
             raise ValueError('sysfs must be one of %s' % (SYSFS_KINDS,))
@@ -70,14 +72,15 @@ class FakeKernel(object):
             'state': state, 'taint': taint, 'address': address,
             'params': dict(params or {}), 'srcversion': srcversion, 'version': version,
             'coresize': size if coresize is None else coresize, 'initsize': initsize,
-            'permanent': permanent, 'sysfs': sysfs,
+            'permanent': permanent, 'sysfs': sysfs, 'param_modes': dict(param_modes or {}),
         })
         return self
 
-    def add_builtin(self, name, params=None, version=None):
+    def add_builtin(self, name, params=None, version=None, param_modes=None):
         """A builtin module that shows in /sys/module: it has parameters or
         a version, and no initstate."""
-        self.builtins[name] = {'params': dict(params or {}), 'version': version}
+        self.builtins[name] = {'params': dict(params or {}), 'version': version,
+                               'param_modes': dict(param_modes or {})}
         return self
 
     def add_proc_line(self, line):
@@ -167,19 +170,19 @@ class FakeKernel(object):
         if os.path.lexists(real):
             os.remove(real)
 
-    def _write_params(self, name, params):
+    def _write_params(self, name, params, modes=None):
         for param, value in params.items():
             kernel_path = '/sys/module/%s/parameters/%s' % (name, param)
             if value is WRITE_ONLY:
                 self._write(kernel_path, '', mode=0o200)
             else:
-                self._write(kernel_path, '%s\n' % value)
+                self._write(kernel_path, '%s\n' % value, mode=(modes or {}).get(param))
 
     def _write_module_sysfs(self, mod):
         name = mod['name']
         base = '/sys/module/%s' % name
         os.makedirs(self._path(base), exist_ok=True)
-        self._write_params(name, mod['params'])
+        self._write_params(name, mod['params'], mod.get('param_modes'))
         if mod['sysfs'] != 'full':
             return
         self._write(base + '/initstate', _INITSTATE.get(mod['state'], mod['state']) + '\n')
@@ -212,7 +215,7 @@ class FakeKernel(object):
                 self._write_module_sysfs(mod)
         for name, info in self.builtins.items():
             os.makedirs(self._path('/sys/module/%s' % name), exist_ok=True)
-            self._write_params(name, info['params'])
+            self._write_params(name, info['params'], info.get('param_modes'))
             if info['version'] is not None:
                 self._write('/sys/module/%s/version' % name, info['version'] + '\n')
         for kernel_path, content in self.files.items():

@@ -17,44 +17,100 @@ from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodErro
 _BLANKS = ' \t\n\r\v\f'
 
 
-def _value_text(value):
+_SCALARS = (str, int, float, bool)
+
+
+def _value_text(name, value):
     if isinstance(value, bool):
         return 'Y' if value else 'N'
     if isinstance(value, (list, tuple)):
-        return ','.join(_value_text(v) for v in value)
+        # an array parameter: comma-separated scalars, as modprobe takes it
+        for item in value:
+            if item is None or not isinstance(item, _SCALARS):
+                raise KmodError('params: the list value of %s must hold only strings, numbers or booleans, '
+                                'found %r' % (name, item))
+        return ','.join(_value_text(name, v) for v in value)
     if value is None:
         return ''
+    if not isinstance(value, _SCALARS):
+        raise KmodError('params: the value of %s must be a string, number, boolean or a list of them, not %r'
+                        % (name, value))
     return str(value)
+
+
+def _bad_character(text):
+    """(index, char) of the first control or non-encodable character, or None."""
+    for i, c in enumerate(text):
+        code = ord(c)
+        if code < 0x20 or code == 0x7f or 0xd800 <= code <= 0xdfff:
+            return i, c
+    return None
+
+
+def check_options(text):
+    """Refuse an option string that cannot be what the user meant; the
+    message quotes the bad part.  The kernel takes any bytes, so what is
+    refused is what would be read otherwise than written: control
+    characters (a newline ends a modprobe.d line), lone surrogates (text
+    that is not encodable as UTF-8), an unbalanced double quote (the kernel
+    would swallow the rest of the line into one value), a parameter
+    without a name ('=1', '='), and a trailing backslash (modprobe.d would
+    join the next line)."""
+    bad = _bad_character(text)
+    if bad is not None:
+        i, c = bad
+        what = 'a lone surrogate, not encodable as UTF-8' if 0xd800 <= ord(c) <= 0xdfff else 'a control character'
+        raise KmodError('params: %r at position %d of %r is %s; parameters must be one line of printable text'
+                        % (c, i, text, what))
+    if text.count('"') % 2:
+        raise KmodError('params: unbalanced double quote in %r (a value in quotes needs its closing quote)'
+                        % text)
+    if text.endswith('\\'):
+        raise KmodError('params: %r ends with a backslash' % text)
+    for name, value in split_options(text):
+        if not name:
+            word = '=' if value is None else '=%s' % value
+            raise KmodError('params: %r in %r has no parameter name' % (word, text))
 
 
 def options_text(params):
     """The option string for a str (returned stripped) or a mapping
-    ({'numdummies': 2, 'name': 'a b'} -> 'numdummies=2 name="a b"').
+    ({'numdummies': 2, 'name': 'a b'} -> 'numdummies=2 name="a b"'),
+    checked with check_options.
 
-    Booleans become Y/N, lists comma-separated values, None a bare name.
+    Booleans become Y/N, lists comma-separated values, None a bare name;
+    other values (mappings, nested lists) are refused.
     """
     if params is None:
         return ''
     if isinstance(params, (list, tuple, set)):
         raise KmodError('params must be a string or a mapping of parameter names to values')
     if not isinstance(params, dict):
-        return str(params).strip(_BLANKS)
+        if not isinstance(params, _SCALARS):
+            raise KmodError('params must be a string or a mapping of parameter names to values, not %r'
+                            % (params,))
+        text = str(params).strip(_BLANKS)
+        check_options(text)
+        return text
     words = []
     for key in params:
         name = str(key)
-        if not name or any(c in _BLANKS + '="' for c in name):
-            raise KmodError('invalid module parameter name %r' % name)
+        if not name or any(c in _BLANKS + '="' for c in name) or _bad_character(name):
+            raise KmodError('params: invalid module parameter name %r' % name)
         value = params[key]
         if value is None:
             words.append(name)
             continue
-        text = _value_text(value)
+        text = _value_text(name, value)
         if '"' in text:
-            raise KmodError('the value of module parameter %s cannot contain a double quote' % name)
+            raise KmodError('params: the value of module parameter %s cannot contain a double quote: %r'
+                            % (name, text))
         if not text or any(c in _BLANKS for c in text):
             text = '"%s"' % text
         words.append('%s=%s' % (name, text))
-    return ' '.join(words)
+    text = ' '.join(words)
+    check_options(text)
+    return text
 
 
 def split_options(text):

@@ -24,6 +24,7 @@ sleep, and point ``root`` at a fake tree: nothing here is mocked.
 
 import errno as _errno
 import os
+import stat
 import time
 
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError, describe_errno
@@ -320,6 +321,59 @@ def check_module_name(name):
     return normal
 
 
+def untrusted_reason(info, what):
+    """Why a file or directory with this stat result cannot be trusted to
+    hold a module root loads, or None: it must be owned by root and not
+    writable by group or others (how sudo and OpenSSH's StrictModes judge
+    a file that steers what root does)."""
+    if info.st_uid != 0:
+        return '%s is owned by uid %d, not root' % (what, info.st_uid)
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return '%s is writable by %s (mode %04o)' % (
+            what, 'group and others' if info.st_mode & stat.S_IWGRP and info.st_mode & stat.S_IWOTH
+            else 'group' if info.st_mode & stat.S_IWGRP else 'others', stat.S_IMODE(info.st_mode))
+    return None
+
+
+def check_trusted(fd, path):
+    """Refuse (LoadError EPERM) a module file opened as fd unless it and
+    every directory above it are trusted (untrusted_reason).  The file is
+    judged by its descriptor, the one then loaded, so it cannot be swapped
+    after the check; the directories are judged by lstat from the top down,
+    and once each of them is root's alone nobody else can replace what is
+    below it."""
+    name = module_name_from_path(path) or module_name(os.path.basename(path))
+    info = os.fstat(fd)
+    reasons = []
+    if not stat.S_ISREG(info.st_mode):
+        reasons.append('%s is not a regular file' % path)
+    else:
+        reason = untrusted_reason(info, path)
+        if reason:
+            reasons.append(reason)
+    directory = os.path.dirname(os.path.abspath(path))
+    chain = []
+    while True:
+        chain.append(directory)
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            break
+        directory = parent
+    for directory in reversed(chain):
+        try:
+            dir_info = os.lstat(directory)
+        except OSError as exc:
+            reasons.append('cannot check %s: %s' % (directory, exc.strerror or exc))
+            break
+        reason = untrusted_reason(dir_info, directory)
+        if reason:
+            reasons.append(reason)
+            break
+    if reasons:
+        raise LoadError("could not insert '%s': refusing an untrusted module file: %s (allow_untrusted lifts this)"
+                        % (name, '; '.join(reasons)), errno=_errno.EPERM, path=path, module=name)
+
+
 def encode_params(options, name, path=None):
     """The parameter string as the kernel takes it: bytes ending in NUL."""
     if options is None:
@@ -385,20 +439,30 @@ class KernelCalls(object):
 
     # -- insert ---------------------------------------------------------
 
-    def insert(self, path, options='', ignore_vermagic=False, ignore_modversions=False):
+    def insert(self, path, options='', ignore_vermagic=False, ignore_modversions=False, trusted_only=False):
         """Insert the module file at path with options (a str such as
-        'numdummies=2').  Raises LoadError (errno EEXIST when a module of
-        that name is in the kernel already)."""
+        'numdummies=2').  trusted_only: refuse the file unless it and its
+        directories are root's alone (check_trusted, made on the descriptor
+        then loaded; the path is opened without following a final symlink).
+        Raises LoadError (errno EEXIST when a module of that name is in the
+        kernel already, EPERM for an untrusted file)."""
         name = module_name_from_path(path) or module_name(os.path.basename(path))
         params = encode_params(options, name, path)
         flags = ((MODULE_INIT_IGNORE_MODVERSIONS if ignore_modversions else 0)
                  | (MODULE_INIT_IGNORE_VERMAGIC if ignore_vermagic else 0))
         self._check_numbers(LoadError, name, path)  # before anything is opened
+        open_flags = os.O_RDONLY | getattr(os, 'O_CLOEXEC', 0) | (getattr(os, 'O_NOFOLLOW', 0) if trusted_only else 0)
         try:
-            fd = os.open(path, os.O_RDONLY | getattr(os, 'O_CLOEXEC', 0))
+            fd = os.open(path, open_flags)
         except OSError as exc:
             raise LoadError("could not insert '%s': cannot open %s: %s" % (name, path, exc.strerror or exc),
                             errno=exc.errno, path=path, module=name)
+        if trusted_only:
+            try:
+                check_trusted(fd, path)
+            except BaseException:
+                os.close(fd)
+                raise
         log = self._kernel_log()
         try:
             try:
@@ -435,6 +499,40 @@ class KernelCalls(object):
             raise LoadError("could not insert '%s': %s" % (name, exc.msg), errno=exc.errno, path=path, module=name)
         self._call(INIT_MODULE, image, len(image), params)
         self.last_method = INIT_MODULE
+
+    # -- parameters of a loaded module ----------------------------------
+
+    def set_param(self, name, param, value):
+        """Write value to /sys/module/<name>/parameters/<param>, as the
+        kernel's own store function of that parameter takes it.  The file
+        must exist and be a regular file (no symlink is followed, nothing is
+        created); a parameter shown read-only (no write bit) is refused
+        before it is opened.  Raises KernelCallError."""
+        name = check_module_name(name)
+        if not isinstance(param, str) or not param or param in ('.', '..') or any(
+                c in _BAD_NAME_CHARS for c in param):
+            raise KernelCallError('invalid parameter name %r of module %s' % (param, name), errno=_errno.EINVAL,
+                                  module=name)
+        path = self.state.path('/sys/module/%s/parameters/%s' % (name, param))
+        data = value.encode('utf-8') if isinstance(value, str) else bytes(value)
+        what = 'could not set parameter %s of module %s' % (param, name)
+        try:
+            info = os.lstat(path)
+            if not stat.S_ISREG(info.st_mode):
+                raise KernelCallError('%s: %s is not a parameter file' % (what, path), errno=_errno.EINVAL,
+                                      path=path, module=name)
+            if not info.st_mode & stat.S_IWUSR:
+                raise KernelCallError('%s: it is read-only (mode %04o); only loading the module sets it'
+                                      % (what, stat.S_IMODE(info.st_mode)), errno=_errno.EACCES, path=path,
+                                      module=name)
+            # O_TRUNC as a shell's > does: sysfs ignores it, a plain file (a test root) needs it
+            fd = os.open(path, os.O_WRONLY | os.O_TRUNC | getattr(os, 'O_NOFOLLOW', 0) | getattr(os, 'O_CLOEXEC', 0))
+            try:
+                os.write(fd, data)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise KernelCallError('%s: %s' % (what, exc.strerror or exc), errno=exc.errno, path=path, module=name)
 
     # -- delete ---------------------------------------------------------
 
@@ -495,4 +593,5 @@ __all__ = ['KernelCalls', 'KernelCallError', 'LoadError', 'UnloadError', 'Kernel
            'MODULE_INIT_IGNORE_MODVERSIONS', 'MODULE_INIT_IGNORE_VERMAGIC', 'MODULE_INIT_COMPRESSED_FILE',
            'SYSCALL_TABLES', 'syscall_abi', 'syscall_numbers', 'libc_syscall', 'parse_kmsg',
            'mentions_module', 'insert_reason', 'delete_reason', 'check_module_name', 'encode_params',
+           'untrusted_reason', 'check_trusted',
            'DEFAULT_WAIT_SECONDS', 'FIRST_WAIT_DELAY']

@@ -14,6 +14,7 @@ because nothing sound can be said about loaded modules without it.
 
 import errno
 import os
+import stat
 
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
 from ansible_collections.kernel.kmod.plugins.module_utils.names import module_name
@@ -252,6 +253,23 @@ class KernelState(object):
         newline stripped), None for a parameter that cannot be read.  {} when
         the module has no parameters directory."""
         return self._read_params(self._check_name(name))
+
+    def module_param_modes(self, name):
+        """{param: permission bits} of /sys/module/<name>/parameters, judged
+        with lstat (the kernel shows a parameter without a store function
+        as 0444, one that root may change as 0644 or 0600); {} without a
+        parameters directory.  Entries that are not regular files are left
+        out."""
+        params_dir = '%s/%s/parameters' % (SYS_MODULE, self._check_name(name))
+        modes = {}
+        for param in self._list_dir(params_dir) or ():
+            try:
+                info = os.lstat(self.path('%s/%s' % (params_dir, param)))
+            except OSError:
+                continue
+            if stat.S_ISREG(info.st_mode):
+                modes[param] = stat.S_IMODE(info.st_mode)
+        return modes
 
     def _read_params(self, name):
         """Parameters of /sys/module/<name> for a name as the directory has it."""

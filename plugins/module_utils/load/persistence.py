@@ -26,12 +26,13 @@ from ansible_collections.kernel.kmod.plugins.module_utils.config.boot_options im
 )
 from ansible_collections.kernel.kmod.plugins.module_utils.config.modprobe import parse_modprobe_text
 from ansible_collections.kernel.kmod.plugins.module_utils.config.modules_load import (
-    load_boot_modules, parse_modules_load_text,
+    ETC_MODULES, load_boot_modules, parse_modules_load_text,
 )
 from ansible_collections.kernel.kmod.plugins.module_utils.config.options import param_key, split_options
 from ansible_collections.kernel.kmod.plugins.module_utils.config.precedence import host_path
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
-from ansible_collections.kernel.kmod.plugins.module_utils.files import plan_changes, read_current
+from ansible_collections.kernel.kmod.plugins.module_utils.files import FileChange, plan_changes, read_current
+from ansible_collections.kernel.kmod.plugins.module_utils.names import module_name
 
 MODULES_LOAD_DIR = '/etc/modules-load.d'
 MODPROBE_DIR = '/etc/modprobe.d'
@@ -40,6 +41,36 @@ OVERRIDE_PREFIX = 'zz-kernel-kmod-'
 HEADER = '# Managed by Ansible (kernel.kmod.kmod_load): local changes are overwritten.\n'
 
 STATES = ('present', 'absent')
+
+# Where systemd keeps the service that reads modules-load.d at boot.
+MODULES_LOAD_SERVICE = ('/usr/lib/systemd/systemd-modules-load', '/lib/systemd/systemd-modules-load')
+
+
+def boots_with_modules_load_d(root='/'):
+    """Whether the host loads modules-load.d at boot (systemd-modules-load
+    is installed); when not, /etc/modules (read by Debian's kmod init
+    script, OpenRC, busybox) is the boot list."""
+    return any(os.path.lexists(host_path(root, p)) for p in MODULES_LOAD_SERVICE)
+
+
+def etc_modules_text(data, name, state):
+    """/etc/modules as bytes once `name` is added (present) or its own line
+    removed (absent); every other line and comment kept byte for byte.
+    present adds the line 'NAME' unless a line already loads the module;
+    absent removes lines that are exactly 'NAME' (what present adds): a
+    line with arguments is someone's setting and stays."""
+    data = data or b''
+    lines = data.splitlines(True)
+    if state == 'present':
+        for line in lines:
+            words = line.split(b'#', 1)[0].split()
+            if words and module_name(words[0].decode('utf-8', 'surrogateescape')) == name:
+                return data
+        if data and not data.endswith(b'\n'):
+            data += b'\n'
+        return data + name.encode('utf-8') + b'\n'
+    kept = [line for line in lines if line.rstrip(b'\r\n').strip() != name.encode('utf-8')]
+    return b''.join(kept)
 
 
 def check_file_name(name):
@@ -178,66 +209,201 @@ def _foreign_conflicts(name, params, data, inside_path):
 
 
 def plan_persistence(name, params='', state='present', root='/', modules_load_dir=MODULES_LOAD_DIR,
-                     modprobe_dir=MODPROBE_DIR, current=read_current, cmdline=True):
+                     modprobe_dir=MODPROBE_DIR, current=read_current, cmdline=True, etc_modules=False):
     """The PersistencePlan that makes `name` load at boot with `params`
     (state 'present') or stops this collection loading it at boot ('absent').
 
     present: the modules-load.d file lists the module; the options go to
     ``NAME.conf`` when they win at boot there, else to
     ``zz-kernel-kmod-NAME.conf`` (which sorts after distribution files; our
-    own NAME.conf is then removed, a foreign one kept with a warning when it
-    says otherwise); without params both options files are removed.  A
-    parameter wins when the last setting at boot (modprobe.d in basename
-    order, then the kernel command line) is ours or has the asked value.
-    Raises KmodError, naming the file and line, when even the last file would
-    lose.  absent: the modules-load.d file and both options files are
-    removed.  A file that already means the same (parsed back) is kept as it
-    is.  cmdline: as boot_options.load_boot_config takes it.
+    own NAME.conf is then removed); without params both options files of
+    ours are removed.  A parameter wins when the last setting at boot
+    (modprobe.d in basename order, then the kernel command line) is ours or
+    has the asked value.  Raises KmodError, naming the file and line, when
+    even the last file would lose.  absent: the modules-load.d file and both
+    options files are removed.
+
+    Only files that carry HEADER are rewritten or removed.  A file of the
+    same name without it (an admin's, a package's) is left byte for byte,
+    with a warning when the plan would have changed it: what belongs there
+    then goes to this collection's own ``zz-kernel-kmod-NAME.conf`` in the
+    same directory.  A foreign file that already means the same (as
+    community.general.modprobe writes them) is kept without a warning.
+    cmdline: as boot_options.load_boot_config takes it.  etc_modules: the
+    host boots without systemd-modules-load (boots_with_modules_load_d):
+    the module goes into /etc/modules instead (etc_modules_text), and our
+    own modules-load.d files of it are removed.
     """
     if state not in STATES:
         raise KmodError('persistence state must be one of %s, not %r' % (', '.join(STATES), state))
     load_path, options_path = paths(name, root, modules_load_dir, modprobe_dir)
-    options_inside = _inside(modprobe_dir, name + '.conf')
-    override_inside = _inside(modprobe_dir, OVERRIDE_PREFIX + name + '.conf')
-    override_path = host_path(root, override_inside)
+    own_name = OVERRIDE_PREFIX + name + '.conf'
+    files = _Files(root, current, {
+        'load': (_inside(modules_load_dir, name + '.conf'), load_path),
+        'own_load': (_inside(modules_load_dir, own_name), host_path(root, _inside(modules_load_dir, own_name))),
+        'options': (_inside(modprobe_dir, name + '.conf'), options_path),
+        'override': (_inside(modprobe_dir, own_name), host_path(root, _inside(modprobe_dir, own_name))),
+    })
+    planned = _Planned(files)
+    if etc_modules:
+        path = host_path(root, ETC_MODULES)
+        old = current(path)
+        new = etc_modules_text(old, name, state)
+        if new != (old or b''):
+            planned.extra.append(FileChange(path, old, new))
+        planned.want('load', None)
+        planned.want('own_load', None)
+    else:
+        _plan_boot_loading(planned, name, state)
     rendered = render_options(name, params) if state == 'present' else None
     if rendered is None:
-        wanted = {load_path: None if state == 'absent' else render_modules_load(name),
-                  options_path: None, override_path: None}
-        config = load_boot_config(root, {options_inside: None, override_inside: None}, cmdline)
-        return PersistencePlan(_changes(wanted, name, params, load_path, options_path, current),
-                               boot_options(config, name))
+        _plan_no_options(planned, name)
+    else:
+        _plan_options(planned, name, params, rendered, cmdline)
+    return planned.finish(name, params, cmdline)
+
+
+class _Files(object):
+    """The four files of one module: inside path, host path and content now."""
+
+    def __init__(self, root, current, where):
+        self.root = root
+        self.inside = dict((k, v[0]) for k, v in where.items())
+        self.host = dict((k, v[1]) for k, v in where.items())
+        self.data = dict((k, current(v[1])) for k, v in where.items())
+
+    def exists(self, key):
+        return self.data[key] is not None
+
+    def foreign(self, key):
+        """It exists and this collection did not write it."""
+        return self.exists(key) and not _is_ours(self.data[key])
+
+
+class _Planned(object):
+    """What plan_persistence has decided so far: wanted content per file key
+    (in the order the changes are listed), reasons, warnings, and the
+    modprobe.d files replaced for the boot configuration."""
+
+    def __init__(self, files):
+        self.files = files
+        self.wanted = []
+        self.reasons = {}
+        self.warnings = []
+        self.replace = None
+        self.options_key = None
+        self.config = None
+        self.extra = []  # changes of files shared with others (/etc/modules): only our line changes
+
+    def want(self, key, data):
+        self.wanted.append((key, data))
+
+    def left_alone(self, key, why=''):
+        self.warnings.append('%s was not written by kmod_load and is left as it is%s'
+                             % (self.files.inside[key], why))
+
+    def finish(self, name, params, cmdline):
+        files = self.files
+        wanted = {}
+        for key, data in self.wanted:
+            if files.foreign(key):
+                if data is not None and key in ('own_load', 'override'):
+                    raise KmodError('cannot write %s: the file exists and was not written by kmod_load; '
+                                    'move it away to let kmod_load manage %s' % (files.inside[key], name),
+                                    path=files.inside[key], module=name)
+                continue
+            wanted[files.host[key]] = data
+        load_key = 'load' if files.host['load'] in wanted else 'own_load'
+        options_path = files.host[self.options_key] if self.options_key else None
+        changes = self.extra + _changes(wanted, name, params, files.host[load_key], options_path,
+                                        lambda p: _current_of(files, p))
+        if self.config is None:
+            self.config = load_boot_config(files.root, self.replace or {}, cmdline)
+        reasons = dict((files.host[k], v) for k, v in self.reasons.items())
+        return PersistencePlan(changes, boot_options(self.config, name), options_path,
+                               dict((c.path, reasons[c.path]) for c in changes if c.path in reasons), self.warnings)
+
+
+def _current_of(files, path):
+    for key, host in files.host.items():
+        if host == path:
+            return files.data[key]
+    return None
+
+
+def _plan_boot_loading(planned, name, state):
+    files = planned.files
+    if state == 'absent':
+        if files.foreign('load'):
+            planned.left_alone('load')
+        planned.want('load', None)
+        planned.want('own_load', None)
+    elif not files.foreign('load'):
+        planned.want('load', render_modules_load(name))
+        planned.want('own_load', None)
+    elif _same_modules_load(name, files.data['load']):
+        planned.want('own_load', None)
+    else:
+        planned.left_alone('load', '; %s loads %s at boot' % (files.inside['own_load'], name))
+        planned.reasons['own_load'] = '%s was not written by kmod_load' % files.inside['load']
+        planned.want('own_load', render_modules_load(name))
+
+
+def _plan_no_options(planned, name):
+    files = planned.files
+    if files.foreign('options'):
+        sets = [d for d in _directives(files.data['options'], files.inside['options'])
+                if d.kind == 'options' and d.module == name and d.options]
+        planned.left_alone('options', '; it sets %s for %s at boot' % (' '.join(d.options for d in sets), name)
+                           if sets else '')
+    planned.want('options', None)
+    planned.want('override', None)
+    planned.replace = dict((files.inside[k], None) for k in ('options', 'override') if not files.foreign(k))
+
+
+def _directives(data, inside_path):
+    directives, _warnings = parse_modprobe_text(data.decode('utf-8', 'surrogateescape'), inside_path)
+    return directives
+
+
+def _plan_options(planned, name, params, rendered, cmdline):
+    files = planned.files
     text = rendered.decode('utf-8')
-    config = load_boot_config(root, {options_inside: text, override_inside: None}, cmdline)
-    winners = overrides(config, name, params, options_inside)
-    if not winners:
-        wanted = {load_path: render_modules_load(name), options_path: rendered, override_path: None}
-        return PersistencePlan(_changes(wanted, name, params, load_path, options_path, current),
-                               boot_options(config, name), options_path)
-    old_options = current(options_path)
-    ours = _is_ours(old_options)
+    options_inside, override_inside = files.inside['options'], files.inside['override']
+    usable = not files.foreign('options') or _same_options(name, params, files.data['options'])
+    if usable:
+        replace = {options_inside: text}
+        if not files.foreign('override'):
+            replace[override_inside] = None
+        config = load_boot_config(files.root, replace, cmdline)
+        winners = overrides(config, name, params, options_inside)
+        if not winners:
+            planned.want('options', rendered)
+            planned.want('override', None)
+            planned.options_key, planned.config = 'options', config
+            return
+        why = 'options in %s would lose at boot to %s, which sorts after it' % (options_inside, _losing_to(winners))
+    else:
+        why = '%s was not written by kmod_load' % options_inside
     replace = {override_inside: text}
-    if ours:
+    if files.exists('options') and not files.foreign('options'):
         replace[options_inside] = None
-    config = load_boot_config(root, replace, cmdline)
+    config = load_boot_config(files.root, replace, cmdline)
     still = overrides(config, name, params, override_inside)
     if still:
         raise _cannot_win(name, still, override_inside)
-    wanted = {load_path: render_modules_load(name), override_path: rendered}
-    if ours:
-        wanted[options_path] = None
-    why = 'options in %s would lose at boot to %s, which sorts after it' % (options_inside, _losing_to(winners))
-    reasons = {override_path: why, options_path: 'replaced by %s: %s' % (override_inside, why)}
-    warnings = []
-    if old_options is not None and not ours:
-        conflicts = _foreign_conflicts(name, params, old_options, options_inside)
+    planned.want('override', rendered)
+    planned.want('options', None)
+    planned.reasons['override'] = why
+    planned.reasons['options'] = 'replaced by %s: %s' % (override_inside, why)
+    planned.options_key, planned.config = 'override', config
+    if files.foreign('options'):
+        conflicts = _foreign_conflicts(name, params, files.data['options'], options_inside)
         if conflicts:
-            warnings.append('%s was not written by kmod_load and is left as it is; it sets %s, and %s sorts after '
-                            'it and sets %s for %s at boot'
-                            % (options_inside, _losing_to(conflicts), override_inside, params, name))
-    changes = _changes(wanted, name, params, load_path, override_path, current)
-    return PersistencePlan(changes, boot_options(config, name), override_path,
-                           dict((c.path, reasons[c.path]) for c in changes if c.path in reasons), warnings)
+            planned.left_alone('options', '; it sets %s, and %s sorts after it and sets %s for %s at boot'
+                               % (_losing_to(conflicts), override_inside, params, name))
+        elif not usable:
+            planned.left_alone('options', '; the options of %s go to %s' % (name, override_inside))
 
 
 def other_boot_entries(name, root='/', skip=()):

@@ -39,7 +39,7 @@ import os
 from ansible_collections.kernel.kmod.plugins.module_utils.config.modprobe import CMDLINE_FILE
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError, ModuleNotFound
 from ansible_collections.kernel.kmod.plugins.module_utils.names import (
-    alias_name, is_path, module_name, module_name_from_path,
+    MODULE_SUFFIXES, alias_name, is_path, module_name, module_name_from_path,
 )
 from ansible_collections.kernel.kmod.plugins.module_utils.tree.lookup import Match, lookup
 
@@ -410,6 +410,43 @@ def _plan_one_target(settings, plan, found, user_options, live, ignore_install, 
         else:
             plan.warnings.append('softdep %s: no module file, install command or builtin module' % item.name)
     return steps
+
+
+def plan_insmod(path, user_options='', live=frozenset()):
+    """The LoadPlan of `insmod PATH USER_OPTIONS`: that file alone, with
+    the user's options only: no dependency lookup, no modprobe.d rules.
+    A module of that name already live is reported as live.  Raises
+    ModuleNotFound when path is no module file name (.ko, .ko.xz, ...)."""
+    modname = module_name_from_path(path)
+    if modname is None:
+        raise ModuleNotFound('%s is no module file (a name ending in %s)' % (path, ', '.join(MODULE_SUFFIXES)),
+                             errno=errno.ENOENT, path=path, module=path)
+    plan = LoadPlan(path, Match([modname], 'path'))
+    if modname in frozenset(module_name(n) for n in live):
+        plan.steps.append(Step('live', modname, target=True))
+    else:
+        plan.steps.append(Step('insert', modname, path=path, options=user_options or '', target=True))
+    return plan
+
+
+def plan_rmmod(path, loaded):
+    """The UnloadPlan of `rmmod PATH`: the module named by the file, alone
+    (no dependencies, no modprobe.d rules); loaded as for plan_unload."""
+    modname = module_name_from_path(path)
+    if modname is None:
+        raise ModuleNotFound('%s is no module file (a name ending in %s)' % (path, ', '.join(MODULE_SUFFIXES)),
+                             errno=errno.ENOENT, path=path, module=path)
+    plan = UnloadPlan(path, Match([modname], 'path'))
+    info = (loaded or {}).get(modname)
+    if loaded is not None and modname not in loaded:
+        plan.not_loaded.append(modname)
+    elif info and ((info.get('refcnt') or 0) > 0 or info.get('holders')):
+        holders = [module_name(h) for h in info.get('holders') or []]
+        raise KmodError('Module %s is in use by: %s' % (modname, ' '.join(holders)) if holders
+                        else 'Module %s is in use' % modname, errno=errno.EBUSY, module=modname)
+    else:
+        plan.steps.append(Step('delete', modname, target=True))
+    return plan
 
 
 # ---------------------------------------------------------------- unloading

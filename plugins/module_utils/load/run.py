@@ -66,8 +66,9 @@ class RunResult(object):
     'action' ('install'/'remove'), 'command', 'rc', 'stdout', 'stderr'};
     live: modules already in the kernel (nothing to insert); builtin:
     modules built into the kernel; not_loaded: modules an unload found
-    already gone; warnings: strings (failed softdeps, dependencies left in
-    use).
+    already gone; missing_hardware: modules the kernel refused with ENODEV
+    or ENXIO (no device, no CPU feature for them) when that was allowed;
+    warnings: strings (failed softdeps, dependencies left in use).
     """
 
     def __init__(self, request):
@@ -78,6 +79,7 @@ class RunResult(object):
         self.live = []
         self.builtin = []
         self.not_loaded = []
+        self.missing_hardware = []
         self.warnings = []
 
     @property
@@ -92,6 +94,7 @@ class RunResult(object):
             'live': list(self.live),
             'builtin': list(self.builtin),
             'not_loaded': list(self.not_loaded),
+            'missing_hardware': list(self.missing_hardware),
             'warnings': list(self.warnings),
         }
 
@@ -137,14 +140,22 @@ def _give_up(exc, result):
     raise exc
 
 
-def run_load(plan, calls, runner=None, force=False):
+# What the kernel answers when a driver finds nothing to drive.
+MISSING_HARDWARE = (errno.ENODEV, errno.ENXIO)
+
+
+def run_load(plan, calls, runner=None, force=False, allow_missing_hardware=False, trusted_only=False):
     """Carry out a LoadPlan; returns a LoadResult.
 
     calls: KernelCalls-like (insert(path, options, ignore_vermagic,
     ignore_modversions)); runner: callable (command, module) -> (rc, stdout,
     stderr), run_shell by default; force: ignore vermagic and modversions
-    (modprobe -f).  Raises the first error of a non-softdep step, with the
-    partial LoadResult as its `result` attribute.
+    (modprobe -f); allow_missing_hardware: a module refused with ENODEV or
+    ENXIO is listed in missing_hardware instead of failing; trusted_only:
+    passed on to calls.insert (refuse module files that are not root's
+    alone, judged on the descriptor loaded).  Raises the
+    first error of a non-softdep step, with the partial LoadResult as its
+    `result` attribute.
     """
     runner = runner or run_shell
     result = LoadResult(plan.request)
@@ -155,10 +166,16 @@ def run_load(plan, calls, runner=None, force=False):
             _add_once(result.builtin, step.name)
         elif step.action == 'insert':
             try:
-                calls.insert(step.path, step.options or '', ignore_vermagic=force, ignore_modversions=force)
+                if trusted_only:
+                    calls.insert(step.path, step.options or '', ignore_vermagic=force, ignore_modversions=force,
+                                 trusted_only=True)
+                else:
+                    calls.insert(step.path, step.options or '', ignore_vermagic=force, ignore_modversions=force)
             except KmodError as exc:
                 if exc.errno == errno.EEXIST:
                     _add_once(result.live, step.name)
+                elif allow_missing_hardware and exc.errno in MISSING_HARDWARE:
+                    _add_once(result.missing_hardware, step.name)
                 elif step.softdep:
                     result.warnings.append('softdep %s not loaded: %s' % (step.name, exc.msg))
                 else:
@@ -182,8 +199,8 @@ def run_unload(plan, calls, runner=None, wait=False):
     """Carry out an UnloadPlan; returns an UnloadResult.
 
     calls: KernelCalls-like (delete(name, wait)); runner as for run_load;
-    wait: wait until the module is unused (rmmod --wait) instead of failing
-    with 'in use'.  Only a failure on a module the user asked for is raised
+    wait: False, or True or a number of seconds to wait while a module the
+    user asked for is in use (rmmod --wait), passed on to calls.delete.  Only a failure on a module the user asked for is raised
     (with the partial UnloadResult as its `result` attribute); dependencies
     and softdeps that cannot go are warnings, as modprobe -r ignores them.
     """
@@ -196,7 +213,7 @@ def run_unload(plan, calls, runner=None, wait=False):
             _add_once(result.builtin, step.name)
         elif step.action == 'delete':
             try:
-                calls.delete(step.name, wait=wait and step.target)
+                calls.delete(step.name, wait=wait if step.target else False)
             except KmodError as exc:
                 if exc.errno == errno.ENOENT:
                     _add_once(result.not_loaded, step.name)
@@ -218,6 +235,28 @@ def run_unload(plan, calls, runner=None, wait=False):
             _give_up(KmodError('cannot carry out a %r step while unloading %s' % (step.action, step.name),
                                module=step.name), result)
     return result
+
+
+def roll_back(inserted, calls):
+    """Remove the modules a failed task inserted, newest first, so that the
+    kernel is left as it was found; returns (removed names, warnings).
+
+    inserted: module names in the order they went in; calls: KernelCalls-
+    like.  A module that cannot go (something outside the task took hold of
+    it meanwhile) stays, with a warning; one already gone is not an error.
+    Install commands are not undone: what they did is not known.
+    """
+    removed = []
+    warnings = []
+    for name in reversed(inserted):
+        try:
+            calls.delete(name)
+        except KmodError as exc:
+            if exc.errno != errno.ENOENT:
+                warnings.append('rollback could not remove %s: %s' % (name, exc.msg))
+        else:
+            removed.append(name)
+    return removed, warnings
 
 
 def planned_result(plan, unload=False):

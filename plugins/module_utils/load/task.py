@@ -7,39 +7,32 @@ Everything the module does lives here so that it can run against a fake
 system in tests: System bundles the root the running kernel, its module
 tree, modprobe.d and the persistence files are read under, and the object
 that changes the kernel (kernel.calls.KernelCalls on a real host).
-run_task returns plain data; every failure is a TaskError whose
-fail_kwargs also say what was already done.
+One task may name several modules: the system is read once, every name is
+planned in order (each seeing what the names before it will have done),
+and only then is anything done.  run_task returns plain data: the
+aggregate keys over all names and one entry per name under ``results``;
+every failure is a TaskError whose fail_kwargs also say what was already
+done.
 """
 
 from ansible_collections.kernel.kmod.plugins.module_utils.config.modprobe import load_modprobe_config
-from ansible_collections.kernel.kmod.plugins.module_utils.config.options import compare_live, options_text
+from ansible_collections.kernel.kmod.plugins.module_utils.config.options import same_value
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError, ModuleNotFound
-from ansible_collections.kernel.kmod.plugins.module_utils.files import apply_changes, diff_entry
+from ansible_collections.kernel.kmod.plugins.module_utils.files import diff_entry, read_current, stage_changes
 from ansible_collections.kernel.kmod.plugins.module_utils.kernel.state import KernelState
+from ansible_collections.kernel.kmod.plugins.module_utils.load.drift import plan_drift
 from ansible_collections.kernel.kmod.plugins.module_utils.load.persistence import (
-    check_params, other_boot_entries, paths, plan_persistence,
+    boots_with_modules_load_d, other_boot_entries, plan_persistence,
 )
-from ansible_collections.kernel.kmod.plugins.module_utils.load.plan import plan_load, plan_unload
+from ansible_collections.kernel.kmod.plugins.module_utils.load.plan import (
+    LoadPlan, plan_insmod, plan_load, plan_rmmod, plan_unload,
+)
+from ansible_collections.kernel.kmod.plugins.module_utils.load.request import Request
 from ansible_collections.kernel.kmod.plugins.module_utils.load.run import (
-    planned_result, run_load, run_unload, UnloadResult,
+    planned_result, roll_back, run_load, run_unload, UnloadResult,
 )
-from ansible_collections.kernel.kmod.plugins.module_utils.names import alias_name, is_path
+from ansible_collections.kernel.kmod.plugins.module_utils.names import alias_name, is_path, module_name
 from ansible_collections.kernel.kmod.plugins.module_utils.tree.module_dir import ModuleTree
-
-STATES = ('present', 'absent')
-PERSISTENT = ('present', 'absent', 'disabled')
-
-DEFAULTS = {
-    'state': 'present',
-    'params': '',
-    'persistent': 'disabled',
-    'ignore_install': False,
-    'ignore_remove': False,
-    'use_blacklist': False,
-    'remove_dependencies': True,
-    'wait': False,
-    'force': False,
-}
 
 
 class TaskError(KmodError):
@@ -84,27 +77,417 @@ class System(object):
         return self._calls
 
 
-def _check_options(options):
-    out = dict(DEFAULTS)
-    out.update((k, v) for k, v in options.items() if v is not None)
-    name = out.get('name')
-    if not name or not isinstance(name, str) or name != name.strip() or any(ord(c) < 0x20 for c in name):
-        raise KmodError('name must be a module name, alias, symbol:NAME or module file path, not %r' % (name,))
-    if out['state'] not in STATES:
-        raise KmodError('state must be one of %s, not %r' % (', '.join(STATES), out['state']))
-    if out['persistent'] not in PERSISTENT:
-        raise KmodError('persistent must be one of %s, not %r' % (', '.join(PERSISTENT), out['persistent']))
-    if out['state'] == 'absent' and out['persistent'] == 'present':
-        raise KmodError('persistent=present with state=absent would load %s again at every boot; '
-                        'use persistent=absent (or disabled)' % name, module=name)
-    out['options'] = options_text(out['params'])
-    check_params(out['options'])
+def run_task(options, check_mode=False, diff=False, system=None):
+    """Carry out one kmod_load task; returns (result dict, warnings).
+
+    options: the module's parameters (name: a string or a list, state,
+    params, persistent, ignore_install, ignore_remove, use_blacklist,
+    remove_dependencies, wait, force), checked by request.Request before
+    anything is read.  Nothing changes in check mode; the result says what
+    would.  Raises TaskError (a KmodError).
+    """
+    req = Request(options)
+    task = _Task(req, system or System(), check_mode)
+    try:
+        task.run(diff)
+    except KmodError as exc:
+        done = getattr(exc, 'result', None)
+        if done is not None and task.failing is not None:
+            task.add_outcome(task.failing, done)
+        task.roll_back()
+        report = task.report
+        kernel_log = getattr(exc, 'kernel_log', None)
+        if kernel_log:
+            report['kernel_log'] = list(kernel_log)
+        kept = [name for name in report['inserted'] if name not in report['rolled_back']]
+        report['changed'] = bool(kept or report['deleted'] or report['commands'])
+        raise TaskError(exc, report, task.warnings)
+    return task.report, task.warnings
+
+
+def _add_once(names, name):
+    if name not in names:
+        names.append(name)
+
+
+def _module_state(name, loaded, builtin):
+    if name in loaded:
+        return 'live'
+    return 'builtin' if name in builtin else 'absent'
+
+
+def _loaded_diff(entries):
+    """The diff mode entry of the loaded modules the task touched, before
+    and after (in check mode, as they would be); [] when they are the same."""
+    before, after = {}, {}
+    for entry in entries:
+        for module, state in entry['before'].items():
+            before.setdefault(module, state)
+        after.update(entry['after'])
+    old = sorted(m for m, state in before.items() if state == 'live')
+    new = sorted(m for m, state in after.items() if state == 'live')
+    if old == new:
+        return []
+    return [{'before_header': 'loaded kernel modules (of those this task touched)',
+             'after_header': 'loaded kernel modules (of those this task touched)',
+             'before': ''.join(m + '\n' for m in old), 'after': ''.join(m + '\n' for m in new)}]
+
+
+def _after_unload(loaded, plan):
+    """The loaded snapshot once plan's deletions are done, for planning the
+    names after it: the modules gone, the counts of what they held lowered."""
+    gone = set(step.name for step in plan.steps if step.action in ('delete', 'remove'))
+    if not gone:
+        return loaded
+    out = {}
+    for name, info in loaded.items():
+        if name in gone:
+            continue
+        info = dict(info or {})
+        before = info.get('holders') or []
+        holders = [h for h in before if module_name(h) not in gone]
+        if info.get('refcnt') is not None:
+            info['refcnt'] = max(info['refcnt'] - (len(before) - len(holders)), 0)
+        info['holders'] = holders
+        out[name] = info
     return out
 
 
-def _persistent_name(opts, plan_match):
-    """The one module name the persistence files are about."""
-    request = opts['name']
+class _Named(object):
+    """One name of the task: its plan (None: nothing to remove), the state
+    of its modules before ({module: 'live', 'builtin' or 'absent'}), and
+    what it did (a RunResult) once done."""
+
+    def __init__(self, name, plan, before):
+        self.name = name
+        self.plan = plan
+        self.before = before
+        self.persistence = []
+        self.boot_options = None
+        self.params_differ = {}
+        self.params_unchecked = []
+        self.drifts = []        # load.drift.Drift of its loaded targets
+        self.reloads = []       # LoadPlans that load a module again (param_drift=apply)
+        self.params_written = []
+        self.reloaded = []
+        self.outcome = None
+
+    def modules(self):
+        return list(self.plan.match.names) if self.plan is not None and self.plan.match is not None else []
+
+    def entry(self, options):
+        """The per-name result entry."""
+        done = self.outcome.as_dict() if self.outcome is not None else {}
+        after = dict(self.before)
+        for name in done.get('inserted', []):
+            after[name] = 'live'
+        for name in done.get('deleted', []):
+            after[name] = 'absent'
+        return {'name': self.name, 'modules': self.modules(), 'before': dict(self.before), 'after': after,
+                'params': options, 'params_differ': dict(self.params_differ),
+                'params_unchecked': list(self.params_unchecked),
+                'inserted': done.get('inserted', []), 'deleted': done.get('deleted', []),
+                'commands': done.get('commands', []), 'missing_hardware': done.get('missing_hardware', []),
+                'params_written': list(self.params_written), 'reloaded': list(self.reloaded),
+                'persistence': list(self.persistence),
+                'boot_options': self.boot_options}
+
+
+class _Task(object):
+    """One run of the task over one System: report and warnings grow as it goes."""
+
+    def __init__(self, req, system, check_mode):
+        self.req = req
+        self.system = system
+        self.check_mode = check_mode
+        self.warnings = []
+        self.report = {'name': req.given, 'state': req.state, 'params': req.options, 'modules': [], 'steps': [],
+                       'inserted': [], 'deleted': [], 'commands': [], 'live': [], 'builtin': [], 'not_loaded': [],
+                       'blacklisted': [], 'params_differ': {}, 'params_unchecked': [], 'persistence': [],
+                       'boot_options': None, 'results': [], 'rolled_back': [],
+                       'missing_hardware': [], 'params_written': [], 'reloaded': []}
+        self.named = []
+        self.failing = None
+
+    def run(self, diff):
+        kernel = self.system.kernel
+        release = kernel.release()
+        if not release:
+            raise KmodError('cannot tell the running kernel release from %s'
+                            % kernel.path('/proc/sys/kernel/osrelease'))
+        tree = ModuleTree(self.system.root, release)
+        try:
+            config = load_modprobe_config(root=self.system.root, module_dir=tree.module_dir, cmdline=True)
+            self.warnings.extend(config.warnings)
+            loaded = dict((module_name(k), v) for k, v in kernel.loaded().items())
+            builtin = frozenset(tree.builtin())
+            self._plan_all(tree, config, loaded, builtin)
+            self.warnings.extend(tree.warnings)
+        finally:
+            tree.close()
+        for named in self.named:
+            self._check_plan(named)
+        changes = self._plan_files(release, builtin)
+        # every file written to its temporary before the kernel is touched:
+        # a file that cannot be written stops the task with nothing done
+        staged = None if self.check_mode else stage_changes(changes)
+        try:
+            self._act()
+        except BaseException:
+            if staged is not None:
+                staged.abort()
+            raise
+        if staged is not None:
+            staged.commit()
+        report = self.report
+        report['changed'] = bool(report['inserted'] or report['deleted'] or report['commands'] or changes
+                                 or report['params_written'] or report['reloaded'])
+        if diff:
+            report['diff'] = [diff_entry(change) for change in changes] + _loaded_diff(report['results'])
+
+    # -- planning, all names before anything is done ---------------------
+
+    def _plan_all(self, tree, config, loaded, builtin):
+        req = self.req
+        live = set(name for name, info in loaded.items() if (info or {}).get('state') != 'Unloading')
+        at_start = dict(loaded)
+        for name in req.names:
+            if req.state == 'present' and is_path(name):
+                plan = plan_insmod(name, user_options=req.options, live=live)
+            elif req.state == 'present':
+                plan = plan_load(tree, config, name, user_options=req.options, live=live, builtin=builtin,
+                                 ignore_install=req.ignore_install, use_blacklist=req.use_blacklist)
+            elif is_path(name):
+                plan = plan_rmmod(name, loaded)
+            else:
+                plan = self._plan_unload(tree, config, name, loaded, builtin)
+            touched = []
+            if plan is not None:
+                for module in self._planned_modules(plan):
+                    _add_once(touched, module)
+            self.named.append(_Named(name, plan, dict((m, _module_state(m, at_start, builtin)) for m in touched)))
+            if plan is None:
+                continue
+            if req.state == 'present':
+                self._plan_drift(self.named[-1], tree, config, loaded, live, builtin)
+                live.update(step.name for step in plan.steps if step.action in ('insert', 'install'))
+                # what this name will load counts as loaded for the names after it
+                for step in plan.steps:
+                    if step.action in ('insert', 'install'):
+                        loaded.setdefault(step.name, {'refcnt': 0, 'holders': []})
+            else:
+                loaded = _after_unload(loaded, plan)
+
+    def _plan_drift(self, named, tree, config, loaded, live, builtin):
+        """What param_drift does about the targets already in the kernel."""
+        req, kernel = self.req, self.system.kernel
+        if not req.options or req.param_drift == 'ignore':
+            return
+        for step in named.plan.steps:
+            if not step.target or step.action not in ('live', 'builtin'):
+                continue
+            info = loaded.get(step.name) or {}
+            modes = kernel.module_param_modes(step.name) if req.param_drift == 'apply' else {}
+            drift = plan_drift(step.name, req.options, kernel.module_params(step.name), modes, req.param_drift,
+                               builtin=step.action == 'builtin', holders=info.get('holders') or [],
+                               refcnt=info.get('refcnt') or 0)
+            named.drifts.append(drift)
+            if drift.reload:
+                named.reloads.append(self._reload_plan(tree, config, step.name, live, builtin))
+
+    def _reload_plan(self, tree, config, module, live, builtin):
+        """The LoadPlan that loads `module` again with the asked options (its
+        dependencies stay loaded)."""
+        req = self.req
+        again = plan_load(tree, config, module, user_options=req.options, live=set(live) - set([module]),
+                          builtin=builtin, ignore_install=req.ignore_install)
+        plan = LoadPlan(module, again.match)
+        plan.steps = [s for s in again.steps if s.name == module and s.action in ('insert', 'install')]
+        if not plan.steps:
+            raise KmodError('cannot reload %s to apply its parameters: no module file or install command for it'
+                            % module, module=module)
+        return plan
+
+    @staticmethod
+    def _planned_modules(plan):
+        names = list(plan.match.names) if plan.match is not None else []
+        return names + [step.name for step in plan.steps]
+
+    def _plan_unload(self, tree, config, name, loaded, builtin):
+        req = self.req
+        try:
+            return plan_unload(tree, config, name, loaded=loaded, builtin=builtin, ignore_remove=req.ignore_remove,
+                               remove_dependencies=req.remove_dependencies, remove_holders=req.remove_holders,
+                               wait=req.wait > 0)
+        except ModuleNotFound:
+            # Not in the tree and not loaded: absent already.
+            self.warnings.append('%s: no such module in %s and none loaded; nothing to remove'
+                                 % (name, tree.module_dir or 'the module tree'))
+            return None
+
+    def _check_plan(self, named):
+        plan, report = named.plan, self.report
+        if plan is None:
+            return
+        for module in named.modules():
+            _add_once(report['modules'], module)
+        report['steps'].extend(step.as_dict() for step in plan.steps)
+        self.warnings.extend(plan.warnings)
+        if self.req.state != 'present':
+            return
+        for module in plan.blacklisted:
+            _add_once(report['blacklisted'], module)
+        if plan.blacklisted and not plan.steps:
+            raise KmodError('%s is blacklisted: %s would not load (a blacklist line binds lookups by alias, '
+                            'and every name with use_blacklist); load it by module name or remove the blacklist'
+                            % (named.name, ', '.join(plan.blacklisted)), module=named.name)
+        self._check_live_params(named)
+
+    def _check_live_params(self, named):
+        """Report the parameter drift of the targets already in the kernel;
+        with param_drift=warn, warn: parameters apply only when a module is
+        loaded, so nothing is done."""
+        report = self.report
+        for drift in named.drifts:
+            named.params_differ.update(drift.differences)
+            report['params_differ'].update(drift.differences)
+            for param in drift.unchecked:
+                _add_once(named.params_unchecked, param)
+                _add_once(report['params_unchecked'], param)
+            if drift.differences and self.req.param_drift == 'warn':
+                listed = ', '.join('%s=%s (loaded with %s)' % (k, '' if v['asked'] is None else v['asked'],
+                                                               v['live'])
+                                   for k, v in sorted(drift.differences.items()))
+                self.warnings.append('%s is already loaded with other parameter values: %s. Parameters apply '
+                                     'only when a module is loaded: unload it (state=absent) and load it again '
+                                     'to change them, or use param_drift=apply' % (drift.module, listed))
+
+    def _plan_files(self, release, builtin):
+        req, root = self.req, self.system.root
+        if req.persistent == 'disabled':
+            return []
+        changes = []
+        done = set()
+        etc_modules = not boots_with_modules_load_d(root)
+        pending = {}
+        for named in self.named:
+            name = _persistent_name(named.name, named.plan.match if named.plan is not None else None)
+            if name in done:
+                continue
+            done.add(name)
+            planned = plan_persistence(name, req.options, req.persistent, root=root, etc_modules=etc_modules,
+                                       current=lambda path: pending[path] if path in pending else read_current(path))
+            for change in planned.changes:
+                # a file two names change (/etc/modules): one change, from what was there to the last content
+                if change.path in pending:
+                    first = [c for c in changes if c.path == change.path][0]
+                    first.new = change.new
+                else:
+                    changes.append(change)
+                pending[change.path] = change.new
+            named.persistence = planned.entries()
+            named.boot_options = planned.boot_options
+            self.report['persistence'].extend(named.persistence)
+            self.warnings.extend(planned.warnings)
+            if req.persistent == 'present' and req.options and name in builtin:
+                self.warnings.append('%s is built into kernel %s: modprobe.d options do not reach it; set them on '
+                                     'the kernel command line as %s.PARAM=VALUE' % (name, release, name))
+            if req.persistent == 'absent':
+                # a file of ours that is removed no longer loads it; a foreign namesake still does
+                removed = [change.path for change in planned.changes if change.new is None]
+                others = other_boot_entries(name, root, skip=removed)
+                if others:
+                    self.warnings.append('%s is still loaded at boot by %s' % (name, ', '.join(others)))
+        if len(self.named) == 1:
+            self.report['boot_options'] = self.named[0].boot_options
+        return changes
+
+    # -- acting, once every name is planned ------------------------------
+
+    def add_outcome(self, named, outcome):
+        """Merge one name's RunResult into the aggregate keys and add its entry."""
+        named.outcome = outcome
+        data = outcome.as_dict()
+        report = self.report
+        for key in ('inserted', 'deleted'):
+            report[key].extend(data[key])
+        for key in ('live', 'builtin', 'not_loaded', 'missing_hardware'):
+            for module in data[key]:
+                _add_once(report[key], module)
+        report['commands'].extend(data['commands'])
+        self.warnings.extend(data['warnings'])
+        report['results'].append(named.entry(self.req.options))
+
+    def roll_back(self):
+        """After a failure: with rollback, remove what this task inserted,
+        newest first (nothing is inserted in check mode)."""
+        if not self.req.rollback or self.check_mode or not self.report['inserted']:
+            return
+        removed, warnings = roll_back(self.report['inserted'], self.system.calls)
+        self.report['rolled_back'] = removed
+        self.warnings.extend(warnings)
+        commands = [c for c in self.report['commands'] if c['action'] == 'install']
+        if commands:
+            self.warnings.append('rollback does not undo install commands: %s'
+                                 % ', '.join("'%s' (%s)" % (c['command'], c['module']) for c in commands))
+
+    def _apply_drift(self, named, outcome):
+        """param_drift=apply: write the writable parameters, reload the
+        modules whose read-only parameters differ (predicted in check mode)."""
+        calls, kernel = (None, None) if self.check_mode else (self.system.calls, self.system.kernel)
+        for drift in named.drifts:
+            for param, value in drift.writes:
+                if calls is not None:
+                    calls.set_param(drift.module, param, value)
+                    now = kernel.module_params(drift.module).get(param)
+                    if now is None or not same_value(value, now):
+                        raise KmodError('wrote %s=%s to /sys/module/%s/parameters/%s, but it reads back %r'
+                                        % (param, value, drift.module, param, now), module=drift.module)
+                named.params_written.append({'module': drift.module, 'param': param, 'value': value})
+        for plan in named.reloads:
+            module = plan.request
+            if calls is not None:
+                calls.delete(module)
+                try:
+                    run_load(plan, calls, runner=self.system.runner, force=self.req.force)
+                except KmodError as exc:
+                    exc.msg = '%s; %s was unloaded to be reloaded with its new parameters and is not loaded now' % (
+                        exc.msg, module)
+                    exc.result = outcome
+                    raise
+            named.reloaded.append(module)
+        self.report['params_written'].extend(named.params_written)
+        self.report['reloaded'].extend(named.reloaded)
+
+    def _act(self):
+        req, system = self.req, self.system
+        unload = req.state == 'absent'
+        for named in self.named:
+            plan = named.plan
+            self.failing = named
+            if plan is None:
+                outcome = UnloadResult(named.name)
+            elif self.check_mode:
+                outcome = planned_result(plan, unload=unload)
+            elif unload:
+                outcome = run_unload(plan, system.calls, runner=system.runner, wait=req.wait or False)
+            else:
+                outcome = run_load(plan, system.calls, runner=system.runner, force=req.force,
+                                   allow_missing_hardware=req.allow_missing_hardware,
+                                   trusted_only=is_path(named.name) and not req.allow_untrusted)
+            if not unload:
+                self._apply_drift(named, outcome)
+            self.failing = None
+            if plan is not None and unload:
+                for module in plan.not_loaded:
+                    _add_once(outcome.not_loaded, module)
+            self.add_outcome(named, outcome)
+        if unload:
+            self.report['not_loaded'] = sorted(self.report['not_loaded'])
+
+
+def _persistent_name(request, plan_match):
+    """The one module name the persistence files of `request` are about."""
     if is_path(request):
         raise KmodError('persistent needs a module name, not the file path %s' % request, module=request)
     names = list(plan_match.names) if plan_match is not None else [alias_name(request)]
@@ -112,144 +495,3 @@ def _persistent_name(opts, plan_match):
         raise KmodError('persistent needs a name that means one module; %s means %s'
                         % (request, ', '.join(names)), module=request)
     return names[0]
-
-
-def run_task(options, check_mode=False, diff=False, system=None):
-    """Carry out one kmod_load task; returns (result dict, warnings).
-
-    options: the module's parameters (name, state, params, persistent,
-    ignore_install, ignore_remove, use_blacklist, remove_dependencies, wait,
-    force).  Nothing changes in check mode; the result says what would.
-    Raises TaskError (a KmodError).
-    """
-    opts = _check_options(options)
-    system = system or System()
-    warnings = []
-    report = {'name': opts['name'], 'state': opts['state'], 'params': opts['options'], 'modules': [], 'steps': [],
-              'inserted': [], 'deleted': [], 'commands': [], 'live': [], 'builtin': [], 'not_loaded': [],
-              'blacklisted': [], 'params_differ': {}, 'params_unchecked': [], 'persistence': [],
-              'boot_options': None}
-    try:
-        _run(opts, check_mode, diff, system, report, warnings)
-    except KmodError as exc:
-        done = getattr(exc, 'result', None)
-        if done is not None:
-            report.update(done.as_dict())
-            warnings.extend(report.pop('warnings'))
-        kernel_log = getattr(exc, 'kernel_log', None)
-        if kernel_log:
-            report['kernel_log'] = list(kernel_log)
-        report['changed'] = bool(report['inserted'] or report['deleted'] or report['commands'])
-        raise TaskError(exc, report, warnings)
-    return report, warnings
-
-
-def _run(opts, check_mode, diff, system, report, warnings):
-    kernel = system.kernel
-    release = kernel.release()
-    if not release:
-        raise KmodError('cannot tell the running kernel release from %s' % kernel.path('/proc/sys/kernel/osrelease'))
-    tree = ModuleTree(system.root, release)
-    try:
-        config = load_modprobe_config(root=system.root, module_dir=tree.module_dir, cmdline=True)
-        warnings.extend(config.warnings)
-        loaded = kernel.loaded()
-        if opts['state'] == 'present':
-            plan = _plan_load(opts, tree, config, loaded)
-        else:
-            plan = _plan_unload(opts, tree, config, loaded, warnings)
-        warnings.extend(tree.warnings)
-    finally:
-        tree.close()
-    if plan is not None:
-        report['modules'] = list(plan.match.names) if plan.match is not None else []
-        report['steps'] = [step.as_dict() for step in plan.steps]
-        warnings.extend(plan.warnings)
-        if opts['state'] == 'present':
-            _check_blacklisted(opts, plan, report)
-            _check_live_params(opts, plan, kernel, report, warnings)
-    changes = _plan_files(opts, plan, system.root, release, tree, report, warnings)
-    unload = opts['state'] == 'absent'
-    if plan is None:
-        outcome = UnloadResult(opts['name'])
-    elif check_mode:
-        outcome = planned_result(plan, unload=unload)
-    elif unload:
-        outcome = run_unload(plan, system.calls, runner=system.runner, wait=opts['wait'])
-    else:
-        outcome = run_load(plan, system.calls, runner=system.runner, force=opts['force'])
-    report.update(outcome.as_dict())
-    warnings.extend(report.pop('warnings'))
-    if plan is not None and unload:
-        report['not_loaded'] = sorted(set(report['not_loaded']) | set(plan.not_loaded))
-    if not check_mode:
-        apply_changes(changes)
-    report['changed'] = outcome.changed or bool(changes)
-    if diff:
-        report['diff'] = [diff_entry(change) for change in changes]
-
-
-def _plan_load(opts, tree, config, loaded):
-    live = [name for name, info in loaded.items() if info.get('state') != 'Unloading']
-    return plan_load(tree, config, opts['name'], user_options=opts['options'], live=live,
-                     builtin=tree.builtin(), ignore_install=opts['ignore_install'],
-                     use_blacklist=opts['use_blacklist'])
-
-
-def _plan_unload(opts, tree, config, loaded, warnings):
-    try:
-        return plan_unload(tree, config, opts['name'], loaded=loaded, builtin=tree.builtin(),
-                           ignore_remove=opts['ignore_remove'], remove_dependencies=opts['remove_dependencies'],
-                           wait=opts['wait'])
-    except ModuleNotFound:
-        # Not in the tree and not loaded: absent already.
-        warnings.append('%s: no such module in %s and none loaded; nothing to remove'
-                        % (opts['name'], tree.module_dir or 'the module tree'))
-        return None
-
-
-def _check_blacklisted(opts, plan, report):
-    report['blacklisted'] = list(plan.blacklisted)
-    if plan.blacklisted and not plan.steps:
-        raise KmodError('%s is blacklisted: %s would not load (a blacklist line binds lookups by alias, '
-                        'and every name with use_blacklist); load it by module name or remove the blacklist'
-                        % (opts['name'], ', '.join(plan.blacklisted)), module=opts['name'])
-
-
-def _check_live_params(opts, plan, kernel, report, warnings):
-    """Warn when a module already loaded has other values than asked:
-    parameters apply only when a module is loaded, so nothing is done."""
-    if not opts['options']:
-        return
-    for step in plan.steps:
-        if not (step.target and step.action == 'live'):
-            continue
-        differences, unchecked = compare_live(opts['options'], kernel.module_params(step.name))
-        report['params_differ'].update(differences)
-        report['params_unchecked'].extend(n for n in unchecked if n not in report['params_unchecked'])
-        if differences:
-            listed = ', '.join('%s=%s (loaded with %s)' % (k, '' if v['asked'] is None else v['asked'], v['live'])
-                               for k, v in sorted(differences.items()))
-            warnings.append('%s is already loaded with other parameter values: %s. Parameters apply only '
-                            'when a module is loaded: unload it (state=absent) and load it again to change them'
-                            % (step.name, listed))
-
-
-def _plan_files(opts, plan, root, release, tree, report, warnings):
-    if opts['persistent'] == 'disabled':
-        return []
-    name = _persistent_name(opts, plan.match if plan is not None else None)
-    planned = plan_persistence(name, opts['options'], opts['persistent'], root=root)
-    changes = planned.changes
-    report['persistence'] = planned.entries()
-    report['boot_options'] = planned.boot_options
-    warnings.extend(planned.warnings)
-    if opts['persistent'] == 'present' and opts['options'] and name in tree.builtin():
-        warnings.append('%s is built into kernel %s: modprobe.d options do not reach it; set them on the kernel '
-                        'command line as %s.PARAM=VALUE' % (name, release, name))
-    if opts['persistent'] == 'absent':
-        mine = paths(name, root)
-        others = other_boot_entries(name, root, skip=mine)
-        if others:
-            warnings.append('%s is still loaded at boot by %s' % (name, ', '.join(others)))
-    return changes

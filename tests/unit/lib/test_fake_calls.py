@@ -37,7 +37,7 @@ def test_insert_names_come_from_the_file_name(kernel):
     calls.insert('/x/snd-dummy.ko.xz', ignore_vermagic=True)
     assert 'snd_dummy' in KernelState(kernel.root).loaded()
     assert calls.details == [{'call': 'insert', 'path': '/x/snd-dummy.ko.xz', 'options': '',
-                              'ignore_vermagic': True, 'ignore_modversions': False}]
+                              'ignore_vermagic': True, 'ignore_modversions': False, 'trusted_only': False}]
 
 
 def test_second_insert_is_eexist(kernel):
@@ -115,3 +115,26 @@ def test_params_from_options():
     assert params_from_options('') == {}
     assert params_from_options(None) == {}
     assert params_from_options("a=1 b='x y' c= d") == {'a': '1', 'b': 'x y', 'c': '', 'd': 'Y'}
+
+
+def test_reference_counts_count(tmp_path):
+    from tests.lib.fake_tree import FakeTree
+    tree = FakeTree(str(tmp_path), '6.1.0-test-amd64')
+    tree.add('kernel/net/core/netcore.ko', modinfo=['license=GPL'], exports=['netcore_register'])
+    tree.add('kernel/drivers/net/bonding.ko', modinfo=['license=GPL'], needs=['netcore_register'])
+    tree.depmod()
+    kernel = FakeKernel(str(tmp_path))
+    kernel.write()
+    calls = FakeKernelCalls(kernel)
+    module_dir = os.path.join(str(tmp_path), 'lib/modules/6.1.0-test-amd64')
+    calls.insert(os.path.join(module_dir, 'kernel/net/core/netcore.ko'))
+    calls.insert(os.path.join(module_dir, 'kernel/drivers/net/bonding.ko'))
+    loaded = KernelState(kernel.root).loaded()
+    assert loaded['netcore']['refcnt'] == 1 and loaded['netcore']['holders'] == ['bonding']
+    with pytest.raises(UnloadError) as info:
+        calls.delete('netcore')
+    assert info.value.errno == errno.EAGAIN and info.value.msg == 'Module netcore is in use by: bonding'
+    calls.delete('bonding')
+    assert KernelState(kernel.root).loaded()['netcore']['refcnt'] == 0
+    calls.delete('netcore')
+    assert KernelState(kernel.root).loaded() == {}

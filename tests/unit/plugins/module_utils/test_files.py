@@ -71,12 +71,55 @@ def test_failure_leaves_every_file_as_it_was(shared_dir):
 def test_failure_writing_temporaries_cleans_up(tmp_path):
     good = tmp_path / 'good'
     good.write_bytes(b'old')
-    missing_dir = tmp_path / 'nodir' / 'f'
+    # a directory is made for the second file, then the third cannot be: nothing stays
+    (tmp_path / 'plain').write_bytes(b'')
+    made = tmp_path / 'made' / 'deeper' / 'f'
+    under_a_file = tmp_path / 'plain' / 'f'
     with pytest.raises(KmodError) as info:
-        files.apply_changes(files.plan_changes({str(good): b'new', str(missing_dir): b'x'}))
+        files.apply_changes(files.plan_changes({str(good): b'new', str(made): b'x'})
+                            + [files.FileChange(str(under_a_file), None, b'x')])
     assert 'cannot write' in str(info.value) and info.value.errno is not None
     assert good.read_bytes() == b'old'
-    assert sorted(os.listdir(tmp_path)) == ['good']
+    assert sorted(os.listdir(tmp_path)) == ['good', 'plain']
+
+
+def test_missing_directories_are_made_0755(tmp_path):
+    target = tmp_path / 'etc' / 'modprobe.d' / 'x.conf'
+    old_umask = os.umask(0o077)
+    try:
+        files.apply_changes(files.plan_changes({str(target): b'x'}))
+    finally:
+        os.umask(old_umask)
+    assert target.read_bytes() == b'x'
+    assert [os.stat(str(d)).st_mode & 0o777 for d in (target.parent.parent, target.parent)] == [0o755, 0o755]
+
+
+def test_stage_then_abort_or_commit(tmp_path):
+    keep = tmp_path / 'keep'
+    keep.write_bytes(b'old')
+    gone = tmp_path / 'gone'
+    gone.write_bytes(b'x')
+    changes = files.plan_changes({str(keep): b'new', str(gone): None, str(tmp_path / 'd' / 'n'): b'n'})
+    staged = files.stage_changes(changes)
+    assert keep.read_bytes() == b'old' and gone.exists() and not (tmp_path / 'd' / 'n').exists()
+    staged.abort()
+    assert sorted(os.listdir(str(tmp_path))) == ['gone', 'keep'] and keep.read_bytes() == b'old'
+    staged = files.stage_changes(changes)
+    staged.commit()
+    assert keep.read_bytes() == b'new' and not gone.exists() and (tmp_path / 'd' / 'n').read_bytes() == b'n'
+    staged.abort()  # after commit: nothing to take back
+    assert keep.read_bytes() == b'new'
+
+
+def test_a_symlink_target_is_refused_never_followed(tmp_path):
+    real = tmp_path / 'real'
+    real.write_bytes(b'real')
+    link = tmp_path / 'link.conf'
+    os.symlink(str(real), str(link))
+    with pytest.raises(KmodError) as info:
+        files.stage_changes(files.plan_changes({str(link): b'new', str(tmp_path / 'other'): b'o'}))
+    assert info.value.msg == 'cannot write %s: it is a symlink, not a regular file' % link
+    assert real.read_bytes() == b'real' and sorted(os.listdir(str(tmp_path))) == ['link.conf', 'real']
 
 
 def test_remove(tmp_path):

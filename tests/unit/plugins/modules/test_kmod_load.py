@@ -63,8 +63,9 @@ class FakeHost(object):
         tree.add('kernel/net/core/netcore.ko', modinfo=['license=GPL'], exports=['netcore_register'])
         tree.add('kernel/drivers/net/bonding.ko', modinfo=['license=GPL'], needs=['netcore_register'])
         tree.depmod()
-        for directory in ('etc/modules-load.d', 'etc/modprobe.d'):
+        for directory in ('etc/modules-load.d', 'etc/modprobe.d', 'usr/lib/systemd'):
             os.makedirs(os.path.join(self.root, directory))
+        open(os.path.join(self.root, 'usr/lib/systemd/systemd-modules-load'), 'w').close()
         self.state = str(tmp_path / 'kernel.pickle')
         kernel = FakeKernel(self.root)
         kernel.write()
@@ -135,8 +136,10 @@ def test_live_with_other_params_warns(host):
 def test_check_mode_and_diff(host):
     result = host.run({'name': 'bonding', 'persistent': 'present', 'params': 'miimon=100'}, check=True, diff=True)
     assert result['changed'] is True and result['inserted'] == ['netcore', 'bonding']
-    assert [d['after_header'] for d in result['diff']] == [
+    assert [d['after_header'] for d in result['diff']][:-1] == [
         os.path.join(host.root, 'etc/modules-load.d/bonding.conf'), os.path.join(host.root, 'etc/modprobe.d/bonding.conf')]
+    # and the loaded modules, before and after
+    assert (result['diff'][-1]['before'], result['diff'][-1]['after']) == ('', 'bonding\nnetcore\n')
     assert host.calls() == [] and host.loaded() == []
     assert os.listdir(os.path.join(host.root, 'etc/modules-load.d')) == []
 
@@ -174,3 +177,45 @@ def test_bad_arguments_fail_cleanly(tmp_path):
     assert result['failed'] is True and 'persistent=present with state=absent' in result['msg']
     result = module_runner.run_module('kmod_load', tmp_path, {'name': 'dummy', 'params': ['a=1']})
     assert result['failed'] is True and result['msg'] == 'params must be a string or a mapping of parameter names to values'
+
+
+@pytest.mark.parametrize('params, message', [
+    # a lone surrogate as the whole string stops in AnsibleModule's own logging of its arguments (ansible-core
+    # encodes each str argument to UTF-8), before this collection's code runs; inside a mapping it reaches us
+    ({'a': '\udc80'}, "params: '\\udc80' at position 2 of 'a=\\udc80' is a lone surrogate, not encodable as UTF-8; "
+                      "parameters must be one line of printable text"),
+    ('a="2', "params: unbalanced double quote in 'a=\"2' (a value in quotes needs its closing quote)"),
+    ({'a': {'b': [1]}}, "params: the value of a must be a string, number, boolean or a list of them, not {'b': [1]}"),
+])
+def test_bad_params_fail_without_a_traceback(host, params, message):
+    result = host.run({'name': 'dummy', 'params': params, 'persistent': 'present'})
+    assert result['failed'] is True and result['msg'] == message
+    assert 'exception' not in result and 'module_stderr' not in result
+    assert host.calls() == [] and os.listdir(os.path.join(host.root, 'etc/modprobe.d')) == []
+
+
+def test_a_list_of_names_is_a_list(host):
+    # once turned into the string "['dummy', 'bonding']": absent then succeeded and left both loaded
+    loaded = host.run({'name': ['dummy', 'bonding']})
+    assert loaded['changed'] is True and loaded['inserted'] == ['dummy', 'netcore', 'bonding']
+    assert loaded['name'] == ['dummy', 'bonding'] and [e['name'] for e in loaded['results']] == ['dummy', 'bonding']
+    kernel = host.kernel()
+    netcore = [m for m in kernel.modules if m['name'] == 'netcore'][0]
+    netcore.update(used_by=['bonding'], holders=['bonding'], refcnt=1)
+    kernel.write()
+    host.save(kernel)
+    gone = host.run({'name': ['dummy', 'bonding'], 'state': 'absent'})
+    assert gone['changed'] is True and gone['deleted'] == ['dummy', 'bonding', 'netcore']
+    assert host.loaded() == []
+
+
+@pytest.mark.parametrize('args, message', [
+    ({'name': ['dummy', '']}, 'name: element 2 of the list is empty'),
+    ({'name': 'dummy;reboot'}, "name 'dummy;reboot': ';' cannot be in a module name, alias or path"),
+    ({'name': ['dummy', 'nosuch']}, 'Module nosuch not found in directory '),
+    ({'name': 'dummy', 'state': 'absent', 'wait': -1}, 'wait must be a number of seconds, 0 or more, not -1'),
+])
+def test_bad_names_and_wait_fail_cleanly(host, args, message):
+    result = host.run(args)
+    assert result['failed'] is True and result['msg'].startswith(message)
+    assert host.calls() == [] and host.loaded() == []

@@ -12,7 +12,8 @@ from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodErro
 from ansible_collections.kernel.kmod.plugins.module_utils.image.elf import ModuleImage
 from ansible_collections.kernel.kmod.plugins.module_utils.kernel import calls as kernel_calls
 from ansible_collections.kernel.kmod.plugins.module_utils.kernel.calls import (
-    KernelCalls, KernelLog, LoadError, UnloadError, parse_kmsg, syscall_numbers)
+    KernelCallError, KernelCalls, KernelLog, LoadError, UnloadError, parse_kmsg, syscall_numbers)
+from ansible_collections.kernel.kmod.plugins.module_utils.kernel.state import KernelState
 from tests.lib.fake_kernel import FakeKernel
 from tests.lib.fakeko import build_ko, compress_bytes
 
@@ -571,3 +572,95 @@ def test_numbers_of_this_host_and_a_32_bit_process_on_it():
     assert KernelCalls(syscall=Syscalls()).numbers() == X86_64
     assert KernelCalls(syscall=Syscalls(), pointer_bits=32).numbers() == {
         'init_module': 128, 'delete_module': 129, 'finit_module': 350}
+
+
+def test_set_param_writes_the_parameter_file(kernel, tmp_path):
+    kernel.add_module('kvm', params={'halt_poll_ns': '200000'}).add_module(
+        'brd', params={'rd_nr': '2'}, param_modes={'rd_nr': 0o444})
+    kernel.write()
+    calls = KernelCalls(kernel.root, syscall=Syscalls(), machine='x86_64', pointer_bits=64)
+    calls.set_param('kvm', 'halt_poll_ns', '0')
+    assert KernelState(kernel.root).module_params('kvm') == {'halt_poll_ns': '0'}
+    with pytest.raises(KernelCallError) as info:
+        calls.set_param('brd', 'rd_nr', '4')
+    assert info.value.errno == errno.EACCES
+    assert info.value.msg == ('could not set parameter rd_nr of module brd: it is read-only (mode 0444); only '
+                              'loading the module sets it')
+    with pytest.raises(KernelCallError) as info:
+        calls.set_param('kvm', 'nosuch', '1')
+    assert info.value.errno == errno.ENOENT
+    target = str(tmp_path / 'target')
+    with open(target, 'w') as f:
+        f.write('keep\n')
+    os.symlink(target, os.path.join(kernel.root, 'sys/module/kvm/parameters/link'))
+    with pytest.raises(KernelCallError) as info:
+        calls.set_param('kvm', 'link', '1')
+    assert 'is not a parameter file' in info.value.msg
+    with open(target) as f:
+        assert f.read() == 'keep\n'
+    for bad in ('', '..', 'a/b', 'a\0'):
+        with pytest.raises(KernelCallError):
+            calls.set_param('kvm', bad, '1')
+
+
+def _judged(path):
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    try:
+        kernel_calls.check_trusted(fd, path)
+    finally:
+        os.close(fd)
+
+
+def test_check_trusted_judges_the_file_and_every_directory_above():
+    from tests.lib.trusted_dir import TrustedDir
+    with TrustedDir() as top:
+        sub = os.path.join(top, 'sub')
+        os.mkdir(sub, 0o755)
+        path = os.path.join(sub, 'dummy.ko')
+        with open(path, 'wb') as f:
+            f.write(b'\x7fELF')
+        os.chmod(path, 0o644)
+        _judged(path)
+        os.chmod(path, 0o664)
+        with pytest.raises(LoadError) as info:
+            _judged(path)
+        assert info.value.errno == errno.EPERM
+        assert info.value.msg == ("could not insert 'dummy': refusing an untrusted module file: %s is writable by "
+                                  "group (mode 0664) (allow_untrusted lifts this)" % path)
+        os.chmod(path, 0o644)
+        os.chmod(sub, 0o757)
+        with pytest.raises(LoadError) as info:
+            _judged(path)
+        assert '%s is writable by others (mode 0757)' % sub in info.value.msg
+        os.chmod(sub, 0o755)
+        if os.geteuid() == 0:
+            os.chown(path, 65534, -1)
+            with pytest.raises(LoadError) as info:
+                _judged(path)
+            assert '%s is owned by uid 65534, not root' % path in info.value.msg
+
+
+def test_check_trusted_refuses_what_is_under_tmp(tmp_path):
+    path = str(tmp_path / 'dummy.ko')
+    with open(path, 'wb') as f:
+        f.write(b'\x7fELF')
+    with pytest.raises(LoadError) as info:
+        _judged(path)
+    assert '/tmp is writable by group and others (mode 1777)' in info.value.msg
+
+
+def test_insert_trusted_only_opens_no_symlink_and_loads_nothing_untrusted(kernel, tmp_path):
+    sc = Syscalls()
+    calls = make_calls(kernel.root, sc)
+    target = str(tmp_path / 'real.ko')
+    with open(target, 'wb') as f:
+        f.write(b'\x7fELF')
+    link = str(tmp_path / 'dummy.ko')
+    os.symlink(target, link)
+    with pytest.raises(LoadError) as info:
+        calls.insert(link, trusted_only=True)
+    assert info.value.errno == errno.ELOOP
+    with pytest.raises(LoadError) as info:
+        calls.insert(target, trusted_only=True)
+    assert info.value.errno == errno.EPERM
+    assert sc.calls == []

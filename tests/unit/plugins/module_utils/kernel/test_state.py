@@ -509,3 +509,15 @@ def test_survey_reads_sysfs_dirs_by_their_own_names(tmp_path):
     # the kernel names dirs with '_', but a survey must not rename what it finds
     root = FakeKernel(tmp_path).add_builtin('odd-name', params={'x': '1'}).write()
     assert KernelState(root).builtin_in_sysfs(params=True) == {'odd-name': {'version': None, 'params': {'x': '1'}}}
+
+
+def test_module_param_modes(tmp_path):
+    root = (FakeKernel(tmp_path).add_module('brd', params={'rd_nr': '2', 'rd_size': '4096'},
+                                            param_modes={'rd_nr': 0o444})
+            .add_builtin('printk', params={'time': 'Y'}).write())
+    state = KernelState(root)
+    assert state.module_param_modes('brd') == {'rd_nr': 0o444, 'rd_size': 0o644}
+    assert state.module_param_modes('printk') == {'time': 0o644}
+    assert state.module_param_modes('nosuch') == {}
+    os.symlink('/etc/passwd', os.path.join(root, 'sys/module/brd/parameters/evil'))
+    assert 'evil' not in state.module_param_modes('brd')

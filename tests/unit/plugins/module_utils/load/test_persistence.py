@@ -54,19 +54,91 @@ def test_equivalent_files_without_header_are_kept(tmp_path):
     # as community.general.modprobe writes them
     write(str(tmp_path), 'etc/modules-load.d/dummy.conf', 'dummy\n')
     write(str(tmp_path), 'etc/modprobe.d/dummy.conf', 'options dummy  numdummies=2   x=y\n')
-    assert plan(tmp_path, params='numdummies=2 x=y') == []
-    assert [c.action for c in plan(tmp_path, params='numdummies=2')] == ['update']
+    planned = full_plan(tmp_path, params='numdummies=2 x=y')
+    assert planned.changes == [] and planned.warnings == []
+    assert planned.options_path == str(tmp_path / 'etc/modprobe.d/dummy.conf')
 
 
-def test_other_content_at_our_path_is_replaced(tmp_path):
-    write(str(tmp_path), 'etc/modules-load.d/dummy.conf', 'dummy\nbrd\n')
-    write(str(tmp_path), 'etc/modprobe.d/dummy.conf', 'options dummy numdummies=2\nblacklist dummy\n')
-    assert [c.action for c in plan(tmp_path, params='numdummies=2')] == ['update', 'update']
+def test_a_foreign_file_that_says_otherwise_is_left_and_ours_gets_the_options(tmp_path):
+    write(str(tmp_path), 'etc/modules-load.d/dummy.conf', 'dummy\n')
+    write(str(tmp_path), 'etc/modprobe.d/dummy.conf', 'options dummy  numdummies=2   x=y\n')
+    planned = full_plan(tmp_path, params='numdummies=3')
+    assert inside(tmp_path, planned.changes) == [(OVERRIDE, 'create')]
+    assert planned.changes[0].new == (HEADER + 'options dummy numdummies=3\n').encode()
+    assert planned.reasons == {os.path.join(str(tmp_path), OVERRIDE[1:]):
+                               '/etc/modprobe.d/dummy.conf was not written by kmod_load'}
+    assert planned.warnings == [
+        '/etc/modprobe.d/dummy.conf was not written by kmod_load and is left as it is; it sets numdummies=2 at '
+        '/etc/modprobe.d/dummy.conf:1, and %s sorts after it and sets numdummies=3 for dummy at boot' % OVERRIDE]
+    assert planned.boot_options.split() == ['numdummies=2', 'x=y', 'numdummies=3']
+
+
+ADMIN_CONF = 'alias eth-dummy dummy\ninstall brd /bin/true\noptions dummy numdummies=1\n'
+
+
+@pytest.mark.parametrize('params', ['', 'numdummies=4'])
+def test_a_foreign_name_conf_is_never_rewritten_or_removed(tmp_path, params):
+    root = str(tmp_path)
+    write(root, 'etc/modprobe.d/dummy.conf', ADMIN_CONF)
+    planned = full_plan(root, params=params)
+    wanted = [('/etc/modules-load.d/dummy.conf', 'create')] + ([(OVERRIDE, 'create')] if params else [])
+    assert inside(root, planned.changes) == wanted
+    assert all('/etc/modprobe.d/dummy.conf was not written by kmod_load and is left as it is' in w
+               for w in planned.warnings) and len(planned.warnings) == 1
+    for directory in ('etc/modules-load.d', 'etc/modprobe.d'):
+        os.makedirs(os.path.join(root, directory), exist_ok=True)
+    files.apply_changes(planned.changes)
+    assert read(root, '/etc/modprobe.d/dummy.conf') == ADMIN_CONF
+    gone = full_plan(root, state='absent')
+    assert inside(root, gone.changes) == [('/etc/modules-load.d/dummy.conf', 'remove')] + (
+        [(OVERRIDE, 'remove')] if params else [])
+    assert gone.warnings == ['/etc/modprobe.d/dummy.conf was not written by kmod_load and is left as it is; '
+                             'it sets numdummies=1 for dummy at boot']
+    files.apply_changes(gone.changes)
+    assert read(root, '/etc/modprobe.d/dummy.conf') == ADMIN_CONF
+    assert os.listdir(os.path.join(root, 'etc/modprobe.d')) == ['dummy.conf']
+
+
+def test_a_foreign_file_named_like_a_module_survives_absent(tmp_path):
+    # name: blacklist, state: absent, persistent: absent once deleted /etc/modprobe.d/blacklist.conf
+    root = str(tmp_path)
+    write(root, 'etc/modprobe.d/blacklist.conf', 'blacklist pcspkr\n')
+    write(root, 'etc/modules-load.d/blacklist.conf', 'brd\n')
+    planned = full_plan(root, name='blacklist', state='absent')
+    assert planned.changes == []
+    assert planned.warnings == [
+        '/etc/modules-load.d/blacklist.conf was not written by kmod_load and is left as it is',
+        '/etc/modprobe.d/blacklist.conf was not written by kmod_load and is left as it is']
+
+
+def test_a_foreign_modules_load_file_that_lists_others_gets_ours_beside_it(tmp_path):
+    root = str(tmp_path)
+    write(root, 'etc/modules-load.d/dummy.conf', 'dummy\nbrd\n')
+    planned = full_plan(root)
+    assert inside(root, planned.changes) == [('/etc/modules-load.d/zz-kernel-kmod-dummy.conf', 'create')]
+    assert planned.changes[0].new == (HEADER + 'dummy\n').encode()
+    assert planned.warnings == ['/etc/modules-load.d/dummy.conf was not written by kmod_load and is left as it '
+                                'is; /etc/modules-load.d/zz-kernel-kmod-dummy.conf loads dummy at boot']
+    files.apply_changes(planned.changes)
+    assert full_plan(root).changes == []
+    assert inside(root, full_plan(root, state='absent').changes) == [
+        ('/etc/modules-load.d/zz-kernel-kmod-dummy.conf', 'remove')]
+
+
+def test_a_foreign_file_with_our_own_name_is_refused(tmp_path):
+    root = str(tmp_path)
+    write(root, 'etc/modprobe.d/dummy.conf', ADMIN_CONF)
+    write(root, OVERRIDE, 'options dummy numdummies=9\n')
+    with pytest.raises(KmodError) as info:
+        full_plan(root, params='numdummies=4')
+    assert info.value.msg == ('cannot write %s: the file exists and was not written by kmod_load; move it away '
+                              'to let kmod_load manage dummy' % OVERRIDE)
+    assert full_plan(root, state='absent').changes == []
 
 
 def test_absent_removes_both_and_is_then_idempotent(tmp_path):
-    write(str(tmp_path), 'etc/modules-load.d/dummy.conf', 'dummy\n')
-    write(str(tmp_path), 'etc/modprobe.d/dummy.conf', 'options dummy numdummies=2\n')
+    write(str(tmp_path), 'etc/modules-load.d/dummy.conf', HEADER + 'dummy\n')
+    write(str(tmp_path), 'etc/modprobe.d/dummy.conf', HEADER + 'options dummy numdummies=2\n')
     changes = plan(tmp_path, state='absent')
     assert [c.action for c in changes] == ['remove', 'remove']
     files.apply_changes(changes)
@@ -261,3 +333,43 @@ def test_absent_removes_either_options_file(tmp_path):
         ('/etc/modules-load.d/dummy.conf', 'remove'), ('/etc/modprobe.d/dummy.conf', 'remove'), (OVERRIDE, 'remove')]
     # present without params: no options file of ours under either name
     assert inside(root, plan(root)) == [('/etc/modprobe.d/dummy.conf', 'remove'), (OVERRIDE, 'remove')]
+
+
+ETC_MODULES = b'# /etc/modules: kernel modules to load at boot time.\n\nloop\nbrd rd_nr=2\n'
+
+
+def test_etc_modules_gets_one_line_added_and_removed():
+    text = load_persistence.etc_modules_text
+    assert text(ETC_MODULES, 'dummy', 'present') == ETC_MODULES + b'dummy\n'
+    assert text(ETC_MODULES + b'dummy\n', 'dummy', 'absent') == ETC_MODULES
+    assert text(b'loop', 'dummy', 'present') == b'loop\ndummy\n'
+    assert text(None, 'dummy', 'present') == b'dummy\n'
+    # a line that loads it already, with arguments or a dash, is enough and is never removed
+    assert text(ETC_MODULES, 'brd', 'present') == ETC_MODULES
+    assert text(ETC_MODULES, 'brd', 'absent') == ETC_MODULES
+    assert text(b'snd-dummy\n', 'snd_dummy', 'present') == b'snd-dummy\n'
+    assert text(b'# dummy\ndummy\r\n dummy \n', 'dummy', 'absent') == b'# dummy\n'
+
+
+def test_without_systemd_the_boot_list_is_etc_modules(tmp_path):
+    root = str(tmp_path)
+    write(root, 'etc/modules', ETC_MODULES.decode())
+    write(root, 'etc/modules-load.d/dummy.conf', HEADER + 'dummy\n')
+    planned = load_persistence.plan_persistence('dummy', 'numdummies=2', 'present', root=root, etc_modules=True)
+    assert inside(root, planned.changes) == [('/etc/modules', 'update'), ('/etc/modules-load.d/dummy.conf', 'remove'),
+                                             ('/etc/modprobe.d/dummy.conf', 'create')]
+    assert planned.changes[0].new == ETC_MODULES + b'dummy\n'
+    files.apply_changes(planned.changes)
+    assert load_persistence.plan_persistence('dummy', 'numdummies=2', 'present', root=root,
+                                             etc_modules=True).changes == []
+    gone = load_persistence.plan_persistence('dummy', '', 'absent', root=root, etc_modules=True)
+    assert inside(root, gone.changes) == [('/etc/modules', 'update'), ('/etc/modprobe.d/dummy.conf', 'remove')]
+    files.apply_changes(gone.changes)
+    assert read(root, '/etc/modules') == ETC_MODULES.decode()
+
+
+def test_boots_with_modules_load_d(tmp_path):
+    root = str(tmp_path)
+    assert load_persistence.boots_with_modules_load_d(root) is False
+    write(root, 'lib/systemd/systemd-modules-load', '')
+    assert load_persistence.boots_with_modules_load_d(root) is True

@@ -359,3 +359,25 @@ def test_unload_by_alias_and_not_found(tree):
     with pytest.raises(ModuleNotFound) as info:
         plan_unload(tree, config_of(''), 'out-of-tree', loaded={})
     assert info.value.msg == 'Module out-of-tree not found.'
+
+
+def test_plan_insmod_is_that_file_alone():
+    from ansible_collections.kernel.kmod.plugins.module_utils.load.plan import plan_insmod, Step
+    plan = plan_insmod('/opt/x/snd-dummy.ko.xz', user_options='a=1')
+    assert plan.steps == [Step('insert', 'snd_dummy', path='/opt/x/snd-dummy.ko.xz', options='a=1', target=True)]
+    assert list(plan.match.names) == ['snd_dummy']
+    assert plan_insmod('/opt/x/dummy.ko', live=['dummy']).steps == [Step('live', 'dummy', target=True)]
+    with pytest.raises(KmodError) as info:
+        plan_insmod('/opt/x/dummy.txt')
+    assert info.value.msg == '/opt/x/dummy.txt is no module file (a name ending in .ko.zst, .ko.xz, .ko.gz, .ko)'
+
+
+def test_plan_rmmod_is_that_module_alone():
+    from ansible_collections.kernel.kmod.plugins.module_utils.load.plan import plan_rmmod, Step
+    loaded = {'dummy': {'refcnt': 0, 'holders': []}, 'netcore': {'refcnt': 1, 'holders': ['bonding']}}
+    assert plan_rmmod('/opt/dummy.ko', loaded).steps == [Step('delete', 'dummy', target=True)]
+    gone = plan_rmmod('/opt/brd.ko', loaded)
+    assert gone.steps == [] and gone.not_loaded == ['brd']
+    with pytest.raises(KmodError) as info:
+        plan_rmmod('/opt/netcore.ko', loaded)
+    assert info.value.msg == 'Module netcore is in use by: bonding'

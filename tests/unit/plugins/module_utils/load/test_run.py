@@ -63,7 +63,7 @@ def test_load_inserts_dependencies_then_target_with_options():
     assert calls.calls == [('insert', '/m/dep1.ko', '', False, False),
                            ('insert', '/m/dummy.ko', 'numdummies=2', False, False)]
     assert result.as_dict() == {'inserted': ['dep1', 'dummy'], 'deleted': [], 'commands': [], 'live': ['dep0'],
-                                'builtin': ['crc32c'], 'not_loaded': [], 'warnings': []}
+                                'builtin': ['crc32c'], 'not_loaded': [], 'missing_hardware': [], 'warnings': []}
     assert result.changed is True
 
 
@@ -208,3 +208,26 @@ def test_unknown_step_is_a_clear_error():
     with pytest.raises(KmodError) as info:
         modprobe_run.run_load(load_plan('a', [Step('delete', 'a', target=True)]), Calls())
     assert info.value.msg == "cannot carry out a 'delete' step while loading a"
+
+
+def test_roll_back_removes_newest_first():
+    calls = Calls(fail={'gone': errno.ENOENT, 'held': errno.EAGAIN})
+    removed, warnings = modprobe_run.roll_back(['a', 'held', 'gone', 'b'], calls)
+    assert [c[1] for c in calls.calls] == ['b', 'gone', 'held', 'a']
+    assert removed == ['b', 'a']
+    assert warnings == ["rollback could not remove held: could not remove 'held': EAGAIN"]
+    assert modprobe_run.roll_back([], calls) == ([], [])
+
+
+@pytest.mark.parametrize('err', [errno.ENODEV, errno.ENXIO])
+def test_missing_hardware_counts_as_done_only_when_allowed(err):
+    plan = load_plan('coretemp', [Step('insert', 'hwmon', path='/m/hwmon.ko'),
+                                  Step('insert', 'coretemp', path='/m/coretemp.ko', target=True)])
+    calls = Calls(fail={'/m/coretemp.ko': err})
+    result = modprobe_run.run_load(plan, calls, allow_missing_hardware=True)
+    assert result.inserted == ['hwmon'] and result.missing_hardware == ['coretemp'] and result.changed is True
+    with pytest.raises(KmodError) as info:
+        modprobe_run.run_load(plan, Calls(fail={'/m/coretemp.ko': err}))
+    assert info.value.errno == err and info.value.result.inserted == ['hwmon']
+    with pytest.raises(KmodError):
+        modprobe_run.run_load(plan, Calls(fail={'/m/coretemp.ko': errno.EINVAL}), allow_missing_hardware=True)

@@ -38,10 +38,14 @@ def tree_root(tmp_path_factory):
 class Host(object):
     """A fake host: the tree copied under a fresh root, a fake kernel, fake calls."""
 
-    def __init__(self, tmp_path, tree_root, conf=None):
+    def __init__(self, tmp_path, tree_root, conf=None, systemd=True):
         self.root = str(tmp_path / 'host')
         os.makedirs(self.root)
         os.symlink(os.path.join(tree_root, 'lib'), os.path.join(self.root, 'lib'))
+        if systemd:
+            # systemd-modules-load reads modules-load.d at boot
+            os.makedirs(os.path.join(self.root, 'usr/lib/systemd'))
+            open(os.path.join(self.root, 'usr/lib/systemd/systemd-modules-load'), 'w').close()
         for path, text in (conf or {}).items():
             full = os.path.join(self.root, path)
             os.makedirs(os.path.dirname(full), exist_ok=True)
@@ -96,7 +100,7 @@ def test_live_with_other_params_warns_and_changes_nothing(tmp_path, tree_root):
     assert result['params_unchecked'] == ['other']
     assert warnings == ['dummy is already loaded with other parameter values: numdummies=3 (loaded with 1). '
                         'Parameters apply only when a module is loaded: unload it (state=absent) and load it '
-                        'again to change them']
+                        'again to change them, or use param_drift=apply']
     assert host.calls.calls == []
 
 
@@ -183,10 +187,44 @@ def test_failed_insert_reports_what_was_done(tmp_path, tree_root):
         host.run(name='bonding', persistent='present')
     out = info.value.fail_kwargs()
     assert out['msg'].startswith("could not insert 'bonding': ")
-    assert out['inserted'] == ['netcore'] and out['changed'] is True
+    assert out['inserted'] == ['netcore'] and out['rolled_back'] == ['netcore'] and out['changed'] is False
     assert out['kernel_log'] == ['bonding: bad ELF']
     assert out['errno_name'] == 'ENOEXEC'
     assert not os.path.exists(host.path('etc/modules-load.d/bonding.conf'))
+    assert host.loaded() == [] and host.calls.calls[-1] == ('delete', 'netcore')
+
+
+def test_without_rollback_what_was_inserted_stays(tmp_path, tree_root):
+    host = Host(tmp_path, tree_root)
+    host.calls.fail_insert('bonding', errno.ENOEXEC)
+    with pytest.raises(TaskError) as info:
+        host.run(name='bonding', rollback=False)
+    out = info.value.fail_kwargs()
+    assert out['inserted'] == ['netcore'] and out['rolled_back'] == [] and out['changed'] is True
+    assert host.loaded() == ['netcore']
+
+
+def test_rollback_goes_newest_first_and_keeps_what_was_there(tmp_path, tree_root):
+    # netcore already loaded: only what the task inserted goes
+    host = Host(tmp_path, tree_root, conf={'etc/modprobe.d/t.conf': 'install withcmd /bin/true\n'})
+    host.kernel.add_module('netcore')
+    host.kernel.write()
+    host.calls.fail_insert('softy', errno.EINVAL)
+    with pytest.raises(TaskError) as info:
+        host.run(name=['dummy', 'bonding', 'withcmd', 'softy'])
+    out = info.value.fail_kwargs()
+    assert out['inserted'] == ['dummy', 'bonding'] and out['rolled_back'] == ['bonding', 'dummy']
+    assert host.loaded() == ['netcore']
+    assert info.value.warnings == ["rollback does not undo install commands: '/bin/true' (withcmd)"]
+
+
+def test_a_module_that_cannot_go_back_is_a_warning(tmp_path, tree_root):
+    host = Host(tmp_path, tree_root)
+    host.calls.fail_insert('bonding', errno.ENOEXEC).fail_delete('netcore', errno.EBUSY)
+    with pytest.raises(TaskError) as info:
+        host.run(name='bonding')
+    assert info.value.fail_kwargs()['rolled_back'] == [] and info.value.fail_kwargs()['changed'] is True
+    assert info.value.warnings[-1].startswith('rollback could not remove netcore: Module netcore is in use')
 
 
 def test_install_command_and_softdeps(tmp_path, tree_root):
@@ -254,8 +292,14 @@ def test_persistent_of_an_alias_names_the_module(tmp_path, tree_root):
 
 @pytest.mark.parametrize('options, message', [
     ({'name': 'dummy', 'state': 'absent', 'persistent': 'present'}, 'persistent=present with state=absent'),
-    ({'name': 'dummy', 'params': 'a=1\nb=2'}, 'module options must be one line'),
-    ({'name': ' dummy'}, 'name must be a module name'),
+    ({'name': 'dummy', 'params': 'a=1\nb=2'}, 'parameters must be one line of printable text'),
+    ({'name': 'dummy', 'params': '=', 'persistent': 'present'}, "params: '=' in '=' has no parameter name"),
+    ({'name': 'dummy', 'params': 'a="2', 'persistent': 'present'}, 'params: unbalanced double quote'),
+    ({'name': 'dummy', 'params': 'a=2\\', 'persistent': 'present'}, 'ends with a backslash'),
+    ({'name': 'dummy', 'params': {'a': {'b': 1}}, 'persistent': 'present'}, 'the value of a must be a string'),
+    ({'name': 'dummy', 'params': {'a': [[1]]}, 'persistent': 'present'}, 'the list value of a must hold only'),
+    ({'name': 'dummy', 'params': 'a=\udc80', 'persistent': 'present'}, 'a lone surrogate, not encodable'),
+    ({'name': ' dummy'}, "name ' dummy': ' ' cannot be in a module name, alias or path"),
     ({'name': 'dummy', 'state': 'gone'}, 'state must be one of present, absent'),
     ({'name': '/tmp/x.ko', 'persistent': 'present'}, 'persistent needs a module name, not the file path'),
 ])
@@ -264,7 +308,8 @@ def test_bad_options(tmp_path, tree_root, options, message):
     with pytest.raises(KmodError) as info:
         host.run(**options)
     assert message in info.value.msg
-    assert host.calls.calls == []
+    assert host.calls.calls == [] and host.loaded() == []
+    assert not os.path.exists(host.path('etc'))
 
 
 def test_force_and_wait_reach_the_calls(tmp_path, tree_root):
@@ -272,7 +317,7 @@ def test_force_and_wait_reach_the_calls(tmp_path, tree_root):
     host.run(name='dummy', force=True)
     assert host.calls.details[-1]['ignore_vermagic'] is True and host.calls.details[-1]['ignore_modversions'] is True
     host.run(name='dummy', state='absent', wait=True)
-    assert host.calls.details[-1] == {'call': 'delete', 'name': 'dummy', 'wait': True, 'force': False}
+    assert host.calls.details[-1] == {'call': 'delete', 'name': 'dummy', 'wait': 10.0, 'force': False}
 
 
 SYSTEMD_CONF = 'options bonding max_bonds=0\noptions dummy numdummies=0\n'
@@ -293,7 +338,7 @@ def test_persistent_options_that_a_later_file_overrides_go_last(tmp_path, tree_r
         {'path': host.path('etc/modprobe.d/dummy.conf'), 'action': 'remove',
          'reason': 'replaced by /etc/modprobe.d/zz-kernel-kmod-dummy.conf: ' + why}]
     assert checked['boot_options'] == 'numdummies=0 numdummies=3'
-    assert [(d['after_header'], d['after']) for d in checked['diff']] == [
+    assert [(d['after_header'], d['after']) for d in checked['diff']][:-1] == [
         (host.path('etc/modules-load.d/dummy.conf'), HEADER + 'dummy\n'),
         (host.path(OVERRIDE), HEADER + 'options dummy numdummies=3\n'),
         (host.path('etc/modprobe.d/dummy.conf') + ' (removed)', '')]
@@ -335,3 +380,302 @@ def test_boot_options_only_with_persistence(tmp_path, tree_root):
     assert [p['path'] for p in result['persistence']] == [host.path('etc/modules-load.d/dummy.conf'),
                                                           host.path('etc/modprobe.d/dummy.conf')]
     assert result['boot_options'] == 'numdummies=0 numdummies=0'
+
+
+ADMIN_CONF = 'alias eth-dummy dummy\ninstall brd /bin/true\n'
+
+
+def test_foreign_namesakes_are_left_byte_for_byte(tmp_path, tree_root):
+    host = Host(tmp_path, tree_root, conf={'etc/modprobe.d/dummy.conf': ADMIN_CONF,
+                                           'etc/modules-load.d/dummy.conf': 'dummy\n'})
+    result, warnings = host.run(name='dummy', persistent='present')
+    assert result['persistence'] == [] and result['inserted'] == ['dummy']
+    assert warnings == ['/etc/modprobe.d/dummy.conf was not written by kmod_load and is left as it is']
+    gone, warnings = host.run(name='dummy', state='absent', persistent='absent')
+    assert gone['persistence'] == [] and gone['deleted'] == ['dummy']
+    assert warnings == ['/etc/modules-load.d/dummy.conf was not written by kmod_load and is left as it is',
+                        '/etc/modprobe.d/dummy.conf was not written by kmod_load and is left as it is',
+                        'dummy is still loaded at boot by /etc/modules-load.d/dummy.conf:1']
+    with open(host.path('etc/modprobe.d/dummy.conf')) as f:
+        assert f.read() == ADMIN_CONF
+    with open(host.path('etc/modules-load.d/dummy.conf')) as f:
+        assert f.read() == 'dummy\n'
+
+
+def test_many_names_are_planned_together_and_acted_once(tmp_path, tree_root):
+    host = Host(tmp_path, tree_root)
+    host.kernel.add_module('netcore')
+    host.kernel.write()
+    checked, _w = host.run(check_mode=True, name=['dummy', 'bonding', 'rtnl-link-dummy'])
+    assert checked['inserted'] == ['dummy', 'bonding'] and host.calls.calls == []
+    result, warnings = host.run(name=['dummy', 'bonding', 'rtnl-link-dummy'])
+    assert warnings == [] and result['changed'] is True
+    assert result['name'] == ['dummy', 'bonding', 'rtnl-link-dummy']
+    assert result['inserted'] == ['dummy', 'bonding'] and result['live'] == ['netcore', 'dummy']
+    assert result['modules'] == ['dummy', 'bonding']
+    assert [c[0] for c in host.calls.calls] == ['insert', 'insert']
+    assert [(e['name'], e['modules'], e['before'], e['after'], e['inserted']) for e in result['results']] == [
+        ('dummy', ['dummy'], {'dummy': 'absent'}, {'dummy': 'live'}, ['dummy']),
+        ('bonding', ['bonding'], {'bonding': 'absent', 'netcore': 'live'}, {'bonding': 'live', 'netcore': 'live'},
+         ['bonding']),
+        # planned after dummy: already loaded by then, nothing to do
+        ('rtnl-link-dummy', ['dummy'], {'dummy': 'absent'}, {'dummy': 'absent'}, [])]
+    again, _w = host.run(name=['dummy', 'bonding', 'rtnl-link-dummy'])
+    assert again['changed'] is False and again['live'] == ['dummy', 'bonding']
+    assert len(host.calls.calls) == 2
+
+
+def test_an_unknown_name_among_known_ones_loads_nothing(tmp_path, tree_root):
+    host = Host(tmp_path, tree_root)
+    with pytest.raises(TaskError) as info:
+        host.run(name=['dummy', 'nosuchmod', 'bonding'])
+    assert info.value.msg == 'Module nosuchmod not found in directory %s' % module_path(host, '')[:-1]
+    assert info.value.fail_kwargs()['module'] == 'nosuchmod'
+    assert info.value.fail_kwargs()['changed'] is False
+    assert host.calls.calls == [] and host.loaded() == []
+
+
+def test_many_names_unloaded_in_order_with_shared_dependencies(tmp_path, tree_root):
+    host = Host(tmp_path, tree_root)
+    host.kernel.add_module('netcore', used_by=['bonding']).add_module('bonding').add_module('dummy')
+    host.kernel.write()
+    result, warnings = host.run(name=['bonding', 'netcore', 'dummy', 'nosuchmod'], state='absent')
+    assert result['deleted'] == ['bonding', 'netcore', 'dummy'] and host.loaded() == []
+    assert result['not_loaded'] == ['netcore']
+    assert warnings == ['nosuchmod: no such module in %s and none loaded; nothing to remove'
+                        % module_path(host, '')[:-1]]
+    assert [e['deleted'] for e in result['results']] == [['bonding', 'netcore'], [], ['dummy'], []]
+
+
+def test_a_failing_name_reports_what_the_names_before_it_did(tmp_path, tree_root):
+    host = Host(tmp_path, tree_root)
+    host.calls.fail_insert('bonding', errno.ENOEXEC)
+    with pytest.raises(TaskError) as info:
+        host.run(name=['dummy', 'bonding'])
+    out = info.value.fail_kwargs()
+    assert out['inserted'] == ['dummy', 'netcore'] and out['rolled_back'] == ['netcore', 'dummy']
+    assert out['changed'] is False and host.loaded() == []
+    assert [(e['name'], e['inserted']) for e in out['results']] == [('dummy', ['dummy']), ('bonding', ['netcore'])]
+
+
+def test_many_names_persist_each(tmp_path, tree_root):
+    host = Host(tmp_path, tree_root)
+    result, _w = host.run(check_mode=True, name=['dummy', 'bonding', 'rtnl-link-dummy'], persistent='present')
+    assert [p['path'] for p in result['persistence']] == [host.path('etc/modules-load.d/dummy.conf'),
+                                                          host.path('etc/modules-load.d/bonding.conf')]
+    assert result['boot_options'] is None
+    assert [e['persistence'] for e in result['results']][2] == []
+
+
+@pytest.mark.parametrize('name, message', [
+    (['dummy', ''], 'name: element 2 of the list is empty'),
+    (['dummy', 'a/b'], "name 'a/b': a module file must be given by its absolute path"),
+    (['dummy', '..'], "name '..' is no module name"),
+    (['dummy', 'dum\x00my'], "name 'dum\\x00my': control character '\\x00' at position 3"),
+    (['dummy', 'dummy\nbrd'], "name 'dummy\\nbrd': control character '\\n' at position 5"),
+    (['dummy', 'dummy;reboot'], "name 'dummy;reboot': ';' cannot be in a module name, alias or path"),
+    ("['dummy', 'bonding']", "name \"['dummy', 'bonding']\": ' ' \"'\" '[' ']' cannot be in a module name, alias "
+                             "or path"),
+])
+@pytest.mark.parametrize('state', ['present', 'absent'])
+def test_bad_names_change_nothing(tmp_path, tree_root, name, message, state):
+    host = Host(tmp_path, tree_root)
+    host.kernel.add_module('dummy')
+    host.kernel.write()
+    with pytest.raises(KmodError) as info:
+        host.run(name=name, state=state)
+    assert info.value.msg == message
+    assert host.calls.calls == [] and host.loaded() == ['dummy']
+
+
+def test_wait_in_seconds_reaches_the_calls(tmp_path, tree_root):
+    host = Host(tmp_path, tree_root)
+    for wait, given in ((0, False), (2.5, 2.5), (True, 10.0)):
+        host.kernel.add_module('dummy')
+        host.kernel.write()
+        host.run(name='dummy', state='absent', wait=wait)
+        assert host.calls.details[-1]['wait'] == given
+
+
+def test_allow_missing_hardware(tmp_path, tree_root):
+    host = Host(tmp_path, tree_root)
+    host.calls.fail_insert('dummy', errno.ENODEV)
+    with pytest.raises(TaskError) as info:
+        host.run(name=['bonding', 'dummy'])
+    assert info.value.fail_kwargs()['errno_name'] == 'ENODEV'
+    assert info.value.fail_kwargs()['rolled_back'] == ['bonding', 'netcore'] and host.loaded() == []
+    result, _w = host.run(name=['bonding', 'dummy'], allow_missing_hardware=True)
+    assert result['missing_hardware'] == ['dummy'] and result['inserted'] == ['netcore', 'bonding']
+    assert [e['missing_hardware'] for e in result['results']] == [[], ['dummy']]
+    again, _w = host.run(name='dummy', allow_missing_hardware=True)
+    assert again['changed'] is False and again['missing_hardware'] == ['dummy']
+
+
+def test_param_drift_apply_writes_through_sysfs(tmp_path, tree_root):
+    host = Host(tmp_path, tree_root)
+    host.kernel.add_module('dummy', params={'numdummies': '1'})
+    host.kernel.write()
+    checked, warnings = host.run(check_mode=True, name='dummy', params='numdummies=3', param_drift='apply')
+    assert checked['changed'] is True and warnings == [] and host.calls.calls == []
+    assert checked['params_written'] == [{'module': 'dummy', 'param': 'numdummies', 'value': '3'}]
+    result, _w = host.run(name='dummy', params='numdummies=3', param_drift='apply')
+    assert result['changed'] is True and result['params_differ'] == {'numdummies': {'asked': '3', 'live': '1'}}
+    assert host.calls.calls == [('set_param', 'dummy', 'numdummies', '3')]
+    assert KernelState(host.root).module_params('dummy') == {'numdummies': '3'}
+    assert result['results'][0]['params_written'] == result['params_written']
+    again, _w = host.run(name='dummy', params='numdummies=3', param_drift='apply')
+    assert again['changed'] is False and again['params_written'] == []
+
+
+def test_param_drift_apply_reloads_for_a_read_only_parameter(tmp_path, tree_root):
+    host = Host(tmp_path, tree_root, conf={'etc/modprobe.d/d.conf': 'options dummy debug=1\n'})
+    host.kernel.add_module('dummy', params={'numdummies': '1'}, param_modes={'numdummies': 0o444})
+    host.kernel.write()
+    host.calls.param_modes['dummy'] = {'numdummies': 0o444}
+    result, _w = host.run(name='dummy', params='numdummies=3', param_drift='apply')
+    assert result['reloaded'] == ['dummy'] and result['changed'] is True and result['inserted'] == []
+    assert host.calls.calls == [('delete', 'dummy'), ('insert', module_path(host, 'kernel/drivers/net/dummy.ko'),
+                                                      'debug=1 numdummies=3')]
+    assert KernelState(host.root).module_params('dummy')['numdummies'] == '3'
+    again, _w = host.run(name='dummy', params='numdummies=3', param_drift='apply')
+    assert again['changed'] is False
+
+
+def test_param_drift_apply_refuses_a_module_in_use_before_anything_changes(tmp_path, tree_root):
+    host = Host(tmp_path, tree_root)
+    host.kernel.add_module('netcore', params={'size': '1'}, param_modes={'size': 0o444}, used_by=['bonding'])
+    host.kernel.add_module('bonding')
+    host.kernel.write()
+    with pytest.raises(TaskError) as info:
+        host.run(name='netcore', params='size=2', param_drift='apply')
+    assert info.value.msg == ('cannot apply size=2 to netcore: size (mode 0444) is read-only, so the module must be '
+                              'reloaded, and it is in use by: bonding')
+    assert host.calls.calls == []
+
+
+def test_param_drift_ignore_and_builtin(tmp_path, tree_root):
+    host = Host(tmp_path, tree_root)
+    host.kernel.add_module('dummy', params={'numdummies': '1'}).add_builtin('crc32c', params={'level': '1'})
+    host.kernel.write()
+    result, warnings = host.run(name='dummy', params='numdummies=3', param_drift='ignore')
+    assert result['params_differ'] == {} and warnings == [] and result['changed'] is False
+    result, _w = host.run(name='crc32c', params='level=2', param_drift='apply')
+    assert host.calls.calls == [('set_param', 'crc32c', 'level', '2')] and result['changed'] is True
+    with pytest.raises(KmodError) as info:
+        host.run(name='dummy', params='numdummies=3', param_drift='sometimes')
+    assert info.value.msg == "param_drift must be one of warn, apply, ignore, not 'sometimes'"
+
+
+def test_remove_holders_goes_first_recursively(tmp_path, tree_root):
+    host = Host(tmp_path, tree_root)
+    host.kernel.add_module('netcore', used_by=['bonding', 'dummy']).add_module('bonding', used_by=['softy'])
+    host.kernel.add_module('softy').add_module('dummy')
+    host.kernel.write()
+    with pytest.raises(TaskError) as info:
+        host.run(name='netcore', state='absent')
+    assert info.value.msg == 'Module netcore is in use by: bonding dummy'
+    result, _w = host.run(name='netcore', state='absent', remove_holders=True)
+    assert result['deleted'] == ['dummy', 'softy', 'bonding', 'netcore'] and host.loaded() == []
+
+
+def _copy(src, dst, mode=0o644):
+    with open(src, 'rb') as f, open(dst, 'wb') as g:
+        g.write(f.read())
+    os.chmod(dst, mode)
+    return dst
+
+
+def test_a_path_is_insmod_with_trust_checks(tmp_path, tree_root):
+    from tests.lib.trusted_dir import TrustedDir
+    host = Host(tmp_path, tree_root, conf={'etc/modprobe.d/b.conf': 'options bonding miimon=1\ninstall bonding /bin/false\n'})
+    with TrustedDir() as top:
+        path = _copy(module_path(host, 'kernel/drivers/net/bonding.ko'), os.path.join(top, 'bonding.ko'))
+        checked, _w = host.run(check_mode=True, name=path, params='max_bonds=1')
+        # that file alone: no dependency, no modprobe.d options or install command
+        assert checked['steps'] == [{'action': 'insert', 'name': 'bonding', 'path': path, 'options': 'max_bonds=1',
+                                     'command': None, 'softdep': False, 'target': True}]
+        os.chmod(path, 0o664)
+        with pytest.raises(TaskError) as info:
+            host.run(name=path)
+        assert info.value.errno == errno.EPERM and 'is writable by group (mode 0664)' in info.value.msg
+        assert host.loaded() == []
+        result, _w = host.run(name=path, allow_untrusted=True)
+        assert result['inserted'] == ['bonding'] and host.calls.details[-1]['trusted_only'] is False
+        os.chmod(path, 0o644)
+        again, _w = host.run(name=path)
+        assert again['changed'] is False and again['live'] == ['bonding']
+        gone, _w = host.run(name=path, state='absent')
+        assert gone['deleted'] == ['bonding'] and host.loaded() == []
+        result, _w = host.run(name=path)
+        assert result['inserted'] == ['bonding'] and host.calls.details[-1]['trusted_only'] is True
+
+
+def test_a_path_under_tmp_is_refused(tmp_path, tree_root):
+    host = Host(tmp_path, tree_root)
+    path = _copy(module_path(host, 'kernel/drivers/net/dummy.ko'), str(tmp_path / 'dummy.ko'))
+    with pytest.raises(TaskError) as info:
+        host.run(name=['bonding', path])
+    assert 'refusing an untrusted module file: /tmp is writable by group and others' in info.value.msg
+    assert info.value.fail_kwargs()['rolled_back'] == ['bonding', 'netcore'] and host.loaded() == []
+
+
+def test_a_file_that_cannot_be_written_stops_the_task_before_the_kernel(tmp_path, tree_root):
+    host = Host(tmp_path, tree_root)
+    os.makedirs(host.path('etc/modules-load.d'))
+    # a symlink to a file that looks like ours: read through, it would be rewritten; judged with lstat, refused
+    elsewhere = str(tmp_path / 'elsewhere.conf')
+    with open(elsewhere, 'w') as f:
+        f.write(HEADER + 'other\n')
+    os.symlink(elsewhere, host.path('etc/modules-load.d/bonding.conf'))
+    with pytest.raises(TaskError) as info:
+        host.run(name=['dummy', 'bonding'], persistent='present')
+    assert info.value.msg == ('cannot write %s: it is a symlink, not a regular file'
+                              % host.path('etc/modules-load.d/bonding.conf'))
+    assert host.calls.calls == [] and host.loaded() == []
+    assert os.listdir(host.path('etc/modules-load.d')) == ['bonding.conf']
+    with open(elsewhere) as f:
+        assert f.read() == HEADER + 'other\n'
+
+
+def test_all_files_of_a_task_are_written_after_the_kernel_and_directories_made(tmp_path, tree_root):
+    host = Host(tmp_path, tree_root)
+    result, _w = host.run(name=['dummy', 'bonding'], persistent='present')
+    assert [p['action'] for p in result['persistence']] == ['create', 'create']
+    assert os.stat(host.path('etc/modules-load.d')).st_mode & 0o777 == 0o755
+    host2 = Host(tmp_path / 'second', tree_root)
+    host2.calls.fail_insert('bonding', errno.ENOEXEC)
+    with pytest.raises(TaskError):
+        host2.run(name=['dummy', 'bonding'], persistent='present')
+    # the kernel step failed: no file written, no directory left, and dummy rolled back
+    assert not os.path.exists(host2.path('etc/modules-load.d')) and host2.loaded() == []
+
+
+def test_diff_shows_the_loaded_modules_before_and_after(tmp_path, tree_root):
+    host = Host(tmp_path, tree_root)
+    host.kernel.add_module('dummy')
+    host.kernel.write()
+    checked, _w = host.run(check_mode=True, diff=True, name=['dummy', 'bonding'])
+    assert checked['diff'] == [{'before_header': 'loaded kernel modules (of those this task touched)',
+                                'after_header': 'loaded kernel modules (of those this task touched)',
+                                'before': 'dummy\n', 'after': 'bonding\ndummy\nnetcore\n'}]
+    host.run(name=['dummy', 'bonding'])
+    gone, _w = host.run(diff=True, name='bonding', state='absent')
+    assert gone['diff'][0]['before'] == 'bonding\nnetcore\n' and gone['diff'][0]['after'] == ''
+    again, _w = host.run(diff=True, name='bonding', state='absent')
+    assert again['diff'] == []
+
+
+def test_a_host_without_systemd_persists_in_etc_modules(tmp_path, tree_root):
+    host = Host(tmp_path, tree_root, conf={'etc/modules': '# boot\nloop\n'}, systemd=False)
+    result, _w = host.run(name=['dummy', 'bonding'], persistent='present', diff=True)
+    assert [(p['path'], p['action']) for p in result['persistence']] == [
+        (host.path('etc/modules'), 'update'), (host.path('etc/modules'), 'update')]
+    with open(host.path('etc/modules')) as f:
+        assert f.read() == '# boot\nloop\ndummy\nbonding\n'
+    assert [(d['before'], d['after']) for d in result['diff'][:1]] == [('# boot\nloop\n',
+                                                                       '# boot\nloop\ndummy\nbonding\n')]
+    again, _w = host.run(name=['dummy', 'bonding'], persistent='present')
+    assert again['changed'] is False
+    host.run(name='dummy', state='absent', persistent='absent')
+    with open(host.path('etc/modules')) as f:
+        assert f.read() == '# boot\nloop\nbonding\n'
