@@ -16,8 +16,9 @@ of it:
   really used) and where it stands (whoever may write the directory that
   holds it may point it elsewhere).  The symlink's own mode means nothing.
 
-Used for caches and state (OURS: root or the user running us) and for
-module files loaded by path (ROOT_ONLY).
+Used for caches and state (OURS: root or the user running us), for the
+programs we run, and for module files loaded by path (ROOT_ONLY, and no
+sticky exception).
 """
 
 import errno
@@ -44,10 +45,12 @@ def file_problem(st, what, owners=ROOT_ONLY):
     return None
 
 
-def directory_problem(directory, owners=ROOT_ONLY):
+def directory_problem(directory, owners=ROOT_ONLY, sticky_ok=True):
     """None when `directory` and every directory above it may be trusted,
     else why not (naming the directory at fault); missing ones are no
-    problem (nothing is in them yet)."""
+    problem (nothing is in them yet).  sticky_ok: a root-owned sticky
+    directory above `directory` counts as trusted (False: as strict as
+    OpenSSH's StrictModes, for module files root loads into the kernel)."""
     top = os.path.abspath(directory)
     path = top
     while True:
@@ -58,11 +61,11 @@ def directory_problem(directory, owners=ROOT_ONLY):
                 return 'cannot check %s: %s' % (path, exc.strerror or exc)
         else:
             if stat.S_ISLNK(st.st_mode):
-                problem = directory_problem(os.path.realpath(path), owners)
+                problem = directory_problem(os.path.realpath(path), owners, sticky_ok)
                 if problem:
                     return problem
             else:
-                sticky_above = st.st_uid == 0 and st.st_mode & stat.S_ISVTX and path != top
+                sticky_above = sticky_ok and st.st_uid == 0 and st.st_mode & stat.S_ISVTX and path != top
                 problem = None if sticky_above else file_problem(st, path, owners)
                 if problem:
                     return problem

@@ -1,20 +1,20 @@
 """A directory whose whole chain of parents is root's alone, for module files
 that must pass kmod_load's trust check (pytest's tmp_path is under /tmp,
-which everybody may write to).  It lives in the checkout's ignored .cache/."""
+which everybody may write to).  It lives in the test cache
+($KMOD_TEST_CACHE, default ~/.cache/kernel-kmod), not in the checkout,
+which CI may clone under /tmp."""
 
 import os
 import shutil
 import tempfile
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BASE = os.environ.get('KMOD_TEST_CACHE') or os.path.join(os.path.expanduser('~'), '.cache', 'kernel-kmod')
 
 
 class TrustedDir(object):
     def __enter__(self):
-        base = os.path.join(REPO, '.cache')
-        os.makedirs(base, exist_ok=True)
-        os.chmod(base, 0o755)
-        self.path = tempfile.mkdtemp(prefix='trusted-', dir=base)
+        os.makedirs(BASE, exist_ok=True)
+        self.path = tempfile.mkdtemp(prefix='trusted-', dir=BASE)
         os.chmod(self.path, 0o755)
         return self.path
 

@@ -32,6 +32,7 @@ from ansible_collections.kernel.kmod.plugins.module_utils.image.compression impo
     decompress, detect_compression, read_file)
 from ansible_collections.kernel.kmod.plugins.module_utils.kernel.state import KernelState
 from ansible_collections.kernel.kmod.plugins.module_utils.names import module_name, module_name_from_path
+from ansible_collections.kernel.kmod.plugins.module_utils.trust import ROOT_ONLY, directory_problem, file_problem
 
 # include/uapi/linux/module.h
 MODULE_INIT_IGNORE_MODVERSIONS = 1
@@ -321,54 +322,24 @@ def check_module_name(name):
     return normal
 
 
-def untrusted_reason(info, what):
-    """Why a file or directory with this stat result cannot be trusted to
-    hold a module root loads, or None: it must be owned by root and not
-    writable by group or others (how sudo and OpenSSH's StrictModes judge
-    a file that steers what root does)."""
-    if info.st_uid != 0:
-        return '%s is owned by uid %d, not root' % (what, info.st_uid)
-    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        return '%s is writable by %s (mode %04o)' % (
-            what, 'group and others' if info.st_mode & stat.S_IWGRP and info.st_mode & stat.S_IWOTH
-            else 'group' if info.st_mode & stat.S_IWGRP else 'others', stat.S_IMODE(info.st_mode))
-    return None
-
-
 def check_trusted(fd, path):
     """Refuse (LoadError EPERM) a module file opened as fd unless it and
-    every directory above it are trusted (untrusted_reason).  The file is
-    judged by its descriptor, the one then loaded, so it cannot be swapped
-    after the check; the directories are judged by lstat from the top down,
-    and once each of them is root's alone nobody else can replace what is
-    below it."""
+    every directory above it are root's alone (trust.py, without the sticky
+    exception).  The file is judged by its descriptor, the one then loaded,
+    so it cannot be swapped after the check; once each directory above is
+    root's alone nobody else can replace what is below it."""
     name = module_name_from_path(path) or module_name(os.path.basename(path))
     info = os.fstat(fd)
     reasons = []
     if not stat.S_ISREG(info.st_mode):
         reasons.append('%s is not a regular file' % path)
     else:
-        reason = untrusted_reason(info, path)
+        reason = file_problem(info, path, ROOT_ONLY)
         if reason:
             reasons.append(reason)
-    directory = os.path.dirname(os.path.abspath(path))
-    chain = []
-    while True:
-        chain.append(directory)
-        parent = os.path.dirname(directory)
-        if parent == directory:
-            break
-        directory = parent
-    for directory in reversed(chain):
-        try:
-            dir_info = os.lstat(directory)
-        except OSError as exc:
-            reasons.append('cannot check %s: %s' % (directory, exc.strerror or exc))
-            break
-        reason = untrusted_reason(dir_info, directory)
-        if reason:
-            reasons.append(reason)
-            break
+    reason = directory_problem(os.path.dirname(os.path.abspath(path)), ROOT_ONLY, sticky_ok=False)
+    if reason:
+        reasons.append(reason)
     if reasons:
         raise LoadError("could not insert '%s': refusing an untrusted module file: %s (allow_untrusted lifts this)"
                         % (name, '; '.join(reasons)), errno=_errno.EPERM, path=path, module=name)
@@ -593,5 +564,5 @@ __all__ = ['KernelCalls', 'KernelCallError', 'LoadError', 'UnloadError', 'Kernel
            'MODULE_INIT_IGNORE_MODVERSIONS', 'MODULE_INIT_IGNORE_VERMAGIC', 'MODULE_INIT_COMPRESSED_FILE',
            'SYSCALL_TABLES', 'syscall_abi', 'syscall_numbers', 'libc_syscall', 'parse_kmsg',
            'mentions_module', 'insert_reason', 'delete_reason', 'check_module_name', 'encode_params',
-           'untrusted_reason', 'check_trusted',
+           'check_trusted',
            'DEFAULT_WAIT_SECONDS', 'FIRST_WAIT_DELAY']

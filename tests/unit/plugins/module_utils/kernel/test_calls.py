@@ -640,6 +640,19 @@ def test_check_trusted_judges_the_file_and_every_directory_above():
             assert '%s is owned by uid 65534, not root' % path in info.value.msg
 
 
+def test_check_trusted_follows_a_merged_usr_symlink_on_the_way():
+    # /lib -> usr/lib as on Debian 12: the link's own 0777 must not refuse the module
+    from tests.lib.trusted_dir import TrustedDir
+    with TrustedDir() as top:
+        os.makedirs(os.path.join(top, 'usr', 'lib', 'modules'), 0o755)
+        os.symlink('usr/lib', os.path.join(top, 'lib'))
+        path = os.path.join(top, 'lib', 'modules', 'dummy.ko')
+        with open(path, 'wb') as f:
+            f.write(b'\x7fELF')
+        os.chmod(path, 0o644)
+        _judged(path)
+
+
 def test_check_trusted_refuses_what_is_under_tmp(tmp_path):
     path = str(tmp_path / 'dummy.ko')
     with open(path, 'wb') as f:
