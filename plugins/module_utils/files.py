@@ -62,12 +62,19 @@ def plan_changes(wanted, current=read_current):
     return changes
 
 
+# Bits never carried over from a file being replaced: setuid, setgid,
+# sticky and write by others make no sense on a configuration file or an
+# index root writes, and would hand whoever set them a file root rewrote.
+UNSAFE_BITS = stat.S_ISUID | stat.S_ISGID | stat.S_ISVTX | stat.S_IWOTH
+
+
 def _mode_for(change):
     if change.mode is not None:
         return change.mode
     if change.old is not None:
         try:
-            return os.stat(change.path).st_mode & 0o7777
+            # lstat: the target was judged a regular file; never a link's target
+            return stat.S_IMODE(os.lstat(change.path).st_mode) & ~UNSAFE_BITS
         except OSError:
             pass
     return DEFAULT_MODE
@@ -94,8 +101,9 @@ def _write_temp(change):
         with os.fdopen(fd, 'wb') as f:
             f.write(change.new)
             f.flush()
+            # on the descriptor: the path could be swapped for a symlink once closed
+            os.fchmod(f.fileno(), _mode_for(change))
             os.fsync(f.fileno())
-        os.chmod(tmp, _mode_for(change))
     except BaseException:
         _unlink_quietly(tmp)
         raise

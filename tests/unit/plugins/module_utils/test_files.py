@@ -162,3 +162,24 @@ def test_create_temp_in_a_missing_directory_raises_oserror(tmp_path):
     with pytest.raises(OSError) as exc:
         create_temp(str(tmp_path / 'missing' / 'x'))
     assert exc.value.errno == errno.ENOENT
+
+
+@pytest.mark.parametrize('old_mode, new_mode', [(0o4755, 0o755), (0o2644, 0o644), (0o1644, 0o644),
+                                                (0o666, 0o664), (0o640, 0o640), (0o6777, 0o775)])
+def test_modes_carried_over_lose_setuid_setgid_sticky_and_world_write(tmp_path, old_mode, new_mode):
+    target = tmp_path / 'f.conf'
+    target.write_bytes(b'old\n')
+    os.chmod(str(target), old_mode)
+    files.apply_changes(files.plan_changes({str(target): b'new\n'}))
+    assert stat.S_IMODE(os.stat(str(target)).st_mode) == new_mode
+
+
+def test_the_mode_is_set_on_the_descriptor_not_by_path(tmp_path, monkeypatch):
+    # before: os.chmod(tmp) after close, which a symlink swapped in for tmp would redirect
+    target = tmp_path / 'f.conf'
+    calls = []
+    real_chmod = os.chmod
+    monkeypatch.setattr(os, 'chmod', lambda *a, **k: calls.append(a) or real_chmod(*a, **k))
+    files.apply_changes(files.plan_changes({str(target): b'new\n'}))
+    assert [c for c in calls if not os.path.isdir(str(c[0]))] == []
+    assert stat.S_IMODE(os.stat(str(target)).st_mode) == 0o644
