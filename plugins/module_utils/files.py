@@ -19,15 +19,38 @@ from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodErro
 DEFAULT_MODE = 0o644
 
 
-def read_current(path):
-    """The bytes of `path`, or None when it does not exist."""
+def read_current(path, shown=None):
+    """The bytes of the regular file `path`, or None when it does not exist.
+
+    A symlink is refused, never followed, and so is anything but a regular
+    file (a FIFO would hang the read, a device would be read for ever):
+    KmodError naming `shown` (the path as the user gave it) or `path`.
+    """
+    name = shown or path
     try:
-        with open(path, 'rb') as f:
-            return f.read()
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, 'O_CLOEXEC', 0))
     except OSError as exc:
         if exc.errno == errno.ENOENT:
             return None
-        raise KmodError.from_os_error(exc, 'cannot read', path=path)
+        if exc.errno == errno.ELOOP:
+            raise KmodError('cannot read %s: it is a symlink (a symbolic link is refused, never followed), '
+                            'not a regular file' % name, path=name)
+        raise KmodError.from_os_error(exc, 'cannot read', path=name)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise KmodError('cannot read %s: it is a %s, not a regular file'
+                            % (name, 'directory' if stat.S_ISDIR(mode) else 'special file'), path=name)
+        chunks = []
+        while True:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                return b''.join(chunks)
+            chunks.append(chunk)
+    except OSError as exc:
+        raise KmodError.from_os_error(exc, 'cannot read', path=name)
+    finally:
+        os.close(fd)
 
 
 class FileChange(object):

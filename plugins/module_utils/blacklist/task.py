@@ -13,7 +13,6 @@ in between.
 
 import errno
 import os
-import stat
 
 from ansible_collections.kernel.kmod.plugins.module_utils.blacklist.edit import (
     check_name, edit, is_ours, scan, wanted_lines,
@@ -81,19 +80,14 @@ def check_options(options):
 
 
 def _existing(host, path):
-    """The bytes of the target, refusing anything but a regular file (judged with lstat)."""
+    """The bytes of the target, or None; anything but a regular file is
+    refused (files.read_current: judged without following a symlink)."""
     try:
-        st = os.lstat(host)
-    except OSError as exc:
-        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+        return read_current(host, shown=path)
+    except KmodError as exc:
+        if exc.errno == errno.ENOTDIR:
             return None
-        raise KmodError.from_os_error(exc, 'cannot inspect', path=path)
-    if stat.S_ISLNK(st.st_mode):
-        raise KmodError('%s is a symbolic link: refusing to follow it; give the path of the file itself' % path,
-                        path=path)
-    if not stat.S_ISREG(st.st_mode):
-        raise KmodError('%s is not a regular file' % path, path=path)
-    return read_current(host)
+        raise
 
 
 def _decode(data):

@@ -118,7 +118,8 @@ def test_a_symlink_target_is_refused_never_followed(tmp_path):
     os.symlink(str(real), str(link))
     with pytest.raises(KmodError) as info:
         files.stage_changes(files.plan_changes({str(link): b'new', str(tmp_path / 'other'): b'o'}))
-    assert info.value.msg == 'cannot write %s: it is a symlink, not a regular file' % link
+    assert info.value.msg == ('cannot read %s: it is a symlink (a symbolic link is refused, never followed), '
+                              'not a regular file' % link)
     assert real.read_bytes() == b'real' and sorted(os.listdir(str(tmp_path))) == ['link.conf', 'real']
 
 
@@ -183,3 +184,15 @@ def test_the_mode_is_set_on_the_descriptor_not_by_path(tmp_path, monkeypatch):
     files.apply_changes(files.plan_changes({str(target): b'new\n'}))
     assert [c for c in calls if not os.path.isdir(str(c[0]))] == []
     assert stat.S_IMODE(os.stat(str(target)).st_mode) == 0o644
+
+
+def test_a_fifo_or_device_target_is_refused_without_hanging(tmp_path):
+    # before: read_current opened the FIFO and waited for a writer for ever
+    fifo = tmp_path / 'fifo.conf'
+    os.mkfifo(str(fifo))
+    with pytest.raises(KmodError) as info:
+        files.plan_changes({str(fifo): b'x\n'})
+    assert info.value.msg == 'cannot read %s: it is a special file, not a regular file' % fifo
+    with pytest.raises(KmodError) as info:
+        files.read_current('/dev/zero')
+    assert info.value.msg == 'cannot read /dev/zero: it is a special file, not a regular file'

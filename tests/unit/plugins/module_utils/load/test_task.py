@@ -629,7 +629,7 @@ def test_a_file_that_cannot_be_written_stops_the_task_before_the_kernel(tmp_path
     os.symlink(elsewhere, host.path('etc/modules-load.d/bonding.conf'))
     with pytest.raises(TaskError) as info:
         host.run(name=['dummy', 'bonding'], persistent='present')
-    assert info.value.msg == ('cannot write %s: it is a symlink, not a regular file'
+    assert info.value.msg == ('cannot read %s: it is a symlink (a symbolic link is refused, never followed), not a regular file'
                               % host.path('etc/modules-load.d/bonding.conf'))
     assert host.calls.calls == [] and host.loaded() == []
     assert os.listdir(host.path('etc/modules-load.d')) == ['bonding.conf']
