@@ -33,7 +33,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, REPO)
 
-from tests.vm import ansible_run  # noqa: E402
+from tests.vm.ansible_run import ansible_env, ansible_tool  # noqa: E402
 from tests.vm.vm import VM  # noqa: E402
 
 ROUNDS = int(os.environ.get('BENCH_LOAD_N', '3'))
@@ -85,7 +85,7 @@ def run_play(vm, name, env):
     with tempfile.NamedTemporaryFile('w', suffix='.yml', delete=False) as f:
         f.write(PLAY % '\n'.join(PLAYS[name]))
     try:
-        cmd = [ansible_run.ansible_tool('ansible-playbook'), '-i', vm.inventory, f.name]
+        cmd = [ansible_tool('ansible-playbook'), '-i', vm.inventory, f.name]
         start = time.perf_counter()
         proc = subprocess.run(cmd, env=env, cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, universal_newlines=True, check=False)
@@ -100,7 +100,7 @@ def run_play(vm, name, env):
 def main():
     started = datetime.datetime.now(datetime.timezone.utc)
     cg = community_general()
-    env = ansible_run.ansible_env()
+    env = ansible_env()
     env['ANSIBLE_COLLECTIONS_PATH'] = os.pathsep.join([os.path.join(REPO, '.build'), cg])
     times = dict((name, []) for name in PLAYS)
     load = [os.getloadavg()[0]]

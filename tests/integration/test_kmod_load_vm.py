@@ -30,8 +30,8 @@ import hashlib
 
 import pytest
 
-from tests.vm import index_backup
 from tests.vm.ansible_run import run_playbook
+from tests.vm.index_backup import MODULE_DIR, prepared, restore, save
 
 pytestmark = pytest.mark.vm
 
@@ -61,16 +61,16 @@ udevadm settle --timeout=120
 modprobe -r dummy brd bonding tls {dep} {hw} 2>/dev/null || true
 rm -f {files}
 rm -rf {copy}
-'''.format(dep=DEP_MODULE, hw=NO_HARDWARE, files=' '.join(FILES + EXTRA_FILES), copy=COPY_DIR) + index_backup.MODULE_DIR + '''test ! -e "$mdir/extra/dummy.ko"
-''' + index_backup.save(BACKUP, CACHE, 'extra') + r'''for m in $(modprobe -D {dep} | awk '{{print $2}}'); do n=$(basename "$m" .ko); n=${{n//-/_}}; \
+'''.format(dep=DEP_MODULE, hw=NO_HARDWARE, files=' '.join(FILES + EXTRA_FILES), copy=COPY_DIR) + MODULE_DIR + '''test ! -e "$mdir/extra/dummy.ko"
+''' + save(BACKUP, CACHE, 'extra') + r'''for m in $(modprobe -D {dep} | awk '{{print $2}}'); do n=$(basename "$m" .ko); n=${{n//-/_}}; \
   test ! -e /sys/module/$n/initstate || {{ echo "$n is loaded"; exit 4; }}; done
 '''.format(dep=DEP_MODULE))
 
-RESTORE = index_backup.MODULE_DIR + r'''modprobe -r dummy brd bonding tls {dep} {hw} 2>/dev/null
+RESTORE = MODULE_DIR + r'''modprobe -r dummy brd bonding tls {dep} {hw} 2>/dev/null
 rm -f {files}
 rm -rf {copy}
 if test -e "$mdir/extra/dummy.ko"; then mv "$mdir/extra/dummy.ko" "$mdir/kernel/drivers/net/dummy.ko"; fi
-'''.format(dep=DEP_MODULE, hw=NO_HARDWARE, files=' '.join(FILES + EXTRA_FILES), copy=COPY_DIR) + index_backup.restore(BACKUP, CACHE, 'extra')
+'''.format(dep=DEP_MODULE, hw=NO_HARDWARE, files=' '.join(FILES + EXTRA_FILES), copy=COPY_DIR) + restore(BACKUP, CACHE, 'extra')
 
 PLAYBOOK_ONE = '''
 - name: kmod_load on the VM, before the reboot
@@ -443,7 +443,7 @@ BAD_PARAMS = [
 
 @pytest.fixture(scope='module')
 def run(vm):
-    with index_backup.prepared(vm, SETUP, RESTORE):
+    with prepared(vm, SETUP, RESTORE):
         extra = {'dep': DEP_MODULE, 'files': list(FILES), 'list': LIST, 'foreign': FOREIGN,
                  'no_hardware': NO_HARDWARE, 'copy_dir': COPY_DIR, 'bad_names': [b[0] for b in BAD_NAMES], 'bad_params': [b[0] for b in BAD_PARAMS]}
         one = run_playbook(vm, PLAYBOOK_ONE, extra_vars=extra)

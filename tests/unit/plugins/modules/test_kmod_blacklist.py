@@ -2,12 +2,12 @@
 
 import os
 
-from tests.lib import module_runner
+from tests.lib.module_runner import run_module as run_module_file, warning_texts
 
 
 def test_bad_name_fails_clearly_and_writes_nothing(tmp_path):
     target = str(tmp_path / 'modprobe.d' / 'x.conf')
-    result = module_runner.run_module('kmod_blacklist', tmp_path, {'name': ['pcspkr', 'a b'], 'path': target})
+    result = run_module_file('kmod_blacklist', tmp_path, {'name': ['pcspkr', 'a b'], 'path': target})
     assert result['failed'] is True
     assert result['msg'] == "'a b' is not a module name: use letters, digits, \"-\" and \"_\" only (no paths, " \
                             "patterns, blanks or control characters)"
@@ -16,9 +16,9 @@ def test_bad_name_fails_clearly_and_writes_nothing(tmp_path):
 
 def test_check_mode_with_the_alias_reports_and_writes_nothing(tmp_path):
     target = str(tmp_path / 'modprobe.d' / 'x.conf')
-    result = module_runner.run_module('kmod_blacklist', tmp_path, {'name': 'snd-pcsp', 'blacklist_file': target},
+    result = run_module_file('kmod_blacklist', tmp_path, {'name': 'snd-pcsp', 'blacklist_file': target},
                                       check=True, diff=True)
     assert result['changed'] is True and result['file'] == 'create' and result['name'] == ['snd_pcsp']
     assert result['diff'][0]['after'].endswith('\nblacklist snd_pcsp\n')
     assert result['initramfs_stale'] is False and not os.path.exists(target)
-    assert any('is not in a directory modprobe reads' in w for w in module_runner.warning_texts(result))
+    assert any('is not in a directory modprobe reads' in w for w in warning_texts(result))

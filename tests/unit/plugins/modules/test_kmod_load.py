@@ -13,13 +13,12 @@ import sys
 
 import pytest
 
-from tests.lib import module_runner
 from tests.lib.fake_kernel import FakeKernel
 from tests.lib.fake_tree import FakeTree
-from tests.lib.module_runner import warning_texts
+from tests.lib.module_runner import REPO, run_module as run_module_file, warning_texts
 
 RELEASE = '6.1.0-test-amd64'
-MODULE_FILE = os.path.join(module_runner.REPO, 'plugins', 'modules', 'kmod_load.py')
+MODULE_FILE = os.path.join(REPO, 'plugins', 'modules', 'kmod_load.py')
 
 LAUNCHER = '''
 import atexit, json, pickle, runpy, sys
@@ -93,10 +92,10 @@ class FakeHost(object):
         args_file = str(self.tmp / ('args-%d.json' % self.runs))
         with open(args_file, 'w') as f:
             json.dump({'ANSIBLE_MODULE_ARGS': args}, f)
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.join(module_runner.REPO, '.build')] + sys.path))
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.join(REPO, '.build')] + sys.path))
         proc = subprocess.run([sys.executable, self.launcher, self.state, MODULE_FILE, args_file],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
-                              env=env, check=False, cwd=module_runner.REPO)
+                              env=env, check=False, cwd=REPO)
         assert proc.stdout, proc.stderr
         return json.loads(proc.stdout)
 
@@ -171,11 +170,11 @@ def test_unknown_module_fails_in_kmods_words(host):
 
 
 def test_bad_arguments_fail_cleanly(tmp_path):
-    result = module_runner.run_module('kmod_load', tmp_path, {'name': 'dummy', 'state': 'gone'})
+    result = run_module_file('kmod_load', tmp_path, {'name': 'dummy', 'state': 'gone'})
     assert result['failed'] is True and 'state' in result['msg']
-    result = module_runner.run_module('kmod_load', tmp_path, {'name': 'dummy', 'state': 'absent', 'persistent': 'present'})
+    result = run_module_file('kmod_load', tmp_path, {'name': 'dummy', 'state': 'absent', 'persistent': 'present'})
     assert result['failed'] is True and 'persistent=present with state=absent' in result['msg']
-    result = module_runner.run_module('kmod_load', tmp_path, {'name': 'dummy', 'params': ['a=1']})
+    result = run_module_file('kmod_load', tmp_path, {'name': 'dummy', 'params': ['a=1']})
     assert result['failed'] is True and result['msg'] == 'params must be a string or a mapping of parameter names to values'
 
 
