@@ -58,6 +58,9 @@ options:
       - Added after the C(options) lines of C(modprobe.d) and the kernel command line, and used by O(persistent).
       - They apply only when the module is loaded; see the notes.
       - Parameters go with one module; with several names in O(name), O(params) must be empty.
+      - When the module has a C(modprobe.d) C(install) command, each of these parameters takes the place of
+        C($CMDLINE_OPTS) as one shell word, quoted, so that V($(...\)) or a backtick in a value stays text and is
+        never run; the options of C(modprobe.d) itself go in unquoted, as C(modprobe) puts them.
     type: raw
     default: ''
   persistent:

@@ -330,14 +330,22 @@ def _load_step(settings, found, ignore_command, target, required, user_options, 
         return Step('live', name, softdep=softdep, target=target)
     if settings.is_builtin(found):
         return Step('builtin', name, softdep=softdep, target=target)
-    options = settings.options(name, found.alias)
+    config_options = settings.options(name, found.alias)
+    options = config_options
     if target and user_options:
         options = (options + ' ' + user_options) if options else user_options
     command = None
     if not ignore_command:
         command = found.install if found.install is not None else settings.config.install_command(name)
     if command is not None:
-        return Step('install', name, options=options, command=command.replace('$CMDLINE_OPTS', options),
+        # modprobe.d's own options go in as kmod puts them, raw: they are
+        # root's configuration.  The task's come from inventory data: each
+        # goes in as one shell word, so '$(...)' or a backtick stays text.
+        shell_options = config_options
+        if target and user_options:
+            quoted = ' '.join(shell_word(word) for word in option_words(user_options))
+            shell_options = (shell_options + ' ' + quoted) if shell_options else quoted
+        return Step('install', name, options=options, command=command.replace('$CMDLINE_OPTS', shell_options),
                     softdep=softdep, target=target)
     path = found.path or settings.dep_entry(name)[0]
     if path is None:
@@ -591,3 +599,32 @@ def plan_unload(tree, config, name, cmdline=None, loaded=None, builtin=frozenset
     for found in targets:
         unloader.remove(found, softdep=False, target=True, quiet_builtin=False)
     return plan
+
+
+def option_words(text):
+    """The words of an option text as the kernel splits it: at blanks
+    outside double quotes ('a="x y" b' -> ['a="x y"', 'b'])."""
+    words, word, quoted = [], [], False
+    for char in text:
+        if char == '"':
+            quoted = not quoted
+        if char in ' \t\n' and not quoted:
+            if word:
+                words.append(''.join(word))
+                word = []
+            continue
+        word.append(char)
+    if word:
+        words.append(''.join(word))
+    return words
+
+
+_SHELL_SAFE = frozenset('abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.,:=+/@%')
+
+
+def shell_word(word):
+    """word quoted for /bin/sh so that it stays one literal argument."""
+    if word and all(c in _SHELL_SAFE for c in word):
+        return word
+    return "'" + word.replace("'", "'\\''") + "'"
+

@@ -1,5 +1,6 @@
 import errno
 import os
+import re
 
 import pytest
 
@@ -7,8 +8,9 @@ from ansible_collections.kernel.kmod.plugins.module_utils.config.cmdline import 
 from ansible_collections.kernel.kmod.plugins.module_utils.config.modprobe import ModprobeConfig
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError, ModuleNotFound
 from ansible_collections.kernel.kmod.plugins.module_utils.load.plan import (
-    LoadPlan, Step, UnloadPlan, plan_load, plan_unload,
+    LoadPlan, Step, UnloadPlan, option_words, plan_load, plan_unload, shell_word,
 )
+from ansible_collections.kernel.kmod.plugins.module_utils.load.run import run_shell
 from ansible_collections.kernel.kmod.plugins.module_utils.tree.module_dir import ModuleTree
 from tests.lib.fake_tree import FakeTree
 
@@ -165,6 +167,28 @@ def test_install_command_gets_options(tree):
     plan = plan_load(tree, config, 'top', user_options='u=2')
     assert plan.steps[-1] == Step('install', 'top', options='a=1 u=2', command='/sbin/x a=1 u=2 --then a=1 u=2',
                                   target=True)
+
+
+@pytest.mark.parametrize('params', ['x=$(touch {marker})', 'x=`touch {marker}`', 'x=1;touch {marker}',
+                                    'x="a b" y=$(touch {marker})', "x='$(touch {marker})'", 'x=1|touch {marker}'])
+def test_task_params_reach_an_install_command_as_text_never_as_code(tree, tmp_path, params):
+    # before: $CMDLINE_OPTS was replaced by the raw text, and /bin/sh ran the $(...) in it
+    marker = str(tmp_path / 'ran')
+    config = config_of('options top a=1\ninstall top printf "[%s]" $CMDLINE_OPTS\n')
+    user = params.format(marker=marker)
+    plan = plan_load(tree, config, 'top', user_options=user)
+    step = plan.steps[-1]
+    assert step.options == 'a=1 ' + user          # what the module is given, as it is
+    rc, out, _err = run_shell(step.command, 'top')
+    assert rc == 0 and not os.path.exists(marker)
+    assert re.findall(r'\[(.*?)\]', out) == ['a=1'] + option_words(user)
+
+
+def test_option_words_and_shell_words():
+    assert option_words(' a=1  b="x y"\tc ') == ['a=1', 'b="x y"', 'c']
+    assert shell_word('numdummies=2') == 'numdummies=2'
+    assert shell_word("it's") == "'it'\\''s'"
+    assert shell_word('') == "''"
 
 
 def test_install_command_of_a_dependency_and_ignore_install(tree):
