@@ -59,3 +59,20 @@ def describe_errno(err):
     """'ENOENT (No such file or directory)' for an errno number."""
     name = _errno.errorcode.get(err, str(err))
     return '%s (%s)' % (name, os.strerror(err))
+
+
+class TaskError(KmodError):
+    """A task's failure with what had been done before it: details are extra
+    fail_json fields (what was inserted, written, rebuilt...), warnings the
+    ones gathered until then; the message and errno are the cause's."""
+
+    def __init__(self, exc, details, warnings=()):
+        KmodError.__init__(self, exc.msg, errno=exc.errno, path=exc.path, module=exc.module)
+        self.cause = exc
+        self.details = details
+        self.warnings = list(warnings)
+
+    def fail_kwargs(self):
+        out = dict(self.details)
+        out.update(self.cause.fail_kwargs())
+        return out

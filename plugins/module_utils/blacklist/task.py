@@ -22,7 +22,7 @@ from ansible_collections.kernel.kmod.plugins.module_utils.blacklist.effective im
 )
 from ansible_collections.kernel.kmod.plugins.module_utils.config.modprobe import load_modprobe_config
 from ansible_collections.kernel.kmod.plugins.module_utils.config.precedence import host_path
-from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError, ModuleNotFound
+from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError, ModuleNotFound, TaskError
 from ansible_collections.kernel.kmod.plugins.module_utils.files import (
     apply_changes, diff_entry, FileChange, read_current,
 )
@@ -39,20 +39,6 @@ MODE = 0o644
 DIR_MODE = 0o755
 
 DEFAULTS = {'state': 'present', 'disable': False, 'path': DEFAULT_PATH, 'unload': False, 'remove_holders': False}
-
-
-class TaskError(KmodError):
-    """A failure with what was already done (details: fail_json fields)."""
-
-    def __init__(self, exc, details):
-        KmodError.__init__(self, exc.msg, errno=exc.errno, path=exc.path, module=exc.module)
-        self.cause = exc
-        self.details = details
-
-    def fail_kwargs(self):
-        out = dict(self.details)
-        out.update(self.cause.fail_kwargs())
-        return out
 
 
 def check_options(options):

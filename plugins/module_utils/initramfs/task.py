@@ -12,7 +12,7 @@ import os
 import time
 
 from ansible_collections.kernel.kmod.plugins.module_utils.config.precedence import host_path
-from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
+from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError, TaskError
 from ansible_collections.kernel.kmod.plugins.module_utils.initramfs.generators import detect, require
 from ansible_collections.kernel.kmod.plugins.module_utils.initramfs.stale import compare
 from ansible_collections.kernel.kmod.plugins.module_utils.programs import program_env
@@ -34,20 +34,6 @@ def run_program(argv):
     except OSError as exc:
         raise KmodError.from_os_error(exc, 'cannot run', path=argv[0])
     return proc.returncode, proc.stdout.decode('utf-8', 'replace'), proc.stderr.decode('utf-8', 'replace')
-
-
-class TaskError(KmodError):
-    """A failure after some images were rebuilt: details are fail_json fields."""
-
-    def __init__(self, exc, details):
-        KmodError.__init__(self, exc.msg, errno=exc.errno, path=exc.path, module=exc.module)
-        self.cause = exc
-        self.details = details
-
-    def fail_kwargs(self):
-        out = dict(self.details)
-        out.update(self.cause.fail_kwargs())
-        return out
 
 
 def check_release(release):

@@ -17,7 +17,7 @@ done.
 
 from ansible_collections.kernel.kmod.plugins.module_utils.config.modprobe import load_modprobe_config
 from ansible_collections.kernel.kmod.plugins.module_utils.config.options import same_value
-from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError, ModuleNotFound
+from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError, ModuleNotFound, TaskError
 from ansible_collections.kernel.kmod.plugins.module_utils.files import diff_entry, read_current, stage_changes
 from ansible_collections.kernel.kmod.plugins.module_utils.kernel.state import KernelState
 from ansible_collections.kernel.kmod.plugins.module_utils.load.drift import plan_drift
@@ -33,23 +33,6 @@ from ansible_collections.kernel.kmod.plugins.module_utils.load.run import (
 )
 from ansible_collections.kernel.kmod.plugins.module_utils.names import alias_name, is_path, module_name
 from ansible_collections.kernel.kmod.plugins.module_utils.tree.module_dir import ModuleTree
-
-
-class TaskError(KmodError):
-    """A failure of the task, with what had been done before it (details:
-    extra fail_json fields such as inserted, deleted, commands, kernel_log)
-    and the warnings gathered until then."""
-
-    def __init__(self, exc, details, warnings=()):
-        KmodError.__init__(self, exc.msg, errno=exc.errno, path=exc.path, module=exc.module)
-        self.cause = exc
-        self.details = details
-        self.warnings = list(warnings)
-
-    def fail_kwargs(self):
-        out = dict(self.details)
-        out.update(self.cause.fail_kwargs())
-        return out
 
 
 class System(object):

@@ -1,6 +1,6 @@
 import errno
 
-from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError, describe_errno
+from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError, TaskError, describe_errno
 
 
 def test_from_os_error_keeps_errno_and_path():
@@ -15,3 +15,10 @@ def test_from_os_error_keeps_errno_and_path():
 
 def test_describe_errno():
     assert describe_errno(errno.ENOENT).startswith('ENOENT (')
+
+
+def test_task_error_keeps_the_cause_and_adds_what_was_done():
+    cause = KmodError('cannot write /etc/x: full', errno=28, path='/etc/x', module='dummy')
+    err = TaskError(cause, {'inserted': ['dummy'], 'msg': 'not this one'}, warnings=['w'])
+    assert (err.msg, err.errno, err.path, err.module, err.warnings) == (cause.msg, 28, '/etc/x', 'dummy', ['w'])
+    assert err.fail_kwargs()['inserted'] == ['dummy'] and err.fail_kwargs()['msg'] == cause.msg
