@@ -54,7 +54,8 @@ ENV = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.join(REPO, '.build')]
 
 def timed(cmd, **kwargs):
     start = time.perf_counter()
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, **kwargs)
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, check=False,
+                          **kwargs)
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
         raise RuntimeError('%s failed: %s %s' % (cmd[:3], proc.stdout[-500:], proc.stderr[-500:]))

@@ -22,7 +22,6 @@ from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodErro
 from ansible_collections.kernel.kmod.plugins.module_utils.programs import SYSTEM_DIRS
 
 
-
 class Generator(object):
     """One generator: name, program (path inside root), the modprobe.d
     directories it copies, its module list file, and image paths."""

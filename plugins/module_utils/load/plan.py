@@ -627,4 +627,3 @@ def shell_word(word):
     if word and all(c in _SHELL_SAFE for c in word):
         return word
     return "'" + word.replace("'", "'\\''") + "'"
-

@@ -17,7 +17,7 @@ def test_bad_name_fails_clearly_and_writes_nothing(tmp_path):
 def test_check_mode_with_the_alias_reports_and_writes_nothing(tmp_path):
     target = str(tmp_path / 'modprobe.d' / 'x.conf')
     result = run_module_file('kmod_blacklist', tmp_path, {'name': 'snd-pcsp', 'blacklist_file': target},
-                                      check=True, diff=True)
+                             check=True, diff=True)
     assert result['changed'] is True and result['file'] == 'create' and result['name'] == ['snd_pcsp']
     assert result['diff'][0]['after'].endswith('\nblacklist snd_pcsp\n')
     assert result['initramfs_stale'] is False and not os.path.exists(target)
