@@ -118,6 +118,20 @@ def create_temp(path, suffix='.tmp'):
     raise OSError(errno.EEXIST, 'no unused temporary file name', directory)
 
 
+_HEX = frozenset('0123456789abcdef')
+
+
+def temporary_target(entry, suffix='.tmp'):
+    """The name of the file whose temporary create_temp named `entry`
+    ('.NAME.<12 hex>.tmp' -> 'NAME'), or None when it is no such name."""
+    if not (entry.startswith('.') and entry.endswith(suffix)):
+        return None
+    target, _dot, token = entry[1:-len(suffix)].rpartition('.')
+    if not target or len(token) != 12 or not set(token) <= _HEX:
+        return None
+    return target
+
+
 def _write_temp(change):
     fd, tmp = create_temp(change.path)
     try:

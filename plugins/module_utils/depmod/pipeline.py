@@ -27,7 +27,8 @@ from ansible_collections.kernel.kmod.plugins.module_utils.depmod.kmod_version im
 from ansible_collections.kernel.kmod.plugins.module_utils.depmod.state import (
     DepmodState, input_fingerprint, outputs_stat, quick_up_to_date, state_file_name, stat_key)
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
-from ansible_collections.kernel.kmod.plugins.module_utils.files import FileChange, apply_changes, diff_entry, plan_changes
+from ansible_collections.kernel.kmod.plugins.module_utils.files import (
+    FileChange, apply_changes, diff_entry, plan_changes, temporary_target)
 from ansible_collections.kernel.kmod.plugins.module_utils.lock import DEFAULT_WAIT, DirectoryLock
 from ansible_collections.kernel.kmod.plugins.module_utils.tree.module_dir import (
     MODULE_ROOTS, check_release, find_module_dir, releases_under)
@@ -379,17 +380,15 @@ def plan_release(release, options):
 
 def remove_stale_temporaries(module_dir):
     """Remove what a killed run left: the temporary files of the indexes
-    (files.create_temp names them '.modules.NAME.<12 hex>.tmp').  Called
-    with the directory's lock held, so no other run of ours writes them."""
+    (files.create_temp's, of a 'modules.*' file).  Called with the
+    directory's lock held, so no other run of ours writes them."""
     try:
         entries = os.listdir(module_dir)
     except OSError:
         return []
     removed = []
     for entry in entries:
-        parts = entry.rsplit('.', 2)
-        if (entry.startswith('.modules.') and len(parts) == 3 and parts[2] == 'tmp'
-                and len(parts[1]) == 12 and all(c in '0123456789abcdef' for c in parts[1])):
+        if (temporary_target(entry) or '').startswith('modules.'):
             try:
                 os.unlink(os.path.join(module_dir, entry))
                 removed.append(entry)

@@ -196,3 +196,12 @@ def test_a_fifo_or_device_target_is_refused_without_hanging(tmp_path):
     with pytest.raises(KmodError) as info:
         files.read_current('/dev/zero')
     assert info.value.msg == 'cannot read /dev/zero: it is a special file, not a regular file'
+
+
+def test_temporary_target_reads_back_what_create_temp_names(tmp_path):
+    fd, tmp = files.create_temp(str(tmp_path / 'modules.dep'))
+    os.close(fd)
+    assert files.temporary_target(os.path.basename(tmp)) == 'modules.dep'
+    for other in ('.modules.dep.xyz.tmp', 'modules.dep.0123456789ab.tmp', '.modules.dep.0123456789ab.tmp.bak',
+                  '..0123456789ab.tmp', '.x.0123456789AB.tmp'):
+        assert files.temporary_target(other) is None
