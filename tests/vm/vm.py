@@ -11,17 +11,24 @@ makes the next boot about three times slower than a fresh qemu (measured:
 76 s against 28 s), so a VM started here runs qemu with -no-reboot and a
 watcher thread starts a new qemu on the same overlay and port whenever the
 guest reboots, whoever asked for it (vm.reboot(), ansible.builtin.reboot).
-  KMOD_VM_BOOT_TIMEOUT (seconds, default
-300) bounds each wait for ssh.  KMOD_VM_KEEP=1 keeps the work directory
-(overlay, console log) after teardown for a post-mortem.
+Every boot after the first takes the kernel and the initrd from the guest's
+own /boot (read out of the overlay with debugfs while qemu is down), so an
+initramfs the guest rebuilt is the one that boots, as a boot loader would
+have it.  KMOD_VM_BOOT_TIMEOUT (seconds, default 300) bounds each wait for
+ssh.  KMOD_VM_KEEP=1 keeps the work directory (overlay, console log) after
+teardown for a post-mortem.
 
-Command line (one VM at a time, state in $KMOD_TEST_CACHE/vm/running.json):
-    python tests/vm/vm.py up           # prints the inventory path, leaves the VM running
-    python tests/vm/vm.py ssh CMD...   # runs CMD in the VM, exits with its code
-    python tests/vm/vm.py down
+Command line (state in $KMOD_TEST_CACHE/vm/running[-NAME].json): `up` starts
+a supervisor process that owns qemu (and restarts it on a guest reboot, as
+above) until `down`.
+    python tests/vm/vm.py up [--name NAME] [--memory MB]   # prints the inventory path
+    python tests/vm/vm.py ssh [--name NAME] CMD...         # runs CMD in the VM, exits with its code
+    python tests/vm/vm.py down [--name NAME]
 """
 
+import argparse
 import ctypes
+import hashlib
 import json
 import os
 import shlex
@@ -43,12 +50,45 @@ MEMORY_MB = 1536
 CPUS = 2
 GUEST = 'kmodvm'           # the inventory host name
 STATE_FILE = 'running.json'
+GUEST_BOOT = '/boot'       # where the guest keeps vmlinuz-RELEASE and initrd.img-RELEASE
 QEMU = 'qemu-system-x86_64'
 PR_SET_PDEATHSIG = 1
 
 
 class VMError(RuntimeError):
     """The VM did not start, did not answer, or died; the message has the console's tail."""
+
+
+def read_guest_file(disk, path, dest):
+    """Copy `path` out of the ext4 root filesystem in `disk` (qcow2 or raw) to `dest`.
+
+    qemu must not be running on the disk.  debugfs reads only raw images, so
+    a qcow2 overlay is flattened first (sparse, under a second here).
+    """
+    raw = dest + '.raw'
+    try:
+        subprocess.run(['qemu-img', 'convert', '-O', 'raw', disk, raw], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        probe = subprocess.run(['debugfs', '-R', 'stat ' + path, raw], check=False,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+        if 'Type: regular' not in probe.stdout:
+            raise VMError('the guest has no regular file %s (debugfs: %s)' % (path, probe.stderr.strip()[-300:]))
+        subprocess.run(['debugfs', '-R', 'dump %s %s' % (path, dest), raw], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    except subprocess.CalledProcessError as e:
+        raise VMError('cannot read %s from %s: %s' % (path, disk, (e.stderr or b'').decode(errors='replace')))
+    finally:
+        if os.path.exists(raw):
+            os.remove(raw)
+    return dest
+
+
+def sha256_of(path):
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            h.update(block)
+    return h.hexdigest()
 
 
 def free_port():
@@ -81,11 +121,13 @@ class VM(object):
         self.pid = None
         self.key = None
         self._proc = None
-        self._detached = False
         self._stopping = False
         self._lock = threading.Lock()
         self.restarts = 0
         self.boot_seconds = None
+        self.kernel = None         # the files qemu booted last
+        self.initrd = None
+        self.restart_error = None  # why the watcher could not boot the guest again
 
     # -- files in the work directory ---------------------------------------
     overlay = property(lambda self: os.path.join(self.workdir, 'disk.qcow2'))
@@ -101,8 +143,8 @@ class VM(object):
     def __exit__(self, *exc):
         self.stop()
 
-    def start(self, detach=False):
-        """Boot and wait for ssh.  detach=True lets qemu outlive this process (the CLI's `up`)."""
+    def start(self):
+        """Boot and wait for ssh."""
         missing = missing_tools([QEMU, 'qemu-img', 'ssh'])
         if missing:
             raise VMError('cannot start the VM: missing %s (run `make deps`)' % ', '.join(missing))
@@ -111,10 +153,11 @@ class VM(object):
         if self.workdir is None:
             self.workdir = tempfile.mkdtemp(prefix='kmod-vm-')
         create_overlay(self.image, self.overlay)
+        # A fresh overlay holds the image's own /boot: its cached copies are those files.
+        self.kernel, self.initrd = self.image.kernel, self.image.initrd
         started = time.monotonic()
         for attempt in range(3):
             self.port = free_port()
-            self._detached = detach
             self._spawn()
             time.sleep(0.5)
             if self._proc.poll() is None:
@@ -123,8 +166,7 @@ class VM(object):
             if attempt == 2:
                 raise VMError('qemu exited with %s:\n%s' % (self._proc.returncode, self.console_tail()))
         self._write_inventory()
-        if not detach:
-            threading.Thread(target=self._restart_on_guest_reboot, name='qemu-watcher', daemon=True).start()
+        threading.Thread(target=self._restart_on_guest_reboot, name='qemu-watcher', daemon=True).start()
         try:
             self.wait_for_ssh()
             self.settle()
@@ -138,21 +180,37 @@ class VM(object):
         accel = ['-accel', 'kvm', '-cpu', 'host'] if self.accel == 'kvm' else ['-accel', 'tcg', '-cpu', 'max']
         return [QEMU] + accel + [
             '-m', str(self.memory), '-smp', str(self.cpus),
-            '-kernel', self.image.kernel, '-initrd', self.image.initrd,
+            '-kernel', self.kernel, '-initrd', self.initrd,
             '-append', 'root=/dev/vda rw console=ttyS0 panic=-1',
             '-drive', 'file=%s,format=qcow2,if=virtio' % self.overlay,
             '-nic', 'user,model=virtio-net-pci,hostfwd=tcp:127.0.0.1:%d-:22' % self.port,
             '-display', 'none', '-monitor', 'none',
             '-chardev', 'file,id=console,append=on,path=%s' % self.console_log, '-serial', 'chardev:console',
-            '-pidfile', os.path.join(self.workdir, 'qemu.pid'),
-        ] + ([] if self._detached else ['-no-reboot'])
+            '-pidfile', os.path.join(self.workdir, 'qemu.pid'), '-no-reboot',
+        ]
 
     def _spawn(self):
         with open(os.path.join(self.workdir, 'qemu.log'), 'ab') as qlog:
             self._proc = subprocess.Popen(
                 self._qemu_command(), stdin=subprocess.DEVNULL, stdout=qlog, stderr=subprocess.STDOUT,
-                start_new_session=self._detached, preexec_fn=None if self._detached else _die_with_parent)
+                preexec_fn=_die_with_parent)
         self.pid = self._proc.pid
+
+    def _take_boot_files_from_guest(self):
+        # What the guest's boot loader would load: its own kernel and initrd of the image's release.
+        release = self.image.kernel_release
+        n = self.restarts
+        self.kernel = read_guest_file(self.overlay, '%s/vmlinuz-%s' % (GUEST_BOOT, release),
+                                      os.path.join(self.workdir, 'vmlinuz.%d' % n))
+        self.initrd = read_guest_file(self.overlay, '%s/initrd.img-%s' % (GUEST_BOOT, release),
+                                      os.path.join(self.workdir, 'initrd.img.%d' % n))
+        for old in ('vmlinuz.%d' % (n - 1), 'initrd.img.%d' % (n - 1)):
+            if os.path.exists(os.path.join(self.workdir, old)):
+                os.remove(os.path.join(self.workdir, old))
+
+    def booted_initrd_sha256(self):
+        """The sha256 of the initrd qemu booted last (tests compare it with the guest's file)."""
+        return sha256_of(self.initrd)
 
     def _guest_restarted(self):
         # The kernel's last words decide: a reboot, not a power-off or a crash.
@@ -169,6 +227,12 @@ class VM(object):
                 if rc != 0 or not self._guest_restarted():
                     return
                 self.restarts += 1
+                try:
+                    self._take_boot_files_from_guest()
+                except (VMError, OSError) as e:
+                    self.restart_error = str(e)
+                    self.log('not booting the guest again: %s' % e)
+                    return
                 self._spawn()
 
     def alive(self, grace=5):
@@ -256,6 +320,8 @@ class VM(object):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not self.alive():
+                if self.restart_error:
+                    raise VMError('the guest rebooted but could not be booted again: %s' % self.restart_error)
                 raise VMError('qemu died while waiting for ssh:\n%s' % self.console_tail())
             if self._sshd_banner():
                 try:
@@ -325,7 +391,8 @@ class VM(object):
     # -- the CLI's state file -----------------------------------------------
     def state(self):
         return {'pid': self.pid, 'port': self.port, 'workdir': self.workdir, 'key': self.key,
-                'inventory': self.inventory, 'image': self.image.path if self.image else None}
+                'inventory': self.inventory, 'image': self.image.path if self.image else None,
+                'supervisor': os.getpid()}
 
     @classmethod
     def attach(cls, state):
@@ -335,47 +402,121 @@ class VM(object):
         return vm
 
 
-def _state_path():
-    return os.path.join(cache_root(), STATE_FILE)
+def _state_path(name=None):
+    return os.path.join(cache_root(), 'running-%s.json' % name if name else STATE_FILE)
 
 
-def _load_state():
+def _load_state(name=None):
     try:
-        with open(_state_path()) as f:
+        with open(_state_path(name)) as f:
             return json.load(f)
     except FileNotFoundError:
         return None
 
 
-def main(argv):
-    usage = 'usage: vm.py up | down | ssh CMD...'
-    if not argv or argv[0] not in ('up', 'down', 'ssh'):
-        print(usage, file=sys.stderr)
-        return 2
-    state = _load_state()
-    if argv[0] == 'up':
-        if state and VM.attach(state).alive():
-            print(state['inventory'])
-            return 0
-        vm = VM()
-        vm.start(detach=True)
-        with open(_state_path(), 'w') as f:
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+        return True
+    except (OSError, TypeError):
+        return False
+
+
+def _serve(name, memory):
+    """The supervisor behind `up`: owns qemu until SIGTERM, restarting it on guest reboots."""
+    def _terminate(signum, frame):
+        raise SystemExit(0)
+    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGINT, _terminate)
+    vm = VM(memory=memory)
+    path = _state_path(name)
+    try:
+        vm.start()
+        tmp = path + '.tmp'
+        with open(tmp, 'w') as f:
             json.dump(vm.state(), f, indent=1)
+        os.rename(tmp, path)
         vm.log('VM up in %.0f s: ssh -p %s -i %s root@127.0.0.1' % (vm.boot_seconds, vm.port, vm.key))
-        print(vm.inventory)
-        return 0
-    if state is None:
-        print('no VM is running (python tests/vm/vm.py up)', file=sys.stderr)
+        while vm.alive(grace=30):
+            time.sleep(2)
+        vm.log('qemu is gone (%s); the supervisor exits' % (vm.restart_error or 'powered off or crashed'))
         return 1
-    vm = VM.attach(state)
-    if argv[0] == 'down':
+    finally:
         vm.stop()
-        os.remove(_state_path())
+        if _load_state(name) and _load_state(name).get('supervisor') == os.getpid():
+            os.remove(path)
+
+
+def _up(name, memory):
+    state = _load_state(name)
+    if state and _pid_alive(state.get('supervisor')) and VM.attach(state).alive(grace=0):
+        return state
+    if state:
+        os.remove(_state_path(name))
+    ensure_image()      # built here, in the foreground, with its log on stderr
+    log_path = os.path.join(cache_root(), 'supervisor%s.log' % ('-' + name if name else ''))
+    with open(log_path, 'ab') as log:
+        proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), '_serve', '--name', name or '',
+                                 '--memory', str(memory)],
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    deadline = time.monotonic() + 2 * boot_timeout()
+    while time.monotonic() < deadline:
+        state = _load_state(name)
+        if state and state.get('supervisor') == proc.pid:
+            return state
+        if proc.poll() is not None:
+            raise VMError('the VM did not start (supervisor exited %s); log %s:\n%s'
+                          % (proc.returncode, log_path, tail(log_path)))
+        time.sleep(1)
+    proc.terminate()
+    raise VMError('the VM did not start in %.0f s; log %s:\n%s' % (2 * boot_timeout(), log_path, tail(log_path)))
+
+
+def _down(name):
+    state = _load_state(name)
+    if state is None:
+        return
+    supervisor = state.get('supervisor')
+    if _pid_alive(supervisor):
+        os.kill(supervisor, signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        while _pid_alive(supervisor) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    if _pid_alive(state.get('pid')):     # the supervisor was killed before it could stop qemu
+        VM.attach(state).stop()
+    if os.path.exists(_state_path(name)):
+        os.remove(_state_path(name))
+
+
+def main(argv):
+    parser = argparse.ArgumentParser(prog='vm.py', description='a throwaway VM for kernel.kmod tests')
+    commands = parser.add_subparsers(dest='command', required=True)
+    for command in ('up', 'down', 'ssh', '_serve'):
+        sub = commands.add_parser(command)
+        sub.add_argument('--name', default='', help='several VMs at once: one name each')
+        if command in ('up', '_serve'):
+            sub.add_argument('--memory', type=int, default=MEMORY_MB, help='MiB of guest memory')
+        if command == 'ssh':
+            sub.add_argument('cmd', nargs=argparse.REMAINDER, help='the command to run in the guest')
+    args = parser.parse_args(argv)
+    name = args.name or None
+    if args.command == '_serve':
+        return _serve(name, args.memory)
+    if args.command == 'up':
+        print(_up(name, args.memory)['inventory'])
         return 0
-    if len(argv) < 2:
-        print(usage, file=sys.stderr)
+    if args.command == 'down':
+        _down(name)
+        return 0
+    state = _load_state(name)
+    if state is None:
+        print('no VM is running (python tests/vm/vm.py up%s)' % (' --name ' + name if name else ''), file=sys.stderr)
+        return 1
+    if not args.cmd:
+        print('usage: vm.py ssh [--name NAME] CMD...', file=sys.stderr)
         return 2
-    rc, out, err = vm.ssh(' '.join(argv[1:]))
+    rc, out, err = VM.attach(state).ssh(' '.join(args.cmd))
     sys.stdout.write(out)
     sys.stderr.write(err)
     return rc
