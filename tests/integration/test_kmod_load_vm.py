@@ -246,6 +246,15 @@ PLAYBOOK_ONE = '''
     - name: Read rd_nr after the reload
       ansible.builtin.shell: cat /sys/module/brd/parameters/rd_nr; stat -c %a /sys/module/brd/parameters/rd_nr
       changed_when: false
+    - name: Reload with a value the kernel refuses
+      kernel.kmod.kmod_load:
+        name: brd
+        params: rd_nr=not_a_number
+        param_drift: apply
+      ignore_errors: true
+    - name: Read rd_nr after the refused reload
+      ansible.builtin.shell: cat /sys/module/brd/parameters/rd_nr
+      changed_when: false
     - name: Hold brd for a while
       ansible.builtin.shell: |
         nohup sh -c 'exec 3</dev/ram0; sleep 12' >/dev/null 2>&1 &
@@ -666,6 +675,11 @@ def test_param_drift_applied(run):
     assert reloaded['changed'] is True and reloaded['result']['reloaded'] == ['brd']
     assert reloaded['result']['params_written'] == []
     assert stdout_lines(one(run, 'Read rd_nr after the reload')) == ['3', '444']
+    # the kernel refuses the new value after brd was unloaded: rollback loads it again as it was
+    refused = one(run, 'Reload with a value the kernel refuses')
+    assert refused['status'] == 'ignored' and refused['result']['errno_name'] == 'EINVAL'
+    assert 'rollback loaded it again as it was (rd_nr=3)' in refused['result']['msg'], refused['result']['msg']
+    assert stdout_lines(one(run, 'Read rd_nr after the refused reload')) == ['3']
     original = int(one(run, 'Read kvm halt_poll_ns')['result']['stdout'])
     written = one(run, 'Apply a writable parameter through sysfs')
     assert written['changed'] is True and written['result']['reloaded'] == []

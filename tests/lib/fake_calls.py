@@ -55,10 +55,11 @@ class FakeKernelCalls(object):
 
     # -- configuration --------------------------------------------------
 
-    def fail_insert(self, name_or_path, errno, kernel_log=()):
-        """Every insert of that module name (or exact path) raises LoadError."""
+    def fail_insert(self, name_or_path, errno, kernel_log=(), with_option=None):
+        """Every insert of that module name (or exact path) raises LoadError;
+        with_option: only the inserts whose option text has that word (a value the module refuses)."""
         key = name_or_path if '/' in name_or_path else module_name(name_or_path)
-        self._insert_failures[key] = (errno, list(kernel_log))
+        self._insert_failures[key] = (errno, list(kernel_log), with_option)
         return self
 
     def fail_delete(self, name, errno, kernel_log=()):
@@ -104,10 +105,12 @@ class FakeKernelCalls(object):
             finally:
                 os.close(fd)
         failure = self._insert_failures.get(path) or self._insert_failures.get(name)
+        if failure is not None and failure[2] is not None and failure[2] not in options.split():
+            failure = None
         if failure is None and self._loaded(name) is not None:
-            failure = (_errno.EEXIST, [])
+            failure = (_errno.EEXIST, [], None)
         if failure is not None:
-            err, lines = failure
+            err, lines, _word = failure
             msg = "could not insert '%s': %s" % (name, insert_reason(err))
             if lines:
                 msg += ' (kernel log: %s)' % '; '.join(lines)

@@ -16,7 +16,7 @@ done.
 """
 
 from ansible_collections.kernel.kmod.plugins.module_utils.config.modprobe import load_modprobe_config
-from ansible_collections.kernel.kmod.plugins.module_utils.config.options import same_value
+from ansible_collections.kernel.kmod.plugins.module_utils.config.options import options_text, same_value
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError, ModuleNotFound, TaskError
 from ansible_collections.kernel.kmod.plugins.module_utils.files import diff_entry, read_current, stage_changes
 from ansible_collections.kernel.kmod.plugins.module_utils.kernel.state import KernelState
@@ -276,20 +276,34 @@ class _Task(object):
                                refcnt=info.get('refcnt') or 0)
             named.drifts.append(drift)
             if drift.reload:
-                named.reloads.append(self._reload_plan(tree, config, step.name, live, builtin))
+                named.reloads.append((self._reload_plan(tree, config, step.name, live, builtin),
+                                      self._restore_plan(tree, config, drift, live, builtin)))
 
-    def _reload_plan(self, tree, config, module, live, builtin):
+    def _reload_plan(self, tree, config, module, live, builtin, options=None):
         """The LoadPlan that loads `module` again with the asked options (its
         dependencies stay loaded)."""
         req = self.req
-        again = plan_load(tree, config, module, user_options=req.options, live=set(live) - set([module]),
-                          builtin=builtin, ignore_install=req.ignore_install)
+        again = plan_load(tree, config, module, user_options=req.options if options is None else options,
+                          live=set(live) - set([module]), builtin=builtin, ignore_install=req.ignore_install)
         plan = LoadPlan(module, again.match)
         plan.steps = [s for s in again.steps if s.name == module and s.action in ('insert', 'install')]
         if not plan.steps:
             raise KmodError('cannot reload %s to apply its parameters: no module file or install command for it'
                             % module, module=module)
         return plan
+
+    def _restore_plan(self, tree, config, drift, live, builtin):
+        """The LoadPlan that loads `drift.module` again with the values its
+        differing parameters have now: rollback's answer when the kernel
+        refuses the new ones.  None when those values cannot be given back
+        (a parameter sysfs does not show, a value no option text can carry)."""
+        if not self.req.rollback or any(d['live'] is None for d in drift.differences.values()):
+            return None
+        try:
+            text = options_text(dict((param, d['live']) for param, d in sorted(drift.differences.items())))
+            return self._reload_plan(tree, config, drift.module, live, builtin, options=text)
+        except KmodError:
+            return None
 
     @staticmethod
     def _planned_modules(plan):
@@ -427,20 +441,33 @@ class _Task(object):
                         raise KmodError('wrote %s=%s to /sys/module/%s/parameters/%s, but it reads back %r'
                                         % (param, value, drift.module, param, now), module=drift.module)
                 named.params_written.append({'module': drift.module, 'param': param, 'value': value})
-        for plan in named.reloads:
+        for plan, restore in named.reloads:
             module = plan.request
             if calls is not None:
                 calls.delete(module)
                 try:
                     run_load(plan, calls, runner=self.system.runner, force=self.req.force)
                 except KmodError as exc:
-                    exc.msg = '%s; %s was unloaded to be reloaded with its new parameters and is not loaded now' % (
-                        exc.msg, module)
+                    exc.msg = '%s; %s' % (exc.msg, self._put_back(module, restore))
                     exc.result = outcome
                     raise
             named.reloaded.append(module)
         self.report['params_written'].extend(named.params_written)
         self.report['reloaded'].extend(named.reloaded)
+
+    def _put_back(self, module, restore):
+        """After the kernel refused a reload's new parameters: load the
+        module again with the values it had (rollback), and say what the
+        kernel holds now."""
+        unloaded = '%s was unloaded to be reloaded with its new parameters' % module
+        if restore is None:
+            return unloaded + ' and is not loaded now' + ('' if self.req.rollback else ' (rollback is off)')
+        try:
+            run_load(restore, self.system.calls, runner=self.system.runner, force=self.req.force)
+        except KmodError as exc:
+            return '%s, and loading it again as it was failed too (%s): it is not loaded now' % (unloaded, exc.msg)
+        options = ' '.join(step.options for step in restore.steps if step.options)
+        return '%s; rollback loaded it again as it was (%s)' % (unloaded, options or 'no parameters')
 
     def _act(self):
         req, system = self.req, self.system

@@ -541,6 +541,37 @@ def test_param_drift_apply_reloads_for_a_read_only_parameter(tmp_path, tree_root
     assert again['changed'] is False
 
 
+def test_param_drift_apply_puts_the_module_back_when_the_kernel_refuses_the_reload(tmp_path, tree_root):
+    # The kernel refuses numdummies=99 (EINVAL) after the module was unloaded for the reload:
+    # rollback loads it again with the value it had, and the error says so.
+    host = Host(tmp_path, tree_root, conf={'etc/modprobe.d/d.conf': 'options dummy debug=1\n'})
+    host.kernel.add_module('dummy', params={'numdummies': '1'}, param_modes={'numdummies': 0o444})
+    host.kernel.write()
+    host.calls.param_modes['dummy'] = {'numdummies': 0o444}
+    host.calls.fail_insert('dummy', errno.EINVAL, with_option='numdummies=99')
+    with pytest.raises(TaskError) as info:
+        host.run(name='dummy', params='numdummies=99', param_drift='apply')
+    assert info.value.msg == ("could not insert 'dummy': Invalid parameters; dummy was unloaded to be reloaded with its "
+                              "new parameters; rollback loaded it again as it was (debug=1 numdummies=1)")
+    path = module_path(host, 'kernel/drivers/net/dummy.ko')
+    assert host.calls.calls == [('delete', 'dummy'), ('insert', path, 'debug=1 numdummies=99'),
+                                ('insert', path, 'debug=1 numdummies=1')]
+    assert KernelState(host.root).module_params('dummy')['numdummies'] == '1'
+
+
+def test_param_drift_apply_without_rollback_leaves_a_refused_reload_unloaded(tmp_path, tree_root):
+    host = Host(tmp_path, tree_root)
+    host.kernel.add_module('dummy', params={'numdummies': '1'}, param_modes={'numdummies': 0o444})
+    host.kernel.write()
+    host.calls.param_modes['dummy'] = {'numdummies': 0o444}
+    host.calls.fail_insert('dummy', errno.EINVAL, with_option='numdummies=99')
+    with pytest.raises(TaskError) as info:
+        host.run(name='dummy', params='numdummies=99', param_drift='apply', rollback=False)
+    assert info.value.msg.endswith('dummy was unloaded to be reloaded with its new parameters and is not loaded '
+                                   'now (rollback is off)')
+    assert host.loaded() == []
+
+
 def test_param_drift_apply_refuses_a_module_in_use_before_anything_changes(tmp_path, tree_root):
     host = Host(tmp_path, tree_root)
     host.kernel.add_module('netcore', params={'size': '1'}, param_modes={'size': 0o444}, used_by=['bonding'])
