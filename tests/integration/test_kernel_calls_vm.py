@@ -13,21 +13,12 @@ import json
 
 import pytest
 
-from tests.lib.library_payload import library_payload
+from tests.lib.library_payload import guest_script
 
 pytestmark = pytest.mark.vm
 
 GUEST_SCRIPT = r'''
-import base64, errno, io, json, lzma, os, subprocess, sys, tarfile, tempfile
-
-top = tempfile.mkdtemp(prefix='kcalls-')
-base = os.path.join(top, 'ansible_collections', 'kernel', 'kmod', 'plugins', 'module_utils')
-os.makedirs(base)
-for d in ('ansible_collections', 'ansible_collections/kernel', 'ansible_collections/kernel/kmod',
-          'ansible_collections/kernel/kmod/plugins'):
-    open(os.path.join(top, d, '__init__.py'), 'w').close()
-tarfile.open(fileobj=io.BytesIO(base64.b64decode(PAYLOAD)), mode='r:gz').extractall(base)
-sys.path.insert(0, top)
+import json, lzma, os, subprocess, tempfile
 
 from ansible_collections.kernel.kmod.plugins.module_utils.kernel.calls import KernelCalls, KernelCallError
 
@@ -99,7 +90,7 @@ print(json.dumps(out))
 
 @pytest.fixture(scope='module')
 def run(vm):
-    script = 'PAYLOAD = %r\n' % library_payload() + GUEST_SCRIPT
+    script = guest_script(GUEST_SCRIPT)
     try:
         rc, out, err = vm.ssh('python3 -', input=script)
         assert rc == 0, 'guest script failed (rc %s): %s %s' % (rc, out, err)

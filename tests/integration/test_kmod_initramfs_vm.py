@@ -18,7 +18,7 @@ import json
 
 import pytest
 
-from tests.lib.library_payload import library_payload
+from tests.lib.library_payload import guest_script
 from tests.vm.ansible_run import run_playbook
 
 pytestmark = pytest.mark.vm
@@ -95,15 +95,7 @@ sha256sum /boot/initrd.img-$(uname -r) | cut -d' ' -f1
 '''
 
 READER = r'''
-import base64, io, json, os, sys, tarfile, tempfile
-top = tempfile.mkdtemp(prefix='kinitramfs-')
-base = os.path.join(top, 'ansible_collections', 'kernel', 'kmod', 'plugins', 'module_utils')
-os.makedirs(base)
-for d in ('ansible_collections', 'ansible_collections/kernel', 'ansible_collections/kernel/kmod',
-          'ansible_collections/kernel/kmod/plugins'):
-    open(os.path.join(top, d, '__init__.py'), 'w').close()
-tarfile.open(fileobj=io.BytesIO(base64.b64decode(PAYLOAD)), mode='r:gz').extractall(base)
-sys.path.insert(0, top)
+import json, os
 from ansible_collections.kernel.kmod.plugins.module_utils.initramfs.generators import detect
 from ansible_collections.kernel.kmod.plugins.module_utils.initramfs.image import read_image
 from ansible_collections.kernel.kmod.plugins.module_utils.initramfs.stale import image_copy
@@ -123,7 +115,7 @@ def run(vm):
     try:
         play = run_playbook(vm, PLAYBOOK)
         assert play.rc == 0, play.stdout + play.stderr
-        rc, out, err = vm.ssh('python3 -', input='PAYLOAD = %r\n' % library_payload() + READER)
+        rc, out, err = vm.ssh('python3 -', input=guest_script(READER))
         assert rc == 0, out + err
         reader = json.loads(out)
         boots = {}

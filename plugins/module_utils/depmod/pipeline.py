@@ -368,10 +368,19 @@ def plan_release(release, options):
         plan.changes = plan_changes(dict((os.path.join(module_dir, name), data) for name, data in files.items()))
     except KmodError as exc:
         raise _in_release(release, exc)
+    texts = dict((os.path.basename(c.path), c) for c in plan.changes if not c.path.endswith('.bin'))
     for change in plan.changes:
         name = os.path.basename(change.path)
         report['written'].append(name)
-        report['files'][name] = change_summary(change, entries.get(name))
+        mirror = texts.get(name[:-len('.bin')]) if name.endswith('.bin') and change.old else None
+        if mirror is not None and mirror.old:
+            # A .bin holds the entries its text file lists, both rendered from the same entries:
+            # the text's counts are the .bin's, without reading the old trie back (the slowest
+            # part of a small update).
+            counted = report['files'].get(os.path.basename(mirror.path)) or change_summary(mirror)
+            report['files'][name] = dict(counted, action=change.action)
+        else:
+            report['files'][name] = change_summary(change, entries.get(name))
         if name in DIFF_FILES:
             plan.diff.append(bounded_diff(change, DIFF_MAX_BYTES))
     report['changed'] = bool(plan.changes)

@@ -235,6 +235,19 @@ def test_new_module_is_indexed(tree):
     assert report['files']['modules.dep'] == {'action': 'update', 'added': 1, 'removed': 0}
     assert report['files']['modules.alias'] == {'action': 'update', 'added': 1, 'removed': 0}
     assert report['written'] == ['modules.dep', 'modules.dep.bin', 'modules.alias', 'modules.alias.bin']
+    # a .bin takes the counts of the text it mirrors; they are what reading both tries back says
+    assert report['files']['modules.dep.bin'] == report['files']['modules.dep']
+    assert report['files']['modules.alias.bin'] == report['files']['modules.alias']
+
+
+def test_bin_counts_are_those_of_the_tries(tree):
+    tree.run()
+    before = dict((name, tree.read(name)) for name in ('modules.dep.bin', 'modules.alias.bin'))
+    tree.add_spare('d.ko', 'updates/d.ko')
+    report = _fall_through(tree)
+    for name, old in before.items():
+        read_back = change_summary(FileChange(tree.path(name), old, tree.read(name)))
+        assert report['files'][name] == read_back, name
 
 
 def test_removed_module_is_dropped(tree):
