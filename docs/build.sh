@@ -6,16 +6,51 @@
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 export ANSIBLE_COLLECTIONS_PATH="$repo/.build"
+# Nothing goes to the user's home: ansible-core's tmp and galaxy cache live in
+# .build, and antsibull's log (by default ~/antsibull.log) in .build/docs-log.
+export ANSIBLE_HOME="$repo/.build/ansible-home"
+log_dir="$repo/.build/docs-log"
+log_cfg="$log_dir/antsibull-log.cfg"
+mkdir -p "$log_dir"
+cat > "$log_cfg" <<END
+logging_cfg = {
+    version = 1.0
+    outputs = {
+        logfile = {
+            output = twiggy.outputs.FileOutput
+            args = [
+                $log_dir/antsibull.log
+            ]
+        }
+        stderr = {
+            output = twiggy.outputs.StreamOutput
+            format = twiggy.formats.shell_format
+        }
+    }
+    emitters = {
+        all = {
+            level = INFO
+            output_name = logfile
+            filters = []
+        }
+        problems = {
+            level = WARNING
+            output_name = stderr
+            filters = []
+        }
+    }
+}
+END
 (cd "$repo/.build/ansible_collections/kernel/kmod" &&
-    antsibull-docs lint-collection-docs --plugin-docs --validate-collection-refs=all \
+    antsibull-docs --config-file "$log_cfg" lint-collection-docs --plugin-docs --validate-collection-refs=all \
         --disallow-unknown-collection-refs .)
 (cd "$repo" && antsibull-changelog lint)
 out="$repo/.build/docs"
 rm -rf "$out" && mkdir -p "$out"
-antsibull-docs sphinx-init --use-current --dest-dir "$out" kernel.kmod >/dev/null
+antsibull-docs --config-file "$log_cfg" sphinx-init --use-current --dest-dir "$out" kernel.kmod >/dev/null
 echo 'intersphinx_mapping = {}' >> "$out/conf.py"
 mkdir -p "$out/rst" && chmod og-w "$out/rst"
-antsibull-docs --config-file "$out/antsibull-docs.cfg" collection --cleanup everything \
+antsibull-docs --config-file "$out/antsibull-docs.cfg" --config-file "$log_cfg" collection --cleanup everything \
     --use-current --dest-dir "$out/rst" kernel.kmod
 sphinx-build -M html "$out/rst" "$out/build" -c "$out" -q 2> "$out/warnings.log" || { cat "$out/warnings.log"; exit 1; }
 unexpected=$(grep -v -e "undefined label: 'ansible_configuration_settings'" -e "undefined label: 'common_return_values'" "$out/warnings.log" | grep -i 'warning\|error' || true)
