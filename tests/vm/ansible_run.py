@@ -43,6 +43,8 @@ def ansible_env(results_file=None, collections_path=None):
         if not os.path.islink(link) and not os.path.exists(link):
             os.makedirs(os.path.dirname(link), exist_ok=True)
             os.symlink(REPO, link)
+    # Ansible's own files (tmp, cp, galaxy cache) stay in the checkout, not in the user's ~/.ansible.
+    env.setdefault('ANSIBLE_HOME', os.path.join(REPO, '.build', 'ansible-home'))
     env['ANSIBLE_HOST_KEY_CHECKING'] = 'False'
     env['ANSIBLE_RETRY_FILES_ENABLED'] = 'False'
     env.setdefault('ANSIBLE_NOCOLOR', '1')
