@@ -128,8 +128,11 @@ def _same_options(name, params, data):
     except UnicodeDecodeError:
         return False
     directives, warnings = parse_modprobe_text(text, 'existing')
-    return (not warnings and len(directives) == 1 and directives[0].kind == 'options'
-            and directives[0].module == name and directives[0].options.split() == params.split())
+    # One options line, or one per parameter as community.general.modprobe writes them:
+    # modprobe joins a module's options lines in file order, so both say the same.
+    if warnings or not directives or any(d.kind != 'options' or d.module != name for d in directives):
+        return False
+    return [word for d in directives for word in d.options.split()] == params.split()
 
 
 class PersistencePlan(object):

@@ -59,6 +59,19 @@ def test_equivalent_files_without_header_are_kept(tmp_path):
     assert planned.options_path == str(tmp_path / 'etc/modprobe.d/dummy.conf')
 
 
+def test_one_options_line_per_parameter_is_the_same_as_one_line(tmp_path):
+    # community.general.modprobe writes a line per parameter; modprobe joins them in file order
+    write(str(tmp_path), 'etc/modules-load.d/dummy.conf', 'dummy\n')
+    write(str(tmp_path), 'etc/modprobe.d/dummy.conf', 'options dummy numdummies=2\noptions dummy x=y\n')
+    planned = full_plan(tmp_path, params='numdummies=2 x=y')
+    assert planned.changes == [] and planned.warnings == []
+    # other words, another order, or a line for another module are not the same
+    for text in ('options dummy x=y\noptions dummy numdummies=2\n', 'options dummy numdummies=2\n',
+                 'options dummy numdummies=2\noptions dummy x=y\noptions other z=1\n'):
+        write(str(tmp_path), 'etc/modprobe.d/dummy.conf', text)
+        assert full_plan(tmp_path, params='numdummies=2 x=y').changes != [], text
+
+
 def test_a_foreign_file_that_says_otherwise_is_left_and_ours_gets_the_options(tmp_path):
     write(str(tmp_path), 'etc/modules-load.d/dummy.conf', 'dummy\n')
     write(str(tmp_path), 'etc/modprobe.d/dummy.conf', 'options dummy  numdummies=2   x=y\n')
