@@ -152,7 +152,8 @@ options:
       - When a step fails after others of the task succeeded, remove the modules this task inserted, newest first,
         so that the kernel is left as it was found; RV(rolled_back) lists them. Modules that were loaded before the
         task stay.
-      - C(install) commands that ran are not undone (what they did is not known); a warning names them.
+      - A module that an C(install) command of this task loaded is removed too; anything else the command did is not
+        undone (what it did is not known), and a warning names the command.
       - V(false) leaves what was inserted before the failure loaded, as C(modprobe) does.
     type: bool
     default: true

@@ -416,17 +416,32 @@ class _Task(object):
         report['results'].append(named.entry(self.req.options))
 
     def roll_back(self):
-        """After a failure: with rollback, remove what this task inserted,
-        newest first (nothing is inserted in check mode)."""
-        if not self.req.rollback or self.check_mode or not self.report['inserted']:
+        """After a failure: with rollback, remove what this task inserted and
+        the modules its install commands loaded, newest first (nothing is
+        inserted or run in check mode)."""
+        commands = [c for c in self.report['commands'] if c['action'] == 'install' and c['rc'] == 0]
+        if not self.req.rollback or self.check_mode or not (self.report['inserted'] or commands):
             return
-        removed, warnings = roll_back(self.report['inserted'], self.system.calls)
+        by_command = set(c['module'] for c in commands)
+        inserted = set(self.report['inserted'])
+        order = []
+        for named in self.named:
+            for step in named.plan.steps if named.plan is not None else ():
+                done = step.name in (inserted if step.action == 'insert' else
+                                     by_command if step.action == 'install' else ())
+                if done and step.name not in order:
+                    order.append(step.name)
+        order += [name for name in self.report['inserted'] if name not in order]
+        removed, warnings = roll_back(order, self.system.calls)
         self.report['rolled_back'] = removed
         self.warnings.extend(warnings)
-        commands = [c for c in self.report['commands'] if c['action'] == 'install']
-        if commands:
-            self.warnings.append('rollback does not undo install commands: %s'
-                                 % ', '.join("'%s' (%s)" % (c['command'], c['module']) for c in commands))
+        for command in commands:
+            if command['module'] in removed:
+                self.warnings.append("rollback removed %s, which its install command '%s' loaded; anything else "
+                                     "the command did is not undone" % (command['module'], command['command']))
+            else:
+                self.warnings.append("rollback does not undo install commands: '%s' (%s)"
+                                     % (command['command'], command['module']))
 
     def _apply_drift(self, named, outcome):
         """param_drift=apply: write the writable parameters, reload the

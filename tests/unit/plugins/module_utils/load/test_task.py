@@ -58,6 +58,10 @@ class Host(object):
 
     def runner(self, command, module):
         self.ran.append((command, module))
+        if command.startswith('load-it'):
+            # an install command that loads its module under its own name, as most do
+            self.kernel.add_module(module)
+            self.kernel.write()
         return (1, '', 'refused\n') if 'false' in command else (0, 'done\n', '')
 
     def run(self, check_mode=False, diff=False, **options):
@@ -216,6 +220,17 @@ def test_rollback_goes_newest_first_and_keeps_what_was_there(tmp_path, tree_root
     assert out['inserted'] == ['dummy', 'bonding'] and out['rolled_back'] == ['bonding', 'dummy']
     assert host.loaded() == ['netcore']
     assert info.value.warnings == ["rollback does not undo install commands: '/bin/true' (withcmd)"]
+
+
+def test_rollback_removes_what_an_install_command_loaded(tmp_path, tree_root):
+    host = Host(tmp_path, tree_root, conf={'etc/modprobe.d/t.conf': 'install withcmd load-it\n'})
+    host.calls.fail_insert('softy', errno.EINVAL)
+    with pytest.raises(TaskError) as info:
+        host.run(name=['dummy', 'withcmd', 'softy'])
+    out = info.value.fail_kwargs()
+    assert out['rolled_back'] == ['withcmd', 'dummy'] and host.loaded() == []
+    assert info.value.warnings == ["rollback removed withcmd, which its install command 'load-it' loaded; anything "
+                                   "else the command did is not undone"]
 
 
 def test_a_module_that_cannot_go_back_is_a_warning(tmp_path, tree_root):
