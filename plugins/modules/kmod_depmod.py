@@ -207,7 +207,7 @@ releases:
             - For each file in RV(releases.RELEASE.written), its action (V(create) or V(update)) and how many
               entries were added and removed (lines of a text file, key and value pairs of a C(.bin) file).
             - A C(.bin) file updated together with the text file it mirrors (C(modules.dep), C(modules.alias),
-              C(modules.symbols)) has that file's counts: both are written from the same entries, and reading the
+              C(modules.symbols)) has that file's counts, as both are written from the same entries; reading the
               old trie back would be the slowest part of a small update.
           type: dict
           sample: {modules.dep: {action: update, added: 1, removed: 0}}
