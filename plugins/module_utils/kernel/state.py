@@ -16,6 +16,11 @@ import errno
 import os
 import stat
 
+try:
+    from collections.abc import MutableMapping
+except ImportError:  # Python 2.7 on an old managed node
+    from collections import MutableMapping
+
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
 from ansible_collections.kernel.kmod.plugins.module_utils.names import module_name
 
@@ -387,6 +392,22 @@ class KernelState(object):
             merged['params'] = {}
         return merged
 
+    def loaded_lazily(self):
+        """loaded() as a LoadedModules: the names from /proc/modules now, each
+        module's /sys/module attributes when it is first looked up.  A task
+        that plans a few modules out of the dozens loaded reads only theirs
+        (reading every module's sysfs first was most of a kmod_load run on a
+        slow machine).  Without /proc/modules, the whole survey at once."""
+        if not self.modules_supported():
+            return LoadedModules(self, {}, self.loaded())
+        return LoadedModules(self, self.proc_modules())
+
+    def loaded_entry(self, name, proc_info):
+        """One value of loaded(): /proc/modules' info merged with /sys/module/<name>/."""
+        entries = self._list_dir('%s/%s' % (SYS_MODULE, name))
+        sysfs = self._sysfs_info(name, set(entries), None) if entries is not None else None
+        return self._merge(name, proc_info, sysfs)
+
     def loaded(self, params=False):
         """Loaded modules, /proc/modules and /sys/module merged: dict name ->
         {size, refcnt, used_by, holders, permanent, state, initstate, address,
@@ -453,3 +474,50 @@ class KernelState(object):
         """The kernel command line (trailing newline stripped), or None."""
         text = self._read_optional(CMDLINE)
         return None if text is None else _strip_newline(text)
+
+
+class LoadedModules(MutableMapping):
+    """KernelState.loaded() read on demand (KernelState.loaded_lazily):
+    iteration, `in` and state() use /proc/modules alone; a value is read
+    from /sys/module the first time it is asked for, then kept, so the
+    snapshot stays one snapshot.  Planners may add and remove entries."""
+
+    def __init__(self, kernel, proc, values=None):
+        self._kernel = kernel
+        self._proc = proc
+        self._values = dict(values or {})
+        self._names = sorted(set(proc) | set(self._values))
+
+    def state(self, name):
+        """'Live', 'Loading' or 'Unloading' (None when unknown), without reading sysfs."""
+        if name in self._values:
+            return (self._values[name] or {}).get('state')
+        return (self._proc.get(name) or {}).get('state')
+
+    def __getitem__(self, name):
+        if name in self._values:
+            return self._values[name]
+        if name not in self._proc or name not in self._names:
+            raise KeyError(name)
+        value = self._values[name] = self._kernel.loaded_entry(name, self._proc[name])
+        return value
+
+    def __setitem__(self, name, value):
+        if name not in self._values and name not in self._names:
+            self._names.append(name)
+        self._values[name] = value
+
+    def __delitem__(self, name):
+        if name not in self._names:
+            raise KeyError(name)
+        self._names.remove(name)
+        self._values.pop(name, None)
+
+    def __contains__(self, name):
+        return name in self._names
+
+    def __iter__(self):
+        return iter(list(self._names))
+
+    def __len__(self):
+        return len(self._names)

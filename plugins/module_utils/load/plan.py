@@ -586,7 +586,7 @@ def plan_unload(tree, config, name, cmdline=None, loaded=None, builtin=frozenset
     is builtin.' and 'Module NAME is in use by: X Y' (errno EBUSY).
     """
     settings = _Settings(tree, config, cmdline, builtin, ignore_softdeps=False)
-    if loaded is not None:
+    if loaded is not None and any(module_name(k) != k for k in loaded):
         loaded = dict((module_name(k), v) for k, v in loaded.items())
     match, targets = find_modules(tree, config, name)
     if not targets:

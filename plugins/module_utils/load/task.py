@@ -202,7 +202,7 @@ class _Task(object):
         try:
             config = load_modprobe_config(root=self.system.root, module_dir=tree.module_dir, cmdline=True)
             self.warnings.extend(config.warnings)
-            loaded = dict((module_name(k), v) for k, v in kernel.loaded().items())
+            loaded = kernel.loaded_lazily()
             builtin = frozenset(tree.builtin())
             self._plan_all(tree, config, loaded, builtin)
             self.warnings.extend(tree.warnings)
@@ -232,8 +232,8 @@ class _Task(object):
 
     def _plan_all(self, tree, config, loaded, builtin):
         req = self.req
-        live = set(name for name, info in loaded.items() if (info or {}).get('state') != 'Unloading')
-        at_start = dict(loaded)
+        live = set(name for name in loaded if loaded.state(name) != 'Unloading')
+        at_start = set(loaded)
         for name in req.names:
             if req.state == 'present' and is_path(name):
                 plan = plan_insmod(name, user_options=req.options, live=live)

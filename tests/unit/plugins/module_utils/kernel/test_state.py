@@ -155,6 +155,34 @@ def test_loaded_merges_proc_and_sysfs(tmp_path):
     assert ks.warnings == [] and ks.unreadable_params == []
 
 
+def test_loaded_lazily_is_loaded_read_on_demand(tmp_path):
+    root = _typical(tmp_path).write()
+    ks = KernelState(root)
+    lazy = ks.loaded_lazily()
+    # the sysfs of a module is read only when its value is asked for: take one away first
+    shutil.rmtree(os.path.join(root, 'sys/module/vboxdrv'))
+    assert sorted(lazy) == ['br_netfilter', 'bridge', 'dummy', 'vboxdrv'] and len(lazy) == 4
+    assert 'bridge' in lazy and 'nosuch' not in lazy and lazy.state('bridge') == 'Live'
+    assert lazy['bridge'] == KernelState(root).loaded()['bridge']
+    assert lazy['vboxdrv']['in_sysfs'] is False and lazy['vboxdrv']['holders'] == []
+    with pytest.raises(KeyError):
+        lazy['nosuch']
+    assert lazy.get('nosuch') is None
+    # a planner's additions and removals
+    lazy['new'] = {'refcnt': 0, 'holders': []}
+    lazy.setdefault('dummy', {'replaced': True})
+    del lazy['br_netfilter']
+    assert sorted(lazy) == ['bridge', 'dummy', 'new', 'vboxdrv'] and lazy['dummy']['size'] == 16384
+    assert dict(lazy)['new'] == {'refcnt': 0, 'holders': []}
+
+
+def test_loaded_lazily_equals_loaded(tmp_path):
+    root = _typical(tmp_path).write()
+    assert dict(KernelState(root).loaded_lazily()) == KernelState(root).loaded()
+    empty = FakeKernel(tmp_path / 'empty').write()
+    assert dict(KernelState(empty).loaded_lazily()) == KernelState(empty).loaded() == {}
+
+
 def test_loaded_with_params(tmp_path):
     ks = KernelState(_typical(tmp_path).write())
     loaded = ks.loaded(params=True)
