@@ -433,6 +433,13 @@ def _compile_uncached(pattern):
 compile_pattern = lru_cache(maxsize=8192)(_compile_uncached)
 
 
+# A pattern without these is a plain string: it matches itself alone (most
+# modprobe.d names are), without compiling a regex for it.
+_SPECIAL = re.compile(u'[*?[\\\\\x00]')
+
+
 def fnmatch(pattern, string):
     """glibc ``fnmatch(pattern, string, 0) == 0`` in the "C" locale."""
+    if _SPECIAL.search(pattern) is None:
+        return _cut_at_nul(string) == pattern
     return compile_pattern(pattern).match(string)
