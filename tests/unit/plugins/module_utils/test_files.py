@@ -94,6 +94,20 @@ def test_missing_directories_are_made_0755(tmp_path):
     assert [os.stat(str(d)).st_mode & 0o777 for d in (target.parent.parent, target.parent)] == [0o755, 0o755]
 
 
+def test_missing_directories_are_made_by_the_given_maker_and_taken_back_on_failure(tmp_path):
+    made = []
+
+    def maker(path, mode):
+        made.append((path, mode))
+        os.mkdir(path, mode)
+
+    target = tmp_path / 'etc' / 'modprobe.d' / 'x.conf'
+    staged = files.stage_changes(files.plan_changes({str(target): b'x'}), make_directory=maker)
+    assert made == [(str(tmp_path / 'etc'), 0o755), (str(tmp_path / 'etc' / 'modprobe.d'), 0o755)]
+    staged.abort()
+    assert os.listdir(str(tmp_path)) == []
+
+
 def test_stage_then_abort_or_commit(tmp_path):
     keep = tmp_path / 'keep'
     keep.write_bytes(b'old')
