@@ -83,3 +83,39 @@ def run_at_once(fns, timeout=120):
         for name in os.listdir(out_dir):
             os.unlink(os.path.join(out_dir, name))
         os.rmdir(out_dir)
+
+
+class HeldByChild(object):
+    """``with HeldByChild(path) as pid:`` another process holds
+    lock.DirectoryLock on path (shared or not) until the block ends."""
+
+    def __init__(self, path, shared=False):
+        self.path = path
+        self.shared = shared
+        self.pid = None
+
+    def __enter__(self):
+        # imported here: the library is importable only once the collection is on the path
+        from ansible_collections.kernel.kmod.plugins.module_utils.lock import DirectoryLock
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child
+            try:
+                os.close(read_end)
+                DirectoryLock(self.path, 'child', shared=self.shared).acquire()
+                os.write(write_end, b'x')
+                time.sleep(120)
+            finally:
+                os._exit(0)
+        os.close(write_end)
+        said = os.read(read_end, 1)
+        os.close(read_end)
+        self.pid = pid
+        if said != b'x':
+            self.__exit__()
+            raise RuntimeError('the child could not take the lock of %s' % self.path)
+        return pid
+
+    def __exit__(self, *exc):
+        os.kill(self.pid, signal.SIGKILL)
+        os.waitpid(self.pid, 0)
