@@ -254,6 +254,17 @@ def _check_target(change):
             change.path, 'symlink' if stat.S_ISLNK(info.st_mode) else 'special file'), path=change.path)
 
 
+def _unwritable_errno(directory):
+    """Why a directory access(2) says we may not write is so: EROFS on a
+    read-only mount (access cannot tell), else EACCES."""
+    try:
+        if os.statvfs(directory).f_flag & getattr(os, 'ST_RDONLY', 1):
+            return errno.EROFS
+    except OSError:
+        pass
+    return errno.EACCES
+
+
 def stage_changes(changes, make_directory=None):
     """A Transaction with every change of `changes` staged, or KmodError
     naming the file that could not be (then nothing is left behind:
@@ -272,7 +283,8 @@ def stage_changes(changes, make_directory=None):
                 transaction.temps.append((change, _write_temp(change)))
             elif change.old is not None:
                 if not os.access(directory, os.W_OK):
-                    raise OSError(errno.EACCES, os.strerror(errno.EACCES), directory)
+                    err = _unwritable_errno(directory)
+                    raise OSError(err, os.strerror(err), directory)
                 transaction.removals.append(change)
     except OSError as exc:
         transaction.abort()

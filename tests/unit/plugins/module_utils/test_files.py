@@ -7,6 +7,7 @@ import pytest
 
 from ansible_collections.kernel.kmod.plugins.module_utils import files
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
+from tests.lib.faults import need_root, read_only
 from tests.lib.privileges import SharedDir, as_nobody
 
 
@@ -219,3 +220,15 @@ def test_temporary_target_reads_back_what_create_temp_names(tmp_path):
     for other in ('.modules.dep.xyz.tmp', 'modules.dep.0123456789ab.tmp', '.modules.dep.0123456789ab.tmp.bak',
                   '..0123456789ab.tmp', '.x.0123456789AB.tmp'):
         assert files.temporary_target(other) is None
+
+
+def test_a_removal_on_a_read_only_mount_says_so(tmp_path):
+    need_root()
+    (tmp_path / 'ro').mkdir()
+    gone = tmp_path / 'ro' / 'gone'
+    gone.write_bytes(b'old')
+    with read_only(str(tmp_path / 'ro')):
+        with pytest.raises(KmodError) as info:
+            files.stage_changes([files.FileChange(str(gone), b'old', None)])
+    assert info.value.errno == errno.EROFS and info.value.path == str(gone)
+    assert 'Read-only file system' in info.value.msg and gone.read_bytes() == b'old'
