@@ -14,6 +14,7 @@ import signal
 import time
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
 from ansible_collections.kernel.kmod.plugins.module_utils.lock import DirectoryLock, DirectoryLocks, holder_of
@@ -221,3 +222,33 @@ def stop_quietly(pid):
         os.waitpid(pid, 0)
     except (OSError, ChildProcessError):
         pass
+
+
+LAYOUT = ['a', 'a/b', 'c', 'link', 'a/missing/deeper', 'c/missing', 'gone', 'a/b/../b']
+
+
+@pytest.fixture(scope='module')
+def layout(tmp_path_factory):
+    base = tmp_path_factory.mktemp('layout')
+    for name in ('a/b', 'c'):
+        (base / name).mkdir(parents=True)
+    (base / 'link').symlink_to(base / 'a' / 'b')
+    return str(base)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(LAYOUT), min_size=1, max_size=8))
+def test_the_lock_order_is_one_whatever_the_order_asked(layout, names):
+    """For any list: the same sorted real paths in any order, each one a
+    directory that exists, and every directory asked for guarded by its own
+    lock or its nearest existing ancestor's, the same for a link and where
+    it leads."""
+    wanted = [os.path.join(layout, name) for name in names]
+    plan = DirectoryLocks(wanted, 'x').plan()
+    assert plan == sorted(set(plan)) == DirectoryLocks(list(reversed(wanted)), 'x').plan()
+    assert all(os.path.isdir(path) and os.path.realpath(path) == path for path in plan)
+    for path in wanted:
+        guard = path
+        while not os.path.isdir(guard):
+            guard = os.path.dirname(guard)
+        assert os.path.realpath(guard) in plan
