@@ -219,9 +219,15 @@ class Transaction(object):
         self.done = True
 
 
-def _make_parents(directory, created):
-    """Create directory and its missing parents, mode 0755 (set with chmod:
-    the umask does not decide); each one made is appended to created."""
+def _make_directory(path, mode=DIRECTORY_MODE):
+    os.mkdir(path, mode)
+    os.chmod(path, mode)
+
+
+def _make_parents(directory, created, make_directory=_make_directory):
+    """Create directory and its missing parents, mode 0755 (the umask does
+    not decide) with make_directory(path, mode); each one made is appended
+    to created."""
     missing = []
     while directory and not os.path.lexists(directory):
         missing.append(directory)
@@ -230,9 +236,8 @@ def _make_parents(directory, created):
             break
         directory = parent
     for path in reversed(missing):
-        os.mkdir(path, DIRECTORY_MODE)
+        make_directory(path, DIRECTORY_MODE)
         created.append(path)
-        os.chmod(path, DIRECTORY_MODE)
 
 
 def _check_target(change):
@@ -249,12 +254,24 @@ def _check_target(change):
             change.path, 'symlink' if stat.S_ISLNK(info.st_mode) else 'special file'), path=change.path)
 
 
-def stage_changes(changes):
+def _unwritable_errno(directory):
+    """Why a directory access(2) says we may not write is so: EROFS on a
+    read-only mount (access cannot tell), else EACCES."""
+    try:
+        if os.statvfs(directory).f_flag & getattr(os, 'ST_RDONLY', 1):
+            return errno.EROFS
+    except OSError:
+        pass
+    return errno.EACCES
+
+
+def stage_changes(changes, make_directory=None):
     """A Transaction with every change of `changes` staged, or KmodError
     naming the file that could not be (then nothing is left behind:
     temporaries and directories made are taken back).  Missing directories
-    are created, mode 0755.  A file to be removed must be in a directory
-    this process can write."""
+    are created, mode 0755, by make_directory(path, mode) when given (a
+    lock.DirectoryLocks' own, which makes them locked).  A file to be
+    removed must be in a directory this process can write."""
     transaction = Transaction()
     change = None
     try:
@@ -262,11 +279,12 @@ def stage_changes(changes):
             _check_target(change)
             directory = os.path.dirname(change.path) or '.'
             if change.new is not None:
-                _make_parents(directory, transaction.created_dirs)
+                _make_parents(directory, transaction.created_dirs, make_directory or _make_directory)
                 transaction.temps.append((change, _write_temp(change)))
             elif change.old is not None:
                 if not os.access(directory, os.W_OK):
-                    raise OSError(errno.EACCES, os.strerror(errno.EACCES), directory)
+                    err = _unwritable_errno(directory)
+                    raise OSError(err, os.strerror(err), directory)
                 transaction.removals.append(change)
     except OSError as exc:
         transaction.abort()
@@ -277,10 +295,10 @@ def stage_changes(changes):
     return transaction
 
 
-def apply_changes(changes):
+def apply_changes(changes, make_directory=None):
     """Carry out FileChanges; nothing is touched unless every temporary file
     could be written.  Raises KmodError naming the file that failed."""
-    stage_changes(changes).commit()
+    stage_changes(changes, make_directory).commit()
 
 
 def diff_entry(change, max_bytes=65536):

@@ -102,3 +102,113 @@ def holder_of(fd, locks='/proc/locks'):
     except OSError:
         pass
     return 'pid unknown'
+
+
+def _nearest_existing(path):
+    """path itself when it is a directory, else its nearest ancestor that is."""
+    path = os.path.abspath(path)
+    while not os.path.isdir(path):
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    return path
+
+
+class DirectoryLocks(object):
+    """The locks of the directories a run writes, all taken before it reads
+    what it plans from and held until its changes are made:
+    ``with DirectoryLocks(['/etc/modprobe.d', '/etc/modules-load.d'], 'kmod_load') as locks:``
+
+    - One order for every run of every module (sorted real paths), so two
+      runs locking two directories never wait for each other crosswise.
+    - A directory that does not exist yet is guarded by its nearest existing
+      ancestor's lock, and the run that then creates it does so through
+      make_directory, which makes it under a temporary name, locks it and
+      only then renames it into place: a run that finds it has to wait for
+      the lock of the run that made it.  A run that waited for an ancestor
+      and finds the directory made meanwhile starts again with its lock.
+    - Two directories that are one (a symlink) are locked once.
+    shared and wait: as DirectoryLock's (shared in check mode).  Raises
+    KmodError as DirectoryLock does; none is held then.
+    """
+
+    # how often a run starts again because a directory appeared while it waited
+    RETRIES = 10
+
+    def __init__(self, directories, what, wait=DEFAULT_WAIT, shared=False):
+        self.directories = list(directories)
+        self.what = what
+        self.wait = wait
+        self.shared = shared
+        self.held = []      # DirectoryLocks taken, in order
+        self.made = []      # descriptors of directories this run made, locked
+
+    def plan(self):
+        """The real paths to lock, in the order they are taken."""
+        return sorted(set(os.path.realpath(_nearest_existing(d)) for d in self.directories))
+
+    def acquire(self):
+        for _attempt in range(self.RETRIES):
+            wanted = self.plan()
+            try:
+                for path in wanted:
+                    self.held.append(DirectoryLock(path, self.what, self.wait, self.shared).acquire())
+            except BaseException:
+                self.release()
+                raise
+            if self.plan() == wanted:
+                return self
+            self.release()
+        raise KmodError('%s: the directories %s kept changing while waiting to lock them'
+                        % (self.what, ', '.join(self.directories)), path=self.directories[0])
+
+    def make_directory(self, path, mode=0o755):
+        """Create directory path (its parent exists), mode `mode` whatever
+        the umask, already locked by this run when it appears: for
+        files.stage_changes.  OSError as os.mkdir raises it."""
+        parent, name = os.path.split(os.path.abspath(path))
+        for _attempt in range(100):
+            temporary = os.path.join(parent, '.%s.%s.dir' % (name, os.urandom(6).hex()))
+            try:
+                os.mkdir(temporary, 0o700)
+                break
+            except OSError as exc:
+                if exc.errno != errno.EEXIST:
+                    raise
+        else:
+            raise OSError(errno.EEXIST, 'no unused temporary directory name', parent)
+        try:
+            fd = os.open(temporary, os.O_RDONLY | getattr(os, 'O_DIRECTORY', 0) | os.O_NOFOLLOW
+                         | getattr(os, 'O_CLOEXEC', 0))
+        except OSError:
+            os.rmdir(temporary)
+            raise
+        try:
+            os.fchmod(fd, mode)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if os.path.lexists(path):
+                raise OSError(errno.EEXIST, os.strerror(errno.EEXIST), path)
+            os.rename(temporary, path)
+        except BaseException:
+            os.close(fd)
+            try:
+                os.rmdir(temporary)
+            except OSError:
+                pass
+            raise
+        self.made.append(fd)
+
+    def release(self):
+        for fd in self.made:
+            os.close(fd)
+        self.made = []
+        for lock in reversed(self.held):
+            lock.release()
+        self.held = []
+
+    def __enter__(self):
+        return self.acquire()
+
+    def __exit__(self, *exc):
+        self.release()

@@ -73,3 +73,25 @@ def directory_problem(directory, owners=ROOT_ONLY, sticky_ok=True):
         if parent == path:
             return None
         path = parent
+
+
+def writable_warnings(directories, what):
+    """Warnings for the directories a task writes its files into (kmod_load's
+    persistence, kmod_blacklist's file) when someone other than root or the
+    user running us may write one of them or a directory above it: whoever
+    may is able to replace what root then reads at boot.  The files are
+    still written (the host's own layout is not ours to refuse); one warning
+    per directory at fault, naming the directories written."""
+    found = []
+    written = {}
+    for directory in directories:
+        problem = directory_problem(directory, owners=OURS)
+        if problem is None:
+            continue
+        if problem not in written:
+            found.append(problem)
+            written[problem] = []
+        if directory not in written[problem]:
+            written[problem].append(directory)
+    return ['%s writes into %s, but %s: whoever may write there can change what root loads at boot'
+            % (what, ', '.join(written[problem]), problem) for problem in found]

@@ -87,6 +87,11 @@ notes:
     RV(modules) (C(undone_by)) and as warnings.
   - On Debian and Ubuntu the initramfs holds its own copy of C(/etc/modprobe.d); until it is rebuilt, the change does
     not apply at early boot. RV(initramfs_stale) says when that is the case.
+  - Runs of this module and of M(kernel.kmod.kmod_load) with O(kernel.kmod.kmod_load#module:persistent) take turns on
+    the directory of O(path) with an C(flock) on the directory (on its nearest existing parent while it does not
+    exist), shared in check mode, held from reading the file to replacing it. A run that waits more than 120
+    seconds fails, naming the directory and the other run's pid. A directory that someone other than root may
+    write, or one above it, gets a warning.
 seealso:
   - module: kernel.kmod.kmod_initramfs
   - module: kernel.kmod.kmod_load

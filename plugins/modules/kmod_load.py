@@ -203,6 +203,11 @@ notes:
     module are not counted (at boot the module is loaded by its name).
   - C(install) and C(remove) commands run with C(/bin/sh -c), with C(MODPROBE_MODULE) set, as C(modprobe) runs them;
     their output is returned in RV(commands).
+  - With O(persistent=present) or O(persistent=absent), runs of this module and of M(kernel.kmod.kmod_blacklist) take
+    turns on each configuration directory written (C(/etc/modprobe.d), and C(/etc/modules-load.d) or C(/etc) for
+    C(/etc/modules)) with an C(flock) on the directory, shared in check mode, held from reading the files to
+    replacing them. A run that waits more than 120 seconds fails, naming the directory and the other run's pid.
+    A directory that someone other than root may write, or one above it, gets a warning.
 seealso:
   - module: kernel.kmod.kmod_depmod
   - module: kernel.kmod.kmod_facts

@@ -55,3 +55,27 @@ def read_only(path):
 def copy_tree(source, dest):
     shutil.copytree(source, dest, symlinks=True)
     return dest
+
+
+def tree_state(root, skip=('.filler',)):
+    """{relative path: (kind, mode, bytes or link target)} of everything
+    under root but the names in skip: to tell that a failed run left every
+    file (and directory, and link) exactly as it was, temporaries included."""
+    import stat
+    out = {}
+    for base, dirs, names in os.walk(root):
+        dirs[:] = [d for d in dirs if d not in skip]
+        for name in dirs + names:
+            if name in skip:
+                continue
+            path = os.path.join(base, name)
+            st = os.lstat(path)
+            rel = os.path.relpath(path, root)
+            if stat.S_ISLNK(st.st_mode):
+                out[rel] = ('link', 0, os.readlink(path))
+            elif stat.S_ISDIR(st.st_mode):
+                out[rel] = ('dir', stat.S_IMODE(st.st_mode), None)
+            else:
+                with open(path, 'rb') as f:
+                    out[rel] = ('file', stat.S_IMODE(st.st_mode), f.read())
+    return out

@@ -43,3 +43,39 @@ class SharedDir(object):
 
     def __exit__(self, *exc):
         shutil.rmtree(self.path, ignore_errors=True)
+
+
+def call_as_nobody(fn):
+    """fn() run in a child as nobody (or here when not root): what it
+    returned (anything json can carry), or RuntimeError with the child's
+    traceback when it raised."""
+    import json
+    import traceback
+    if os.geteuid() != 0:
+        return fn()
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            os.close(read_end)
+            try:
+                os.setgroups([])
+                os.setgid(NOBODY)
+                os.setuid(NOBODY)
+                said = json.dumps({'value': fn()})
+            except BaseException:
+                said = json.dumps({'error': traceback.format_exc()})
+            with os.fdopen(write_end, 'w') as f:
+                f.write(said)
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end) as f:
+        said = f.read()
+    os.waitpid(pid, 0)
+    if not said:
+        raise RuntimeError('the child run as nobody said nothing')
+    data = json.loads(said)
+    if 'error' in data:
+        raise RuntimeError('as nobody:\n' + data['error'])
+    return data['value']

@@ -32,11 +32,11 @@ from ansible_collections.kernel.kmod.plugins.module_utils.load.plan import plan_
 from ansible_collections.kernel.kmod.plugins.module_utils.load.run import planned_result, run_unload
 from ansible_collections.kernel.kmod.plugins.module_utils.load.task import System
 from ansible_collections.kernel.kmod.plugins.module_utils.tree.module_dir import ModuleTree
+from ansible_collections.kernel.kmod.plugins.module_utils.trust import writable_warnings
 
 DEFAULT_PATH = '/etc/modprobe.d/kernel-kmod-blacklist.conf'
 STATES = ('present', 'absent')
 MODE = 0o644
-DIR_MODE = 0o755
 
 DEFAULTS = {'state': 'present', 'disable': False, 'path': DEFAULT_PATH, 'unload': False, 'remove_holders': False}
 
@@ -165,41 +165,18 @@ def run_task(options, check_mode=False, diff=False, system=None):
     """Carry out one kmod_blacklist task; returns (result dict, warnings).
 
     Raises KmodError for bad input (nothing written) and TaskError when
-    something failed after the file was written.
+    something failed after the file was written.  The file is read,
+    planned and written under its directory's lock (lock.DirectoryLocks,
+    shared in check mode), so no other run of ours changes it in between.
     """
     opts = check_options(options)
     system = system or System()
-    kernel = system.kernel
-    cmdline_text = kernel.cmdline() or ''
-    kernel_cmdline = parse_kernel_cmdline(cmdline_text)
-    change, reports, warnings = plan_file(opts, system.root, kernel_cmdline)
-    if opts['state'] == 'absent' and (opts['unload'] or opts['remove_holders']):
-        warnings.append('unload and remove_holders apply only with state=present; nothing is unloaded')
-    _boot_warnings(opts, system.root, cmdline_text, reports, warnings)
-    loaded = kernel.loaded()
-    release = kernel.release()
-    tree = ModuleTree(system.root, release) if release else None
-    plans = []
-    try:
-        if tree is not None:
-            _tree_warnings(opts, tree, loaded, warnings)
-            warnings.extend(tree.warnings)
-            if opts['unload'] and opts['state'] == 'present':
-                plans = _plan_unloads(opts, system, tree, loaded, warnings)
-    finally:
-        if tree is not None:
-            tree.close()
-    result = {
-        'name': list(opts['name']), 'state': opts['state'], 'disable': opts['disable'], 'path': opts['path'],
-        'file': None if change is None else change.action,
-        'modules': dict((n, reports[n].as_dict()) for n in opts['name']),
-        'deleted': [], 'commands': [], 'still_loaded': [], 'initramfs_stale': False,
-    }
-    if change is not None:
-        result['initramfs_stale'] = initramfs_stale(system.root, opts['path'], release, change.new, warnings)
-    if not check_mode and change is not None:
-        _make_dir(system.root, opts['path'])
-        apply_changes([change])
+    directory = os.path.dirname(host_path(system.root, opts['path']))
+    with system.config_locks([directory], 'kmod_blacklist', shared=check_mode) as locks:
+        change, result, plans, loaded, warnings = _plan(opts, system)
+        if not check_mode and change is not None:
+            apply_changes([change], locks.make_directory)
+    warnings[:0] = writable_warnings([directory], 'kmod_blacklist')
     try:
         for plan in plans:
             if check_mode:
@@ -228,6 +205,39 @@ def run_task(options, check_mode=False, diff=False, system=None):
     return result, warnings
 
 
+def _plan(opts, system):
+    """(FileChange or None, result so far, unload plans, loaded modules, warnings)."""
+    kernel = system.kernel
+    cmdline_text = kernel.cmdline() or ''
+    kernel_cmdline = parse_kernel_cmdline(cmdline_text)
+    change, reports, warnings = plan_file(opts, system.root, kernel_cmdline)
+    if opts['state'] == 'absent' and (opts['unload'] or opts['remove_holders']):
+        warnings.append('unload and remove_holders apply only with state=present; nothing is unloaded')
+    _boot_warnings(opts, system.root, cmdline_text, reports, warnings)
+    loaded = kernel.loaded()
+    release = kernel.release()
+    tree = ModuleTree(system.root, release) if release else None
+    plans = []
+    try:
+        if tree is not None:
+            _tree_warnings(opts, tree, loaded, warnings)
+            warnings.extend(tree.warnings)
+            if opts['unload'] and opts['state'] == 'present':
+                plans = _plan_unloads(opts, system, tree, loaded, warnings)
+    finally:
+        if tree is not None:
+            tree.close()
+    result = {
+        'name': list(opts['name']), 'state': opts['state'], 'disable': opts['disable'], 'path': opts['path'],
+        'file': None if change is None else change.action,
+        'modules': dict((n, reports[n].as_dict()) for n in opts['name']),
+        'deleted': [], 'commands': [], 'still_loaded': [], 'initramfs_stale': False,
+    }
+    if change is not None:
+        result['initramfs_stale'] = initramfs_stale(system.root, opts['path'], release, change.new, warnings)
+    return change, result, plans, loaded, warnings
+
+
 def initramfs_stale(root, path, release, new, warnings):
     """True when the installed generator copies `path` into the image of
     `release`, that image exists, and its copy is not `new` (None: the file
@@ -243,12 +253,3 @@ def initramfs_stale(root, path, release, new, warnings):
     except KmodError as exc:
         warnings.append('cannot tell whether %s holds the change, counted as stale: %s' % (image, exc.msg))
         return True
-
-
-def _make_dir(root, path):
-    directory = host_path(root, os.path.dirname(path))
-    if not os.path.isdir(directory):
-        try:
-            os.makedirs(directory, DIR_MODE)
-        except OSError as exc:
-            raise KmodError.from_os_error(exc, 'cannot create directory', path=os.path.dirname(path))

@@ -29,7 +29,7 @@ from ansible_collections.kernel.kmod.plugins.module_utils.depmod.state import (
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
 from ansible_collections.kernel.kmod.plugins.module_utils.files import (
     FileChange, apply_changes, diff_entry, plan_changes, temporary_target)
-from ansible_collections.kernel.kmod.plugins.module_utils.lock import DEFAULT_WAIT, DirectoryLock
+from ansible_collections.kernel.kmod.plugins.module_utils.lock import DEFAULT_WAIT, DirectoryLocks
 from ansible_collections.kernel.kmod.plugins.module_utils.tree.module_dir import (
     MODULE_ROOTS, check_release, find_module_dir, releases_under)
 
@@ -435,31 +435,13 @@ def apply_release(plan, options):
     return report
 
 
-class _ModuleDirLocks(object):
-    """The lock of each module directory of a run, all taken before planning
-    and held until the state is saved, in one order (two runs over several
-    releases never wait for each other crosswise).  A check-mode run only
-    reads: its locks are shared."""
-
-    def __init__(self, releases, options):
-        found = set(find_module_dir(options.basedir, release) for release in releases) - {None}
-        self.locks = [DirectoryLock(path, 'kmod_depmod', options.lock_wait, shared=options.check_mode)
-                      for path in sorted(found)]
-
-    def __enter__(self):
-        taken = []
-        try:
-            for lock in self.locks:
-                taken.append(lock.acquire())
-        except BaseException:
-            for lock in taken:
-                lock.release()
-            raise
-        return self
-
-    def __exit__(self, *exc):
-        for lock in self.locks:
-            lock.release()
+def _module_dir_locks(releases, options):
+    """The locks of each module directory of a run (lock.DirectoryLocks: all
+    taken before planning and held until the state is saved, in the one
+    order every run uses).  A check-mode run only reads: its locks are
+    shared."""
+    found = set(find_module_dir(options.basedir, release) for release in releases) - {None}
+    return DirectoryLocks(sorted(found), 'kmod_depmod', options.lock_wait, shared=options.check_mode)
 
 
 # ---------------------------------------------------------------- entry points
@@ -525,7 +507,7 @@ def run_depmod_releases(releases=None, options=None, **kwargs):
         options = make_options(**kwargs)
     names = resolve_releases(releases, options.basedir)
     result = {'changed': False, 'releases': {}, 'diff': [], 'kmod': options.flavour.as_dict()}
-    with _ModuleDirLocks(names, options):
+    with _module_dir_locks(names, options):
         with _CollectorPaused():
             plans = [plan_release(release, options) for release in names]
         for plan in plans:
@@ -547,7 +529,7 @@ def run_depmod(release=None, options=None, **kwargs):
     if options is None:
         options = make_options(**kwargs)
     release = resolve_releases(release, options.basedir)[0] if release is None else release
-    with _ModuleDirLocks([release], options):
+    with _module_dir_locks([release], options):
         with _CollectorPaused():
             plan = plan_release(release, options)
         report = apply_release(plan, options)

@@ -87,6 +87,13 @@ def check_params(params):
         raise KmodError('module options must be one line of printable text, found %r' % bad[0])
 
 
+def directories(root='/', etc_modules=False, modules_load_dir=MODULES_LOAD_DIR, modprobe_dir=MODPROBE_DIR):
+    """The host directories persistence writes into: modprobe.d, and
+    modules-load.d or (etc_modules) the directory of /etc/modules."""
+    boot = os.path.dirname(ETC_MODULES) if etc_modules else modules_load_dir
+    return [host_path(root, modprobe_dir), host_path(root, boot)]
+
+
 def paths(name, root='/', modules_load_dir=MODULES_LOAD_DIR, modprobe_dir=MODPROBE_DIR):
     """(modules-load.d file, modprobe.d file) of module `name` under root."""
     check_file_name(name)

@@ -20,9 +20,10 @@ from ansible_collections.kernel.kmod.plugins.module_utils.config.options import 
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError, ModuleNotFound, TaskError
 from ansible_collections.kernel.kmod.plugins.module_utils.files import diff_entry, read_current, stage_changes
 from ansible_collections.kernel.kmod.plugins.module_utils.kernel.state import KernelState
+from ansible_collections.kernel.kmod.plugins.module_utils.lock import DEFAULT_WAIT, DirectoryLocks
 from ansible_collections.kernel.kmod.plugins.module_utils.load.drift import plan_drift
 from ansible_collections.kernel.kmod.plugins.module_utils.load.persistence import (
-    boots_with_modules_load_d, other_boot_entries, plan_persistence,
+    boots_with_modules_load_d, directories, other_boot_entries, plan_persistence,
 )
 from ansible_collections.kernel.kmod.plugins.module_utils.load.plan import (
     LoadPlan, plan_insmod, plan_load, plan_rmmod, plan_unload,
@@ -33,6 +34,7 @@ from ansible_collections.kernel.kmod.plugins.module_utils.load.run import (
 )
 from ansible_collections.kernel.kmod.plugins.module_utils.names import alias_name, is_path, module_name
 from ansible_collections.kernel.kmod.plugins.module_utils.tree.module_dir import ModuleTree
+from ansible_collections.kernel.kmod.plugins.module_utils.trust import writable_warnings
 
 
 class System(object):
@@ -42,14 +44,21 @@ class System(object):
     are read and the persistence files written ('/' on a real host);
     calls: the kernel-changing object (insert, delete); kernel: a
     KernelState; runner: how install/remove commands run
-    (run.run_shell when None).
+    (run.run_shell when None); lock_wait: seconds to wait for another run
+    that holds the lock of a configuration directory to be written.
     """
 
-    def __init__(self, root='/', calls=None, kernel=None, runner=None):
+    def __init__(self, root='/', calls=None, kernel=None, runner=None, lock_wait=DEFAULT_WAIT):
         self.root = root
         self.kernel = kernel or KernelState(root)
         self._calls = calls
         self.runner = runner
+        self.lock_wait = lock_wait
+
+    def config_locks(self, dirs, what, shared):
+        """The lock.DirectoryLocks of configuration directories a task writes
+        (shared: a check-mode run, which only reads them)."""
+        return DirectoryLocks(dirs, what, wait=self.lock_wait, shared=shared)
 
     @property
     def calls(self):
@@ -210,18 +219,22 @@ class _Task(object):
             tree.close()
         for named in self.named:
             self._check_plan(named)
-        changes = self._plan_files(release, builtin)
-        # every file written to its temporary before the kernel is touched:
-        # a file that cannot be written stops the task with nothing done
-        staged = None if self.check_mode else stage_changes(changes)
-        try:
-            self._act()
-        except BaseException:
+        etc_modules = not boots_with_modules_load_d(self.system.root)
+        with self._locks(etc_modules) as locks:
+            # the persistence files read, planned and written under the lock
+            # of their directories: no other run of ours changes them between
+            changes = self._plan_files(release, builtin, etc_modules)
+            # every file written to its temporary before the kernel is touched:
+            # a file that cannot be written stops the task with nothing done
+            staged = None if self.check_mode else stage_changes(changes, locks.make_directory)
+            try:
+                self._act()
+            except BaseException:
+                if staged is not None:
+                    staged.abort()
+                raise
             if staged is not None:
-                staged.abort()
-            raise
-        if staged is not None:
-            staged.commit()
+                staged.commit()
         report = self.report
         report['changed'] = bool(report['inserted'] or report['deleted'] or report['commands'] or changes
                                  or report['params_written'] or report['reloaded'])
@@ -359,13 +372,19 @@ class _Task(object):
                                      'only when a module is loaded: unload it (state=absent) and load it again '
                                      'to change them, or use param_drift=apply' % (drift.module, listed))
 
-    def _plan_files(self, release, builtin):
+    def _locks(self, etc_modules):
+        """The locks of the directories persistence writes (none without persistence)."""
+        dirs = [] if self.req.persistent == 'disabled' else directories(self.system.root, etc_modules)
+        if dirs:
+            self.warnings.extend(writable_warnings(dirs, 'kmod_load'))
+        return self.system.config_locks(dirs, 'kmod_load', shared=self.check_mode)
+
+    def _plan_files(self, release, builtin, etc_modules):
         req, root = self.req, self.system.root
         if req.persistent == 'disabled':
             return []
         changes = []
         done = set()
-        etc_modules = not boots_with_modules_load_d(root)
         pending = {}
         for named in self.named:
             name = _persistent_name(named.name, named.plan.match if named.plan is not None else None)

@@ -7,6 +7,7 @@ import pytest
 
 from ansible_collections.kernel.kmod.plugins.module_utils import files
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
+from tests.lib.faults import need_root, read_only
 from tests.lib.privileges import SharedDir, as_nobody
 
 
@@ -92,6 +93,20 @@ def test_missing_directories_are_made_0755(tmp_path):
         os.umask(old_umask)
     assert target.read_bytes() == b'x'
     assert [os.stat(str(d)).st_mode & 0o777 for d in (target.parent.parent, target.parent)] == [0o755, 0o755]
+
+
+def test_missing_directories_are_made_by_the_given_maker_and_taken_back_on_failure(tmp_path):
+    made = []
+
+    def maker(path, mode):
+        made.append((path, mode))
+        os.mkdir(path, mode)
+
+    target = tmp_path / 'etc' / 'modprobe.d' / 'x.conf'
+    staged = files.stage_changes(files.plan_changes({str(target): b'x'}), make_directory=maker)
+    assert made == [(str(tmp_path / 'etc'), 0o755), (str(tmp_path / 'etc' / 'modprobe.d'), 0o755)]
+    staged.abort()
+    assert os.listdir(str(tmp_path)) == []
 
 
 def test_stage_then_abort_or_commit(tmp_path):
@@ -205,3 +220,15 @@ def test_temporary_target_reads_back_what_create_temp_names(tmp_path):
     for other in ('.modules.dep.xyz.tmp', 'modules.dep.0123456789ab.tmp', '.modules.dep.0123456789ab.tmp.bak',
                   '..0123456789ab.tmp', '.x.0123456789AB.tmp'):
         assert files.temporary_target(other) is None
+
+
+def test_a_removal_on_a_read_only_mount_says_so(tmp_path):
+    need_root()
+    (tmp_path / 'ro').mkdir()
+    gone = tmp_path / 'ro' / 'gone'
+    gone.write_bytes(b'old')
+    with read_only(str(tmp_path / 'ro')):
+        with pytest.raises(KmodError) as info:
+            files.stage_changes([files.FileChange(str(gone), b'old', None)])
+    assert info.value.errno == errno.EROFS and info.value.path == str(gone)
+    assert 'Read-only file system' in info.value.msg and gone.read_bytes() == b'old'

@@ -3,16 +3,21 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """lock.DirectoryLock with real processes: a writer waits for another
 writer and for readers, readers share, a killed holder frees the lock, and
-the error after the bound names the holder's pid."""
+the error after the bound names the holder's pid.  lock.DirectoryLocks:
+one order for any list, a missing directory guarded by its nearest
+ancestor, directories made already locked, a run that waited starting
+again when a directory appeared, nothing held after a failure."""
 
+import errno
 import os
 import signal
 import time
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
-from ansible_collections.kernel.kmod.plugins.module_utils.lock import DirectoryLock, holder_of
+from ansible_collections.kernel.kmod.plugins.module_utils.lock import DirectoryLock, DirectoryLocks, holder_of
 
 
 def hold_in_child(path, shared=False):
@@ -111,3 +116,139 @@ def test_holder_is_read_from_proc_locks(tmp_path):
         assert holder_of(fd, str(tmp_path / 'none')) == 'pid unknown'
     finally:
         os.close(fd)
+
+
+def test_directory_locks_have_one_order_lock_a_missing_directory_by_its_ancestor_and_a_link_once(tmp_path):
+    for name in ('a', 'b'):
+        (tmp_path / name).mkdir()
+    (tmp_path / 'link').symlink_to(tmp_path / 'a')
+    wanted = [str(tmp_path / 'b'), str(tmp_path / 'link'), str(tmp_path / 'missing' / 'deeper'), str(tmp_path / 'a')]
+    plan = DirectoryLocks(wanted, 'x').plan()
+    assert plan == [str(tmp_path), str(tmp_path / 'a'), str(tmp_path / 'b')]
+    assert DirectoryLocks(list(reversed(wanted)), 'x').plan() == plan
+    with DirectoryLocks(wanted, 'x') as locks:
+        assert [lock.path for lock in locks.held] == plan
+    assert locks.held == []
+
+
+def test_a_missing_directory_waits_for_the_run_holding_its_ancestor(tmp_path):
+    pid = hold_in_child(str(tmp_path))
+    try:
+        with pytest.raises(KmodError) as info:
+            DirectoryLocks([str(tmp_path / 'etc' / 'modprobe.d')], 'kmod_blacklist', wait=0.2).acquire()
+        assert info.value.msg == ('kmod_blacklist: another run (pid %d) is working on %s; gave up after waiting '
+                                  '0.2 s' % (pid, tmp_path))
+    finally:
+        stop(pid)
+
+
+def test_nothing_is_held_after_a_failure(tmp_path):
+    for name in ('a', 'b'):
+        (tmp_path / name).mkdir()
+    pid = hold_in_child(str(tmp_path / 'b'))
+    try:
+        locks = DirectoryLocks([str(tmp_path / 'b'), str(tmp_path / 'a')], 'x', wait=0.2)
+        with pytest.raises(KmodError, match='another run'):
+            locks.acquire()
+        assert locks.held == []
+        # a is free again: another descriptor of this process takes it at once
+        with DirectoryLock(str(tmp_path / 'a'), 'x', wait=0):
+            pass
+    finally:
+        stop(pid)
+
+
+def test_a_directory_made_is_0755_locked_when_it_appears_and_leaves_no_temporary(tmp_path):
+    old_umask = os.umask(0o077)
+    try:
+        with DirectoryLocks([str(tmp_path / 'etc')], 'x') as locks:
+            locks.make_directory(str(tmp_path / 'etc'))
+            assert os.stat(str(tmp_path / 'etc')).st_mode & 0o7777 == 0o755
+            assert os.listdir(str(tmp_path)) == ['etc']
+            read_end, write_end = os.pipe()
+            child = os.fork()
+            if child == 0:  # another run finds it locked
+                try:
+                    DirectoryLock(str(tmp_path / 'etc'), 'other', wait=0.2).acquire()
+                    os.write(write_end, b'free')
+                except KmodError as exc:
+                    os.write(write_end, exc.msg.encode())
+                finally:
+                    os._exit(0)
+            os.close(write_end)
+            os.waitpid(child, 0)
+            said = os.read(read_end, 4096).decode()
+            os.close(read_end)
+            assert said == 'other: another run (pid %d) is working on %s; gave up after waiting 0.2 s' % (
+                os.getpid(), tmp_path / 'etc')
+            with pytest.raises(OSError) as info:
+                locks.make_directory(str(tmp_path / 'etc'))
+            assert info.value.errno == errno.EEXIST
+            assert os.listdir(str(tmp_path)) == ['etc']
+    finally:
+        os.umask(old_umask)
+    assert locks.made == []
+    with DirectoryLock(str(tmp_path / 'etc'), 'x', wait=0):
+        pass
+
+
+def test_a_run_that_waited_starts_again_when_its_directory_appeared(tmp_path):
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # a run that makes the directory while holding its parent, then holds both a while
+        try:
+            os.close(read_end)
+            locks = DirectoryLocks([str(tmp_path / 'd')], 'child').acquire()
+            os.write(write_end, b'x')
+            time.sleep(0.3)
+            locks.make_directory(str(tmp_path / 'd'))
+            time.sleep(0.3)
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    assert os.read(read_end, 1) == b'x'
+    os.close(read_end)
+    try:
+        with DirectoryLocks([str(tmp_path / 'd')], 'x', wait=30) as locks:
+            assert [lock.path for lock in locks.held] == [str(tmp_path / 'd')]
+            assert os.waitpid(pid, os.WNOHANG) != (0, 0)   # taken only once the maker was done
+    finally:
+        stop_quietly(pid)
+
+
+def stop_quietly(pid):
+    try:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except (OSError, ChildProcessError):
+        pass
+
+
+LAYOUT = ['a', 'a/b', 'c', 'link', 'a/missing/deeper', 'c/missing', 'gone', 'a/b/../b']
+
+
+@pytest.fixture(scope='module')
+def layout(tmp_path_factory):
+    base = tmp_path_factory.mktemp('layout')
+    for name in ('a/b', 'c'):
+        (base / name).mkdir(parents=True)
+    (base / 'link').symlink_to(base / 'a' / 'b')
+    return str(base)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(LAYOUT), min_size=1, max_size=8))
+def test_the_lock_order_is_one_whatever_the_order_asked(layout, names):
+    """For any list: the same sorted real paths in any order, each one a
+    directory that exists, and every directory asked for guarded by its own
+    lock or its nearest existing ancestor's, the same for a link and where
+    it leads."""
+    wanted = [os.path.join(layout, name) for name in names]
+    plan = DirectoryLocks(wanted, 'x').plan()
+    assert plan == sorted(set(plan)) == DirectoryLocks(list(reversed(wanted)), 'x').plan()
+    assert all(os.path.isdir(path) and os.path.realpath(path) == path for path in plan)
+    for path in wanted:
+        guard = path
+        while not os.path.isdir(guard):
+            guard = os.path.dirname(guard)
+        assert os.path.realpath(guard) in plan

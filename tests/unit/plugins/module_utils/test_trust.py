@@ -10,7 +10,9 @@ import stat
 
 import pytest
 
-from ansible_collections.kernel.kmod.plugins.module_utils.trust import OURS, ROOT_ONLY, directory_problem, file_problem
+from ansible_collections.kernel.kmod.plugins.module_utils.trust import (
+    OURS, ROOT_ONLY, directory_problem, file_problem, writable_warnings,
+)
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason='giving files to another user needs root')
 
@@ -77,3 +79,25 @@ def test_a_merged_usr_layout_is_trusted(tmp_path):
     (tmp_path / 'usr' / 'lib' / 'modules').mkdir(parents=True)
     (tmp_path / 'lib').symlink_to('usr/lib')
     assert directory_problem(str(tmp_path / 'lib' / 'modules')) is None
+
+
+def test_writable_warnings_name_the_directories_written_and_the_one_at_fault(tmp_path):
+    shared = tmp_path / 'shared'
+    shared.mkdir()
+    os.chmod(str(shared), 0o777)
+    (tmp_path / 'fine').mkdir()
+    below = shared / 'etc' / 'modprobe.d'      # missing: judged by what is above it
+    other = shared / 'etc' / 'modules-load.d'
+    assert writable_warnings([str(tmp_path / 'fine')], 'kmod_load') == []
+    assert writable_warnings([str(below), str(tmp_path / 'fine'), str(other)], 'kmod_load') == [
+        'kmod_load writes into %s, %s, but %s is writable by group and others (mode 0777): whoever may write '
+        'there can change what root loads at boot' % (below, other, shared)]
+
+
+@needs_root
+def test_writable_warnings_for_a_directory_of_another_user(tmp_path):
+    (tmp_path / 'd').mkdir()
+    os.chown(str(tmp_path / 'd'), 65534, 65534)
+    assert writable_warnings([str(tmp_path / 'd')], 'kmod_blacklist') == [
+        'kmod_blacklist writes into %s, but %s is owned by uid 65534, not root or us: whoever may write there '
+        'can change what root loads at boot' % (tmp_path / 'd', tmp_path / 'd')]

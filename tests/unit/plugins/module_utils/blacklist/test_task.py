@@ -15,6 +15,7 @@ from tests.lib.fake_initramfs import build_image
 from tests.lib.fake_kernel import FakeKernel
 from tests.lib.fake_root import link, write
 from tests.lib.fake_tree import FakeTree
+from tests.lib.processes import HeldByChild
 
 RELEASE = '6.1.0-test-amd64'
 OWN = b'blacklist pcspkr\n'
@@ -236,3 +237,59 @@ def test_unload_with_absent_is_warned_and_does_nothing(tmp_path, tree_root):
     result, warnings = host.run(name=['floppy'], state='absent', unload=True)
     assert result['changed'] is False and host.calls.calls == []
     assert warnings == ['unload and remove_holders apply only with state=present; nothing is unloaded']
+
+
+def locked_host(tmp_path, tree_root, **kwargs):
+    host = Host(tmp_path, tree_root, **kwargs)
+    os.makedirs(host.path('/etc/modprobe.d'))
+    return host
+
+
+def run_with_wait(host, wait, check_mode=False, **options):
+    system = System(root=host.root, calls=host.calls, kernel=KernelState(host.root), runner=lambda c, m: (0, '', ''),
+                    lock_wait=wait)
+    return run_task(options, check_mode=check_mode, system=system)
+
+
+def test_a_run_waits_for_the_lock_of_the_file_s_directory_and_names_the_holder(tmp_path, tree_root):
+    host = locked_host(tmp_path, tree_root)
+    with HeldByChild(host.path('/etc/modprobe.d')) as pid:
+        with pytest.raises(KmodError) as info:
+            run_with_wait(host, 0.2, name=['pcspkr'])
+        assert info.value.msg == ('kmod_blacklist: another run (pid %d) is working on %s; gave up after waiting '
+                                  '0.2 s' % (pid, host.path('/etc/modprobe.d')))
+        # check mode reads only: it waits for a writer too
+        with pytest.raises(KmodError, match='another run'):
+            run_with_wait(host, 0.2, check_mode=True, name=['pcspkr'])
+    assert host.read() is None
+    result, _w = run_with_wait(host, 0.2, name=['pcspkr'])
+    assert result['file'] == 'create'
+
+
+def test_check_mode_shares_the_lock_and_a_missing_directory_waits_on_its_parent(tmp_path, tree_root):
+    host = locked_host(tmp_path, tree_root)
+    with HeldByChild(host.path('/etc/modprobe.d'), shared=True):
+        checked, _w = run_with_wait(host, 0.2, check_mode=True, name=['pcspkr'])
+        assert checked['file'] == 'create'
+        with pytest.raises(KmodError, match='another run'):
+            run_with_wait(host, 0.2, name=['pcspkr'])
+    with HeldByChild(host.path('/etc')) as pid:
+        with pytest.raises(KmodError) as info:
+            run_with_wait(host, 0.2, name=['pcspkr'], path='/etc/other.d/x.conf')
+        assert 'another run (pid %d) is working on %s;' % (pid, host.path('/etc')) in info.value.msg
+    result, _w = run_with_wait(host, 0.2, name=['pcspkr'], path='/etc/other.d/x.conf')
+    assert result['file'] == 'create' and os.stat(host.path('/etc/other.d')).st_mode & 0o777 == 0o755
+
+
+def test_a_directory_others_may_write_is_warned_about(tmp_path, tree_root):
+    host = Host(tmp_path, tree_root)
+    os.makedirs(host.path('/etc/modprobe.d'))
+    os.chmod(host.path('/etc'), 0o777)
+    result, warnings = host.run(name=['pcspkr'])
+    assert result['file'] == 'create'
+    assert warnings[0] == ('kmod_blacklist writes into %s, but %s is writable by group and others (mode 0777): '
+                           'whoever may write there can change what root loads at boot'
+                           % (host.path('/etc/modprobe.d'), host.path('/etc')))
+    os.chmod(host.path('/etc'), 0o755)
+    _result, warnings = host.run(name=['pcspkr'])
+    assert not any('writes into' in w for w in warnings)

@@ -12,6 +12,7 @@ from ansible_collections.kernel.kmod.plugins.module_utils.load.task import Syste
 from tests.lib.fake_calls import FakeKernelCalls
 from tests.lib.fake_kernel import FakeKernel
 from tests.lib.fake_tree import FakeTree
+from tests.lib.processes import HeldByChild
 
 RELEASE = '6.1.0-test-amd64'
 HEADER = load_persistence.HEADER
@@ -725,3 +726,53 @@ def test_a_host_without_systemd_persists_in_etc_modules(tmp_path, tree_root):
     host.run(name='dummy', state='absent', persistent='absent')
     with open(host.path('etc/modules')) as f:
         assert f.read() == '# boot\nloop\nbonding\n'
+
+
+def run_with_wait(host, wait, check_mode=False, **options):
+    system = System(root=host.root, calls=host.calls, kernel=KernelState(host.root), runner=host.runner,
+                    lock_wait=wait)
+    return run_task(options, check_mode=check_mode, system=system)
+
+
+@pytest.mark.parametrize('systemd, held', [(True, 'etc/modprobe.d'), (True, 'etc/modules-load.d'),
+                                           (False, 'etc')])
+def test_persistence_waits_for_the_lock_of_each_directory_it_writes(tmp_path, tree_root, systemd, held):
+    host = Host(tmp_path, tree_root, conf={'etc/modprobe.d/other.conf': '', 'etc/modules-load.d/other.conf': ''},
+                systemd=systemd)
+    with HeldByChild(host.path(held)) as pid:
+        with pytest.raises(TaskError) as info:
+            run_with_wait(host, 0.2, name='dummy', params='numdummies=2', persistent='present')
+        assert info.value.msg == ('kmod_load: another run (pid %d) is working on %s; gave up after waiting 0.2 s'
+                                  % (pid, host.path(held)))
+        assert host.calls.calls == [] and info.value.details['inserted'] == []
+        with pytest.raises(TaskError, match='another run'):
+            run_with_wait(host, 0.2, check_mode=True, name='dummy', params='numdummies=2', persistent='present')
+        # without persistence no configuration directory is locked
+        result, _w = run_with_wait(host, 0.2, name='dummy')
+        assert result['inserted'] == ['dummy']
+    result, _w = run_with_wait(host, 0.2, name='dummy', params='numdummies=2', persistent='present')
+    assert [p['action'] for p in result['persistence']] == ['create', 'create']
+
+
+def test_check_mode_shares_the_persistence_locks(tmp_path, tree_root):
+    host = Host(tmp_path, tree_root, conf={'etc/modprobe.d/other.conf': '', 'etc/modules-load.d/other.conf': ''})
+    with HeldByChild(host.path('etc/modprobe.d'), shared=True):
+        checked, _w = run_with_wait(host, 0.2, check_mode=True, name='dummy', params='numdummies=2',
+                                    persistent='present')
+        assert [p['action'] for p in checked['persistence']] == ['create', 'create']
+        with pytest.raises(TaskError, match='another run'):
+            run_with_wait(host, 0.2, name='dummy', params='numdummies=2', persistent='present')
+    assert not os.path.exists(host.path('etc/modprobe.d/dummy.conf'))
+
+
+def test_a_persistence_directory_others_may_write_is_warned_about(tmp_path, tree_root):
+    host = Host(tmp_path, tree_root, conf={'etc/modprobe.d/other.conf': ''})
+    os.chmod(host.path('etc/modprobe.d'), 0o775)
+    result, warnings = host.run(name='dummy', params='numdummies=2', persistent='present')
+    assert [p['action'] for p in result['persistence']] == ['create', 'create']
+    assert warnings == ['kmod_load writes into %s, but %s is writable by group (mode 0775): whoever may write '
+                        'there can change what root loads at boot'
+                        % (host.path('etc/modprobe.d'), host.path('etc/modprobe.d'))]
+    assert host.run(name='dummy', params='numdummies=2')[1] == []   # without persistence, no warning
+    os.chmod(host.path('etc/modprobe.d'), 0o755)
+    assert host.run(name='dummy', params='numdummies=2', persistent='present')[1] == []
