@@ -20,6 +20,12 @@ A missing image is stale.  Nothing is unpacked to disk.
 """
 
 import os
+import threading
+
+try:
+    import queue
+except ImportError:  # Python 2
+    import Queue as queue
 
 from ansible_collections.kernel.kmod.plugins.module_utils.config.precedence import host_path, resolve_in_root
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
@@ -167,6 +173,49 @@ class ImageState(object):
         self.reasons = []
 
 
+class _Comparer(object):
+    """Compares image entries with host files in a second thread, in the
+    order given: reading the module tree's files then overlaps with
+    decompressing the image (both release the GIL), which together are most
+    of a check that finds the image current.  The queue is bounded, so only
+    a few entries' bytes wait in memory."""
+
+    def __init__(self):
+        self._jobs = queue.Queue(maxsize=32)
+        self._same = {}
+        self._error = None
+        self._thread = threading.Thread(target=self._work, name='initramfs-compare')
+        self._thread.daemon = True
+        self._thread.start()
+
+    def _work(self):
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            key, host, data = job
+            if self._error is None:
+                try:
+                    self._same[key] = _read(host) == data
+                except KmodError as exc:
+                    self._error = exc
+
+    def submit(self, key, host, data):
+        self._jobs.put((key, host, data))
+
+    def results(self):
+        """{key: True when the bytes are the same}, once every job is done."""
+        self.stop()
+        if self._error is not None:
+            raise self._error
+        return self._same
+
+    def stop(self):
+        if self._thread.is_alive():
+            self._jobs.put(None)
+            self._thread.join()
+
+
 def read_state(image_host_path, root, release, generator, module_dir):
     """Read the image once: its modprobe.d files and module list, and each
     of its module files compared on the way (reasons for those)."""
@@ -176,25 +225,41 @@ def read_state(image_host_path, root, release, generator, module_dir):
     def want(name):
         return os.path.dirname(name) in dirs or name == CONF_MODULES or module_file(name) is not None
 
-    for _segment, entry in read_image(image_host_path, want):
-        if entry.data is None:
-            continue
-        if entry.name == CONF_MODULES:
-            state.conf_modules = parse_module_list(entry.data)
-            continue
-        found = module_file(entry.name)
-        if found is not None:
-            if found[0] != release:
+    found_modules = []  # Reason, or (entry name, number of its comparison), in image order
+    comparer = _Comparer()
+    try:
+        for _segment, entry in read_image(image_host_path, want):
+            if entry.data is None:
                 continue
-            state.module_names.add(module_name_from_path(entry.name))
-            host = os.path.join(module_dir, found[1]) if module_dir else None
-            if host is None or not os.path.isfile(host):
-                state.reasons.append(Reason(entry.name, 'removed', 'module'))
-            elif os.path.getsize(host) != entry.size or _read(host) != entry.data:
-                state.reasons.append(Reason(entry.name, 'differs', 'module'))
-            continue
-        if entry.name.endswith('.conf'):
-            state.conf[entry.name] = entry.data
+            if entry.name == CONF_MODULES:
+                state.conf_modules = parse_module_list(entry.data)
+                continue
+            found = module_file(entry.name)
+            if found is not None:
+                if found[0] != release:
+                    continue
+                state.module_names.add(module_name_from_path(entry.name))
+                host = os.path.join(module_dir, found[1]) if module_dir else None
+                if host is None or not os.path.isfile(host):
+                    found_modules.append(Reason(entry.name, 'removed', 'module'))
+                elif os.path.getsize(host) != entry.size:
+                    found_modules.append(Reason(entry.name, 'differs', 'module'))
+                else:
+                    key = len(found_modules)
+                    found_modules.append((entry.name, key))
+                    comparer.submit(key, host, entry.data)
+                continue
+            if entry.name.endswith('.conf'):
+                state.conf[entry.name] = entry.data
+    except BaseException:
+        comparer.stop()
+        raise
+    same = comparer.results()
+    for item in found_modules:
+        if isinstance(item, Reason):
+            state.reasons.append(item)
+        elif not same[item[1]]:
+            state.reasons.append(Reason(item[0], 'differs', 'module'))
     return state
 
 

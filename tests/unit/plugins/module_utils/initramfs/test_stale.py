@@ -74,6 +74,20 @@ def test_module_files_changed_or_gone(tmp_path):
                              ('usr/lib/modules/%s/kernel/gone.ko' % REL, 'removed', 'module')]
 
 
+def test_many_module_files_compared_in_image_order(tmp_path):
+    # more files than the comparing thread's queue holds; same sizes, so each is read and compared
+    root = host(tmp_path)
+    files = list(CURRENT)
+    for i in range(100):
+        rel = 'kernel/m%03d.ko' % i
+        with open(os.path.join(root, 'usr/lib/modules', REL, rel), 'wb') as f:
+            f.write(b'module %03d' % i)
+        files.append(('usr/lib/modules/%s/%s' % (REL, rel), (b'MODULE %03d' if i % 40 == 7 else b'module %03d') % i))
+    image(root, files + [('usr/lib/modules/%s/kernel/gone.ko' % REL, b'x')])
+    assert reasons(root) == [('usr/lib/modules/%s/kernel/m%03d.ko' % (REL, i), 'differs', 'module')
+                             for i in (7, 47, 87)] + [('usr/lib/modules/%s/kernel/gone.ko' % REL, 'removed', 'module')]
+
+
 def test_initramfs_tools_module_list(tmp_path):
     root = host(tmp_path)
     image(root, CURRENT + [('conf/modules', b'dummy numdummies=2\nold \n')])
