@@ -20,12 +20,8 @@ A missing image is stale.  Nothing is unpacked to disk.
 """
 
 import os
+import queue
 import threading
-
-try:
-    import queue
-except ImportError:  # Python 2
-    import Queue as queue
 
 from ansible_collections.kernel.kmod.plugins.module_utils.config.precedence import host_path, resolve_in_root
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError

@@ -16,10 +16,7 @@ import errno
 import os
 import stat
 
-try:
-    from collections.abc import MutableMapping
-except ImportError:  # Python 2.7 on an old managed node
-    from collections import MutableMapping
+from collections.abc import MutableMapping
 
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
 from ansible_collections.kernel.kmod.plugins.module_utils.names import module_name
