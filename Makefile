@@ -6,11 +6,12 @@ BIN := $(VENV)/bin
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.build
 export KMOD_TEST_CACHE ?= $(HOME)/.cache/kernel-kmod
 
-.PHONY: help deps venv collection-link demo test unit conformance integration sanity lint docs bench clean
+.PHONY: help deps venv collection-link demo test unit conformance integration molecule sanity lint docs bench clean
 
 help:
 	@echo "make demo   - boot a throwaway Debian VM and run playbooks/demo.yml against it"
-	@echo "make test   - the whole suite: unit, conformance, integration (VM), sanity, lint"
+	@echo "make test   - the whole suite: unit, conformance, integration (VM), molecule (VM), sanity, lint"
+	@echo "make molecule - the roles' Molecule scenarios, one VM each (MOLECULE_SCENARIOS=... for fewer)"
 
 deps: .build/apt.stamp
 .build/apt.stamp: tests/apt-packages.txt
@@ -43,6 +44,19 @@ conformance: deps venv collection-link
 integration: deps venv collection-link
 	$(BIN)/pytest tests/integration
 
+# The roles' scenarios (extensions/molecule/, where Molecule looks in a collection), one after the other, each on
+# its own VM of tests/vm. Molecule and Ansible keep their state under $(KMOD_TEST_CACHE)/molecule, never in
+# ~/.ansible or ~/.cache; the collection is this checkout, through .build (collection-link).
+MOLECULE_SCENARIOS ?= persistent_modules module_blacklist
+MOLECULE_CACHE = $(KMOD_TEST_CACHE)/molecule
+molecule: deps venv collection-link
+	@for s in $(MOLECULE_SCENARIOS); do \
+	    start=$$SECONDS; mkdir -p $(MOLECULE_CACHE)/$$s; \
+	    PATH=$(CURDIR)/$(BIN):$$PATH ANSIBLE_HOME=$(MOLECULE_CACHE)/ansible-home XDG_CACHE_HOME=$(MOLECULE_CACHE)/xdg-cache \
+	    MOLECULE_EPHEMERAL_DIRECTORY=$(MOLECULE_CACHE)/$$s $(BIN)/molecule test -s $$s || exit 1; \
+	    echo "molecule scenario $$s passed in $$((SECONDS - start)) s"; \
+	done
+
 sanity: venv
 	PATH=$(CURDIR)/$(BIN):$$PATH tests/sanity/run.sh
 
@@ -54,7 +68,7 @@ docs: venv collection-link
 
 test: deps venv collection-link
 	$(BIN)/pytest tests/unit tests/conformance tests/integration
-	$(MAKE) sanity lint docs
+	$(MAKE) molecule sanity lint docs
 
 demo: deps venv collection-link
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python tests/vm/run_playbook.py playbooks/demo.yml
