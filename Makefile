@@ -11,7 +11,7 @@ export KMOD_TEST_CACHE ?= $(HOME)/.cache/kernel-kmod
 help:
 	@echo "make demo   - boot a throwaway Debian VM and run playbooks/demo.yml against it"
 	@echo "make test   - the whole suite: unit, conformance, integration (VM), molecule (VM), sanity, lint"
-	@echo "make molecule - the roles' Molecule scenarios, one VM each (MOLECULE_SCENARIOS=... for fewer)"
+	@echo "make molecule - the roles' Molecule scenarios, one VM each, MOLECULE_JOBS (2) at once; logs in $$KMOD_TEST_CACHE/molecule"
 
 deps: .build/apt.stamp
 .build/apt.stamp: tests/apt-packages.txt
@@ -44,18 +44,14 @@ conformance: deps venv collection-link
 integration: deps venv collection-link
 	$(BIN)/pytest tests/integration
 
-# The roles' scenarios (extensions/molecule/, where Molecule looks in a collection), one after the other, each on
-# its own VM of tests/vm. Molecule and Ansible keep their state under $(KMOD_TEST_CACHE)/molecule, never in
-# ~/.ansible or ~/.cache; the collection is this checkout, through .build (collection-link).
+# The roles' scenarios (extensions/molecule/, where Molecule looks in a collection), each on its own VM of
+# tests/vm, MOLECULE_JOBS at a time (tests/molecule.sh). Molecule and Ansible keep their state under
+# $(KMOD_TEST_CACHE)/molecule, never in ~/.ansible or ~/.cache; the collection is this checkout, through .build.
 MOLECULE_SCENARIOS ?= persistent_modules module_blacklist
-MOLECULE_CACHE = $(KMOD_TEST_CACHE)/molecule
+MOLECULE_JOBS ?= 2
 molecule: deps venv collection-link
-	@for s in $(MOLECULE_SCENARIOS); do \
-	    start=$$SECONDS; mkdir -p $(MOLECULE_CACHE)/$$s; \
-	    PATH=$(CURDIR)/$(BIN):$$PATH ANSIBLE_HOME=$(MOLECULE_CACHE)/ansible-home XDG_CACHE_HOME=$(MOLECULE_CACHE)/xdg-cache \
-	    MOLECULE_EPHEMERAL_DIRECTORY=$(MOLECULE_CACHE)/$$s $(BIN)/molecule test -s $$s || exit 1; \
-	    echo "molecule scenario $$s passed in $$((SECONDS - start)) s"; \
-	done
+	PATH=$(CURDIR)/$(BIN):$$PATH MOLECULE_CACHE=$(KMOD_TEST_CACHE)/molecule MOLECULE_JOBS=$(MOLECULE_JOBS) \
+	    tests/molecule.sh $(MOLECULE_SCENARIOS)
 
 sanity: venv
 	PATH=$(CURDIR)/$(BIN):$$PATH tests/sanity/run.sh
