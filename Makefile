@@ -6,11 +6,12 @@ BIN := $(VENV)/bin
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.build
 export KMOD_TEST_CACHE ?= $(HOME)/.cache/kernel-kmod
 
-.PHONY: help deps venv collection-link demo test unit conformance integration sanity lint docs bench clean
+.PHONY: help deps venv collection-link demo test unit conformance integration molecule sanity lint docs bench clean
 
 help:
 	@echo "make demo   - boot a throwaway Debian VM and run playbooks/demo.yml against it"
-	@echo "make test   - the whole suite: unit, conformance, integration (VM), sanity, lint"
+	@echo "make test   - the whole suite: unit, conformance, integration (VM), molecule (VM), sanity, lint"
+	@echo "make molecule - the roles' Molecule scenarios, one VM each, MOLECULE_JOBS (2) at once; logs in $$KMOD_TEST_CACHE/molecule"
 
 deps: .build/apt.stamp
 .build/apt.stamp: tests/apt-packages.txt
@@ -43,6 +44,15 @@ conformance: deps venv collection-link
 integration: deps venv collection-link
 	$(BIN)/pytest tests/integration
 
+# The roles' scenarios (extensions/molecule/, where Molecule looks in a collection), each on its own VM of
+# tests/vm, MOLECULE_JOBS at a time (tests/molecule.sh). Molecule and Ansible keep their state under
+# $(KMOD_TEST_CACHE)/molecule, never in ~/.ansible or ~/.cache; the collection is this checkout, through .build.
+MOLECULE_SCENARIOS ?= persistent_modules module_blacklist
+MOLECULE_JOBS ?= 2
+molecule: deps venv collection-link
+	PATH=$(CURDIR)/$(BIN):$$PATH MOLECULE_CACHE=$(KMOD_TEST_CACHE)/molecule MOLECULE_JOBS=$(MOLECULE_JOBS) \
+	    tests/molecule.sh $(MOLECULE_SCENARIOS)
+
 sanity: venv
 	PATH=$(CURDIR)/$(BIN):$$PATH tests/sanity/run.sh
 
@@ -59,7 +69,7 @@ docs: venv collection-link
 
 test: deps venv collection-link
 	$(BIN)/pytest tests/unit tests/conformance tests/integration
-	$(MAKE) sanity lint docs
+	$(MAKE) molecule sanity lint docs
 
 demo: deps venv collection-link
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python tests/vm/run_playbook.py playbooks/demo.yml
