@@ -141,8 +141,10 @@ disable:
   description: O(disable) as given.
   returned: always
   type: bool
-path:
-  description: The file edited.
+blacklist_file:
+  description:
+    - The file edited (O(path)). Not returned as C(path), which would make Ansible add the file's owner and mode to the
+      result and replace RV(state) with the file's type.
   returned: always
   type: str
   sample: /etc/modprobe.d/kernel-kmod-blacklist.conf

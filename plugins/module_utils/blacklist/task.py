@@ -228,7 +228,8 @@ def _plan(opts, system):
         if tree is not None:
             tree.close()
     result = {
-        'name': list(opts['name']), 'state': opts['state'], 'disable': opts['disable'], 'path': opts['path'],
+        # not 'path': AnsibleModule.exit_json adds a file's owner, mode and 'state' to a result with a 'path'
+        'name': list(opts['name']), 'state': opts['state'], 'disable': opts['disable'], 'blacklist_file': opts['path'],
         'file': None if change is None else change.action,
         'modules': dict((n, reports[n].as_dict()) for n in opts['name']),
         'deleted': [], 'commands': [], 'still_loaded': [], 'initramfs_stale': False,

@@ -22,3 +22,15 @@ def test_check_mode_with_the_alias_reports_and_writes_nothing(tmp_path):
     assert result['diff'][0]['after'].endswith('\nblacklist snd_pcsp\n')
     assert result['initramfs_stale'] is False and not os.path.exists(target)
     assert any('is not in a directory modprobe reads' in w for w in warning_texts(result))
+
+
+def test_the_result_keeps_its_state_when_the_file_exists(tmp_path):
+    # AnsibleModule adds a file's owner, mode and 'state' to a result with a 'path': the file is
+    # returned as blacklist_file, so 'state' stays the task's (a role read 'file' there)
+    target = str(tmp_path / 'modprobe.d' / 'x.conf')
+    os.makedirs(os.path.dirname(target))
+    with open(target, 'w') as f:
+        f.write('blacklist pcspkr\n')
+    result = run_module_file('kmod_blacklist', tmp_path, {'name': 'pcspkr', 'path': target}, check=True)
+    assert result['state'] == 'present' and result['blacklist_file'] == target
+    assert 'path' not in result and 'mode' not in result
