@@ -156,17 +156,14 @@ class VM(object):
         # A fresh overlay holds the image's own /boot: its cached copies are those files.
         self.kernel, self.initrd = self.image.kernel, self.image.initrd
         started = time.monotonic()
-        for attempt in range(3):
-            self.port = free_port()
-            self._spawn()
-            time.sleep(0.5)
-            if self._proc.poll() is None:
-                break
-            # Most likely someone took the port between free_port() and qemu's bind.
-            if attempt == 2:
-                raise VMError('qemu exited with %s:\n%s' % (self._proc.returncode, self.console_tail()))
+        # qemu's parent is one thread that lives as long as qemu does (PDEATHSIG follows the parent
+        # *thread*): whichever thread calls start(), even one that ends soon after, qemu stays.
+        spawned = threading.Event()
+        threading.Thread(target=self._own_qemu, args=(spawned,), name='qemu-owner', daemon=True).start()
+        spawned.wait()
+        if self.restart_error:
+            raise VMError(self.restart_error)
         self._write_inventory()
-        threading.Thread(target=self._restart_on_guest_reboot, name='qemu-watcher', daemon=True).start()
         try:
             self.wait_for_ssh()
             self.settle()
@@ -216,8 +213,24 @@ class VM(object):
         # The kernel's last words decide: a reboot, not a power-off or a crash.
         return 'reboot: Restarting system' in tail(self.console_log, 15)
 
+    def _own_qemu(self, spawned):
+        try:
+            for attempt in range(3):
+                self.port = free_port()
+                self._spawn()
+                time.sleep(0.5)
+                if self._proc.poll() is None:
+                    break
+                # Most likely someone took the port between free_port() and qemu's bind.
+                if attempt == 2:
+                    self.restart_error = 'qemu exited with %s:\n%s' % (self._proc.returncode, self.console_tail())
+                    return
+        finally:
+            spawned.set()
+        self._restart_on_guest_reboot()
+
     def _restart_on_guest_reboot(self):
-        # This thread is qemu's parent (PDEATHSIG is per thread): it lives as long as qemu does.
+        # Runs in the thread that started qemu, its parent: it lives as long as qemu does.
         while True:
             proc = self._proc
             rc = proc.wait()
@@ -285,7 +298,8 @@ class VM(object):
         return ['ssh', '-p', str(self.port), '-i', self.key,
                 '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null',
                 '-o', 'LogLevel=ERROR', '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=10',
-                '-o', 'ServerAliveInterval=5', '-o', 'ServerAliveCountMax=3',
+                # several TCG guests on two cores can stall sshd for a while: a minute before giving up
+                '-o', 'ServerAliveInterval=5', '-o', 'ServerAliveCountMax=12',
                 '-o', 'ControlMaster=auto', '-o', 'ControlPersist=120',
                 '-o', 'ControlPath=%s' % self._control_path]
 
@@ -296,10 +310,16 @@ class VM(object):
         """
         if not isinstance(cmd, str):
             cmd = ' '.join(shlex.quote(c) for c in cmd)
-        proc = subprocess.run(self._ssh_base() + ['root@127.0.0.1', cmd], input=input, check=False,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              stdin=None if input is not None else subprocess.DEVNULL,
-                              universal_newlines=True, timeout=timeout)
+        for attempt in range(2):
+            proc = subprocess.run(self._ssh_base() + ['root@127.0.0.1', cmd], input=input, check=False,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  stdin=None if input is not None else subprocess.DEVNULL,
+                                  universal_newlines=True, timeout=timeout)
+            # A master connection that died hands out no session: the command never started, so
+            # it is safe to run it once more over a new connection.
+            if proc.returncode != 255 or 'mux_client_request_session' not in proc.stderr or attempt:
+                break
+            self._close_ssh_master()
         return proc.returncode, proc.stdout, proc.stderr
 
     def _close_ssh_master(self):
