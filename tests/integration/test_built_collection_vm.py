@@ -1,6 +1,7 @@
 """The collection as users install it: `ansible-galaxy collection build`, then
 `install` into an empty collections path, then each module run from there
-against the VM.
+against the VM, and the demo playbook of the installed copy (both roles) on a
+VM of its own, since it changes what the other tests start from.
 
 AnsiballZ must pack the library's packages (module_utils/depmod/,
 load/, ...) for every module; a module that imported a file the tarball
@@ -15,7 +16,8 @@ import tarfile
 
 import pytest
 
-from tests.vm.ansible_run import REPO, ansible_env, ansible_tool, run_module
+from tests.vm.ansible_run import REPO, ansible_env, ansible_tool, run_module, run_playbook
+from tests.vm.vm import VM
 
 pytestmark = pytest.mark.vm
 
@@ -75,3 +77,20 @@ def test_kmod_load_from_the_installed_collection(vm, installed):
     path, _names = installed
     result = run_module(vm, 'kernel.kmod.kmod_load', {'name': 'dummy'}, check=True, collections_path=path)
     assert result['_status'] in ('ok', 'changed'), result
+
+
+def test_demo_playbook_from_the_installed_collection(installed):
+    path, names = installed
+    demo = os.path.join(path, 'ansible_collections', 'kernel', 'kmod', 'playbooks', 'demo.yml')
+    assert os.path.isfile(demo) and 'playbooks/rolling.yml' in names
+    with VM() as machine:
+        play = run_playbook(machine, demo, collections_path=path, timeout=1800)
+    assert play.rc == 0, play.stdout[-3000:] + play.stderr[-3000:]
+    shown = play.task('Show the host before and after')['result']['msg']
+    after = shown[shown.index(next(line for line in shown if line.startswith('after:'))):]
+    assert after[0] == 'after: loaded brd, dummy (brd rd_nr=2)', shown
+    assert after[1] == '  blacklisted: pcspkr, floppy; disabled: floppy', shown
+    # systemd's /usr/lib/modprobe.d/systemd.conf has 'options dummy numdummies=0'; the role's file comes after it
+    assert after[2] == '  loaded at boot: brd, dummy; options at boot: brd rd_nr=2, dummy numdummies=0 numdummies=2', shown
+    assert after[3].endswith(': current'), shown
+    assert shown[-1] == 'reboot required: False', shown

@@ -108,8 +108,10 @@ def _mode_args(extra_vars, check, diff):
     return args
 
 
-def run_playbook(vm, playbook, extra_vars=None, check=False, diff=False, args=(), timeout=1800):
-    """Run a playbook (a path, or the YAML text of one) against the VM: an AnsibleResult."""
+def run_playbook(vm, playbook, extra_vars=None, check=False, diff=False, args=(), timeout=1800, collections_path=None):
+    """Run a playbook (a path, or the YAML text of one) against the VM: an AnsibleResult.
+
+    collections_path: as ansible_env takes it."""
     path, tmp = playbook, None
     if '\n' in playbook or not os.path.exists(playbook):
         fd, tmp = tempfile.mkstemp(prefix='kmod-play-', suffix='.yml')
@@ -118,7 +120,7 @@ def run_playbook(vm, playbook, extra_vars=None, check=False, diff=False, args=()
         path = tmp
     try:
         cmd = [ansible_tool('ansible-playbook'), '-i', vm.inventory, path]
-        return _run(cmd + _mode_args(extra_vars, check, diff) + list(args), timeout)
+        return _run(cmd + _mode_args(extra_vars, check, diff) + list(args), timeout, collections_path)
     finally:
         if tmp:
             os.remove(tmp)
