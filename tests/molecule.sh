@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # tests/molecule.sh SCENARIO...: `molecule test` of each scenario of extensions/molecule, each on its own VM of
 # tests/vm; MOLECULE_JOBS (default 1) of them at once. With more than one at a time each scenario's output goes to
 # $MOLECULE_CACHE/SCENARIO.log and only a summary line (and the log's tail on failure) is printed.
