@@ -24,7 +24,7 @@ import marshal
 import os
 import stat
 
-from ansible_collections.kernel.kmod.plugins.module_utils.files import create_temp
+from ansible_collections.kernel.kmod.plugins.module_utils.files import create_temp, read_fd
 from ansible_collections.kernel.kmod.plugins.module_utils.trust import OURS, directory_problem, file_problem
 
 # A file that is simply not there yet is no reason to warn.
@@ -42,12 +42,7 @@ def _read_trusted(path):
         problem = file_problem(st, 'it', OURS)
         if problem:
             raise ValueError(problem)
-        chunks = []
-        while True:
-            chunk = os.read(fd, 1 << 20)
-            if not chunk:
-                return b''.join(chunks)
-            chunks.append(chunk)
+        return read_fd(fd)
     finally:
         os.close(fd)
 

@@ -19,6 +19,16 @@ from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodErro
 DEFAULT_MODE = 0o644
 
 
+def read_fd(fd):
+    """Every byte left in the open file fd (OSError as os.read raises it)."""
+    chunks = []
+    while True:
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            return b''.join(chunks)
+        chunks.append(chunk)
+
+
 def read_current(path, shown=None):
     """The bytes of the regular file `path`, or None when it does not exist.
 
@@ -41,12 +51,7 @@ def read_current(path, shown=None):
         if not stat.S_ISREG(mode):
             raise KmodError('cannot read %s: it is a %s, not a regular file'
                             % (name, 'directory' if stat.S_ISDIR(mode) else 'special file'), path=name)
-        chunks = []
-        while True:
-            chunk = os.read(fd, 1 << 20)
-            if not chunk:
-                return b''.join(chunks)
-            chunks.append(chunk)
+        return read_fd(fd)
     except OSError as exc:
         raise KmodError.from_os_error(exc, 'cannot read', path=name)
     finally:

@@ -232,3 +232,16 @@ def test_a_removal_on_a_read_only_mount_says_so(tmp_path):
             files.stage_changes([files.FileChange(str(gone), b'old', None)])
     assert info.value.errno == errno.EROFS and info.value.path == str(gone)
     assert 'Read-only file system' in info.value.msg and gone.read_bytes() == b'old'
+
+
+def test_read_fd_reads_to_the_end_past_one_chunk(tmp_path):
+    data = bytes(range(256)) * (5 * 4096 + 3)   # more than one 1 MiB read
+    path = tmp_path / 'big'
+    path.write_bytes(data)
+    fd = os.open(str(path), os.O_RDONLY)
+    try:
+        os.read(fd, 10)
+        assert files.read_fd(fd) == data[10:]
+        assert files.read_fd(fd) == b''
+    finally:
+        os.close(fd)
