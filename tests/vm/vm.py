@@ -128,6 +128,7 @@ class VM(object):
         self.kernel = None         # the files qemu booted last
         self.initrd = None
         self.restart_error = None  # why the watcher could not boot the guest again
+        self.spawn_error = None    # why qemu could not be started at all
 
     # -- files in the work directory ---------------------------------------
     overlay = property(lambda self: os.path.join(self.workdir, 'disk.qcow2'))
@@ -159,10 +160,11 @@ class VM(object):
         # qemu's parent is one thread that lives as long as qemu does (PDEATHSIG follows the parent
         # *thread*): whichever thread calls start(), even one that ends soon after, qemu stays.
         spawned = threading.Event()
+        self.spawn_error = None
         threading.Thread(target=self._own_qemu, args=(spawned,), name='qemu-owner', daemon=True).start()
         spawned.wait()
-        if self.restart_error:
-            raise VMError(self.restart_error)
+        if self.spawn_error:
+            raise VMError(self.spawn_error)
         self._write_inventory()
         try:
             self.wait_for_ssh()
@@ -223,8 +225,11 @@ class VM(object):
                     break
                 # Most likely someone took the port between free_port() and qemu's bind.
                 if attempt == 2:
-                    self.restart_error = 'qemu exited with %s:\n%s' % (self._proc.returncode, self.console_tail())
+                    self.spawn_error = 'qemu exited with %s:\n%s' % (self._proc.returncode, self.console_tail())
                     return
+        except OSError as e:  # no qemu binary, no workdir: start() says so instead of waiting for ssh
+            self.spawn_error = 'cannot start qemu: %s' % e
+            return
         finally:
             spawned.set()
         self._restart_on_guest_reboot()
