@@ -254,14 +254,18 @@ def _swap_for_symlink(directory, elsewhere):
     os.symlink(str(elsewhere), str(directory))
 
 
+def _ours_and_precious(tmp_path):
+    """modprobe.d/x.conf (ours) and cron.d/x.conf (one root must not touch)."""
+    conf, elsewhere = tmp_path / 'modprobe.d', tmp_path / 'cron.d'
+    for directory, content in ((conf, b'ours'), (elsewhere, b'precious')):
+        directory.mkdir()
+        (directory / 'x.conf').write_bytes(content)
+    return conf, elsewhere
+
+
 def test_a_directory_swapped_for_a_symlink_after_staging_cannot_redirect_a_removal(tmp_path):
     # failed before the directory's descriptor was kept: commit unlinked elsewhere/x.conf
-    conf = tmp_path / 'modprobe.d'
-    conf.mkdir()
-    (conf / 'x.conf').write_bytes(b'ours')
-    elsewhere = tmp_path / 'cron.d'
-    elsewhere.mkdir()
-    (elsewhere / 'x.conf').write_bytes(b'precious')
+    conf, elsewhere = _ours_and_precious(tmp_path)
     staged = files.stage_changes(files.plan_changes({str(conf / 'x.conf'): None}))
     _swap_for_symlink(conf, elsewhere)
     staged.commit()
@@ -272,12 +276,7 @@ def test_a_directory_swapped_for_a_symlink_after_staging_cannot_redirect_a_remov
 def test_a_directory_swapped_for_a_symlink_after_staging_cannot_redirect_a_write(tmp_path):
     # failed before: the rename was looked up through the symlink (ENOENT there, or
     # a temporary planted there by the swapper renamed over elsewhere/x.conf)
-    conf = tmp_path / 'modprobe.d'
-    conf.mkdir()
-    (conf / 'x.conf').write_bytes(b'old')
-    elsewhere = tmp_path / 'cron.d'
-    elsewhere.mkdir()
-    (elsewhere / 'x.conf').write_bytes(b'precious')
+    conf, elsewhere = _ours_and_precious(tmp_path)
     staged = files.stage_changes(files.plan_changes({str(conf / 'x.conf'): b'new'}))
     (temp,) = [e for e in os.listdir(str(conf)) if e != 'x.conf']
     (elsewhere / temp).write_bytes(b'planted')
