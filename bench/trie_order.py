@@ -49,9 +49,10 @@ def load_entries(module_dir):
 
 
 def time_one(entries, layout):
-    start = time.perf_counter()
-    data = build_index_bytes(entries, layout)
-    return time.perf_counter() - start, data
+    """(wall seconds, CPU seconds of this process) of one build."""
+    start, cpu = time.perf_counter(), time.process_time()
+    build_index_bytes(entries, layout)
+    return time.perf_counter() - start, time.process_time() - cpu
 
 
 def main():
@@ -66,6 +67,7 @@ def main():
     load_before = os.getloadavg()[0]
     times = dict(((name, layout), []) for name in FILES for layout in ORDERS)
     totals = dict((layout, []) for layout in ORDERS)
+    cpu_totals = dict((layout, []) for layout in ORDERS)
     gc.disable()
     for _warm in range(1):
         for name in FILES:
@@ -74,13 +76,16 @@ def main():
     for rnd in range(REPEAT):
         order = ORDERS if rnd % 2 == 0 else ORDERS[::-1]
         sums = dict((layout, 0.0) for layout in ORDERS)
+        cpu_sums = dict((layout, 0.0) for layout in ORDERS)
         for name in FILES:
             for layout in order:
-                took, _data = time_one(entries[name], layout)
+                took, cpu = time_one(entries[name], layout)
                 times[(name, layout)].append(took)
                 sums[layout] += took
+                cpu_sums[layout] += cpu
         for layout in ORDERS:
             totals[layout].append(sums[layout])
+            cpu_totals[layout].append(cpu_sums[layout])
     gc.enable()
     load_after = os.getloadavg()[0]
     lines = ['# .bin tries of Debian\'s amd64 tree: pre-order (kmod 34) against post-order (kmod 30), library only',
@@ -94,7 +99,7 @@ def main():
              'entries read back from kmod 30\'s files; bytes checked against kmod 30 (post) and IndexBuilder (pre).'
              % REPEAT,
              '',
-             '| file | entries | post-order | pre-order | pre / post |',
+             '| file | entries | post-order (wall) | pre-order (wall) | pre / post |',
              '|---|---|---|---|---|']
     for name in FILES:
         post = statistics.median(times[(name, 'post')])
@@ -104,9 +109,14 @@ def main():
     pre = statistics.median(totals['pre'])
     lines.append('| all three | %d | %.4f s | %.4f s | %.2f |'
                  % (sum(len(e) for e in entries.values()), post, pre, pre / post))
-    lines += ['', 'Raw seconds per round (all three files):', '']
+    post_cpu = statistics.median(cpu_totals['post'])
+    pre_cpu = statistics.median(cpu_totals['pre'])
+    lines.append('| all three, CPU time of the process | %d | %.4f s | %.4f s | %.2f |'
+                 % (sum(len(e) for e in entries.values()), post_cpu, pre_cpu, pre_cpu / post_cpu))
+    lines += ['', 'Raw seconds per round (all three files, wall; CPU):', '']
     for layout in ORDERS:
-        lines.append('- %s: %s' % (layout, ', '.join('%.4f' % t for t in totals[layout])))
+        lines.append('- %s: %s; CPU %s' % (layout, ', '.join('%.4f' % t for t in totals[layout]),
+                                          ', '.join('%.4f' % t for t in cpu_totals[layout])))
     text = '\n'.join(lines) + '\n'
     sys.stdout.write(text)
     out = os.environ.get('BENCH_OUT')

@@ -28,6 +28,7 @@ _U32 = struct.Struct('>I')
 # Offsets are below _LIMIT; child words wait for the file's length as flags | (_LIMIT - distance).
 _LIMIT = OFFSET_MASK + 1
 _NONZERO = bytes([0] + [1] * 255)
+_GAPS = [0] * 128  # child characters are 7-bit
 _ONE = _U32.pack(1)
 
 
@@ -277,53 +278,57 @@ def _pre_order_body(keys, blocks):
     onto a list that is reversed at the end, and a node's distance from the
     end of the file (the bytes made so far) is known when it is made.  Its
     offset is the file's length less that distance, and the length is known
-    at the end only: child words wait in one flat list, as flags minus
-    distance, and are packed all at once, the length added, when it is.
+    at the end only: child words wait in one flat list, as flags |
+    (_LIMIT - distance), and are packed and corrected all at once when it is.
     """
     pieces = []
     emit = pieces.append
-    made = [0]  # bytes made so far: the distance of the last node from the end
-    words = []  # every child slot of every inner node: flags - distance, 0 for a gap
-    slots = []  # (index in pieces, first slot in words, slot count) of each inner node
+    made = 0  # bytes made so far: the distance of the last node from the end
+    words = []  # every child slot of every inner node: flags | (_LIMIT - distance), 0 for a gap
+    extend = words.extend
+    slots = []  # where each inner node's words go in pieces
+    ends = []  # and where they end in the packed words (bytes)
 
     def leaf(prefix, values):
+        nonlocal made
         if prefix:
             data = prefix + b'\0' + values
             emit(data)
-            made[0] += len(data)
-            return (FLAG_PREFIX | FLAG_VALUES) | (_LIMIT - made[0])
+            made += len(data)
+            return (FLAG_PREFIX | FLAG_VALUES) | (_LIMIT - made)
         emit(values)
-        made[0] += len(values)
-        return FLAG_VALUES | (_LIMIT - made[0])
+        made += len(values)
+        return FLAG_VALUES | (_LIMIT - made)
 
     def inner(prefix, values, children):
+        nonlocal made
         first = children[-1][0]
         count = children[0][0] - first + 1
-        at = len(words)
-        words.extend([0] * count)
+        at = len(words) - first
+        extend(_GAPS[:count])
         for char, word in children:
-            words[at + char - first] = word
+            words[at + char] = word
+        ends.append(4 * len(words))
         size = 2 + 4 * count
         mask = FLAG_CHILDREN
         if values is not None:
             emit(values)
             size += len(values)
-            mask |= FLAG_VALUES
-        slots.append((len(pieces), at, count))
+            mask = FLAG_CHILDREN | FLAG_VALUES
+        slots.append(len(pieces))
         emit(None)
         if prefix:
             emit(prefix + b'\0' + bytes((first, first + count - 1)))
-            size += len(prefix) + 1
-            mask |= FLAG_PREFIX
-        else:
-            emit(bytes((first, first + count - 1)))
-        made[0] += size
-        return mask | (_LIMIT - made[0])
+            made += size + len(prefix) + 1
+            return (mask | FLAG_PREFIX) | (_LIMIT - made)
+        emit(bytes((first, first + count - 1)))
+        made += size
+        return mask | (_LIMIT - made)
 
     root = _walk_trie_descending(keys, blocks, leaf, inner)
     if root is None:
         return b'', HEADER_SIZE
-    end = HEADER_SIZE + made[0]
+    end = HEADER_SIZE + made
     if end > OFFSET_MASK:
         raise KmodError('index too large: %d bytes do not fit 28-bit offsets' % end)
     if words:
@@ -334,8 +339,10 @@ def _pre_order_body(keys, blocks):
         ones[3::4] = packed[0::4].translate(_NONZERO)
         packed = (int.from_bytes(packed, 'big') - (_LIMIT - end) * int.from_bytes(ones, 'big')).to_bytes(
             len(packed), 'big')
-        for index, at, count in slots:
-            pieces[index] = packed[4 * at:4 * (at + count)]
+        start = 0
+        for index, stop in zip(slots, ends):
+            pieces[index] = packed[start:stop]
+            start = stop
     pieces.reverse()
     return b''.join(pieces), root - _LIMIT + end
 
