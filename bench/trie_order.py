@@ -115,8 +115,9 @@ def main():
                  % (sum(len(e) for e in entries.values()), post_cpu, pre_cpu, pre_cpu / post_cpu))
     lines += ['', 'Raw seconds per round (all three files, wall; CPU):', '']
     for layout in ORDERS:
-        lines.append('- %s: %s; CPU %s' % (layout, ', '.join('%.4f' % t for t in totals[layout]),
-                                          ', '.join('%.4f' % t for t in cpu_totals[layout])))
+        wall = ', '.join('%.4f' % t for t in totals[layout])
+        cpu = ', '.join('%.4f' % t for t in cpu_totals[layout])
+        lines.append('- %s: %s; CPU %s' % (layout, wall, cpu))
     text = '\n'.join(lines) + '\n'
     sys.stdout.write(text)
     out = os.environ.get('BENCH_OUT')
