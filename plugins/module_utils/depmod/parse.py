@@ -203,6 +203,11 @@ class ParseCache(object):
         self.warning = None
         self._load()
 
+    @classmethod
+    def in_dir(cls, cache_dir, name):
+        """The parse cache of a release in cache_dir (name: the state's file name)."""
+        return cls(os.path.join(cache_dir, name + CACHE_SUFFIX))
+
     def _load(self):
         data, self.warning = load_marshal(self.path, 'parse cache', absent=(errno.ENOENT,))
         if isinstance(data, dict) and data.get('format') == CACHE_FORMAT and isinstance(data.get('entries'), dict):

@@ -236,10 +236,10 @@ def _kernel_symbols(options, report):
 
 def _parse(scan, options, plan, report):
     """Parse every scanned module; unreadable ones stay in with no symbols, as with kmod."""
-    from ansible_collections.kernel.kmod.plugins.module_utils.depmod.parse import CACHE_SUFFIX, ParseCache, parse_records
+    from ansible_collections.kernel.kmod.plugins.module_utils.depmod.parse import ParseCache, parse_records
     cache = None
     if options.cache_dir:
-        cache = ParseCache(os.path.join(options.cache_dir, plan.state_name + CACHE_SUFFIX))
+        cache = ParseCache.in_dir(options.cache_dir, plan.state_name)
         if cache.warning:
             report['warnings'].append(cache.warning)
     plan.parse_cache = cache
