@@ -239,7 +239,7 @@ def _parse(scan, options, plan, report):
     from ansible_collections.kernel.kmod.plugins.module_utils.depmod.parse import ParseCache, parse_records
     cache = None
     if options.cache_dir:
-        cache = ParseCache(os.path.join(options.cache_dir, plan.state_name + '.parse.json'))
+        cache = ParseCache.in_dir(options.cache_dir, plan.state_name)
         if cache.warning:
             report['warnings'].append(cache.warning)
     plan.parse_cache = cache
