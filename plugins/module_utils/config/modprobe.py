@@ -271,7 +271,11 @@ def parse_modprobe_text(text, filename, weakdep=True):
                 pre, post, sections = _parse_softdep(name, rest, where, softdep_warnings)
                 directives.append(SoftDep(name, pre, post, filename, number, sections))
             else:
-                directives.append(WeakDep(name, _split_list(rest)[0], filename, number))
+                deps = _split_list(rest)[0]
+                if not deps:  # 'weakdep m  ': kmod takes it, with nothing to load
+                    warnings.append('%s: weakdep %s lists no module (it still hides later weakdep lines for it)'
+                                    % (where, name))
+                directives.append(WeakDep(name, deps, filename, number))
         elif cmd in ('include', 'config'):
             warnings.append("%s: '%s' is deprecated and not parsed anymore" % (where, cmd))
         else:

@@ -59,6 +59,8 @@ def comparable(directives):
     for d in directives:
         if d.kind == 'softdep' and not (d.pre or d.post):
             continue  # 'softdep m ' cannot be read back (kmod prints it that way too)
+        if d.kind == 'weakdep' and not d.deps:
+            continue  # nor 'weakdep m ', which 'weakdep m  ' (two blanks) gives
         out.append((d.kind,) + tuple(tuple(v) if isinstance(v, list) else v
                                      for v in (getattr(d, k) for k in d._fields)))
     return out

@@ -91,6 +91,14 @@ def test_softdep_other_whitespace_separates_names():
     assert directives[0].pre == ['a', 'b', 'c']
 
 
+def test_a_weakdep_of_no_module_is_taken_with_a_warning_like_kmod():
+    # found by the fuzz test: 'weakdep m  ' (two blanks) is a directive with nothing to load, 'weakdep m ' a bad line
+    directives, warnings = parse('weakdep m  \nweakdep m a\nweakdep n \n')
+    assert [(d.module, d.deps) for d in directives] == [('m', []), ('m', ['a'])]
+    assert warnings == ['f.conf:1: weakdep m lists no module (it still hides later weakdep lines for it)',
+                        "f.conf:3: ignoring bad line: 'weakdep' needs a module name and its weak dependencies"]
+
+
 def test_weakdep_and_kmod30_mode():
     directives, warnings = parse('weakdep m-x a-b  c\n')
     assert directives == [mc.WeakDep('m_x', ['a-b', 'c'], 'f.conf', 1)]
