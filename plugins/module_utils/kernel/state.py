@@ -42,7 +42,7 @@ PERMANENT_MARK = '[permanent]'
 SYSFS_TEXT_ATTRS = ('initstate', 'taint', 'srcversion', 'version')
 SYSFS_INT_ATTRS = ('refcnt', 'coresize', 'initsize')
 
-_DIGITS = frozenset('0123456789')
+_DIGITS = '0123456789'
 _HEX_DIGITS = frozenset('0123456789abcdefABCDEF')
 _TAINT_LETTERS = frozenset('ABCDEFGHIJKLMNOPQRSTUVWXYZ')
 # Bytes never allowed in a module name field: path separators and controls.
@@ -57,7 +57,8 @@ class _BadLine(Exception):
 
 
 def _is_decimal(text):
-    return bool(text) and all(c in _DIGITS for c in text)
+    # One C-level pass (str.isdigit would also take other scripts' digits).
+    return bool(text) and not text.strip(_DIGITS)
 
 
 def _parse_users(field):
@@ -159,6 +160,37 @@ def _decode(data):
     return data.decode('utf-8', 'replace')
 
 
+def _read_bytes(path):
+    """The whole content of a kernel file, with the fewest system calls:
+    open, read until the end, close (no buffered file object, no fstat;
+    a sysfs attribute is one read of at most a page).  OSError as raised."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        data = os.read(fd, 65536)
+        if data:
+            chunks = [data]
+            while data:
+                data = os.read(fd, 65536)
+                chunks.append(data)
+            data = b''.join(chunks)
+        return data
+    finally:
+        os.close(fd)
+
+
+def _skip_known(entries, proc_info):
+    """Leave out of a loaded module's sysfs entries the attributes that
+    _merge takes from its /proc/modules line when it has one (the reference
+    count, unless the kernel cannot unload modules, and the taint letters):
+    reading them would only be thrown away."""
+    if proc_info is None:
+        return
+    if proc_info.get('refcnt') is not None:
+        entries.discard('refcnt')
+    if proc_info.get('taint') is not None:
+        entries.discard('taint')
+
+
 def _strip_newline(text):
     return text[:-1] if text.endswith('\n') else text
 
@@ -192,8 +224,7 @@ class KernelState(object):
         is simply absent) when it cannot be read."""
         real = self.path(abs_path)
         try:
-            with open(real, 'rb') as f:
-                return _decode(f.read())
+            return _decode(_read_bytes(real))
         except OSError as exc:
             if exc.errno not in (errno.ENOENT, errno.ENOTDIR):
                 self._warn('cannot read %s: %s' % (real, exc.strerror or exc))
@@ -281,8 +312,7 @@ class KernelState(object):
         for param in entries or ():
             real = self.path('%s/%s' % (params_dir, param))
             try:
-                with open(real, 'rb') as f:
-                    params[param] = _strip_newline(_decode(f.read()))
+                params[param] = _strip_newline(_decode(_read_bytes(real)))
             except OSError as exc:
                 params[param] = None
                 self.unreadable_params.append('%s.%s' % (name, param))
@@ -343,6 +373,7 @@ class KernelState(object):
                 continue
             entries = set(entries)
             if 'initstate' in entries or name in proc:
+                _skip_known(entries, proc.get(name))
                 loaded[name] = self._merge(name, proc.get(name), self._sysfs_info(name, entries, want_params))
             else:
                 version = self._read_optional('%s/%s/version' % (SYS_MODULE, name)) if 'version' in entries else None
