@@ -43,7 +43,7 @@ SYSFS_TEXT_ATTRS = ('initstate', 'taint', 'srcversion', 'version')
 SYSFS_INT_ATTRS = ('refcnt', 'coresize', 'initsize')
 
 _DIGITS = '0123456789'
-_HEX_DIGITS = frozenset('0123456789abcdefABCDEF')
+_HEX_DIGITS = '0123456789abcdefABCDEF'
 _TAINT_LETTERS = frozenset('ABCDEFGHIJKLMNOPQRSTUVWXYZ')
 # Bytes never allowed in a module name field: path separators and controls.
 _BAD_NAME_CHARS = frozenset('/\0\t\r\n\x0b\x0c')
@@ -101,7 +101,8 @@ def parse_proc_modules_line(line):
     if any(not f for f in fields):
         raise _BadLine('empty field (extra spaces)')
     name, size, refcnt, users, state, address = fields[:6]
-    if any(c in _BAD_NAME_CHARS or not c.isprintable() for c in name):
+    # Every character of _BAD_NAME_CHARS but '/' is unprintable: two C-level checks.
+    if not name.isprintable() or '/' in name:
         raise _BadLine('module name %r has unprintable characters or a slash' % name)
     if not _is_decimal(size):
         raise _BadLine('size %r is not a decimal number' % size)
@@ -114,7 +115,7 @@ def parse_proc_modules_line(line):
     used_by, permanent = _parse_users(users)
     if state not in STATE_TO_INITSTATE:
         raise _BadLine('state %r is not Live, Loading or Unloading' % state)
-    if not (address.startswith('0x') and len(address) > 2 and all(c in _HEX_DIGITS for c in address[2:])):
+    if not (address.startswith('0x') and len(address) > 2 and not address[2:].strip(_HEX_DIGITS)):
         raise _BadLine('address %r is not 0x and hex digits' % address)
     taint_letters = _parse_taint_field(fields[6]) if len(fields) == 7 else ''
     return name, {
@@ -213,6 +214,8 @@ class KernelState(object):
 
     def path(self, abs_path):
         """The file of the kernel path abs_path ('/proc/modules') under root."""
+        if self.root == '/':   # the usual case, and a few hundred calls per survey
+            return '/' + abs_path.lstrip('/')
         return os.path.join(self.root, abs_path.lstrip('/'))
 
     def _warn(self, msg):
