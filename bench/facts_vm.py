@@ -34,6 +34,9 @@ nothing here asserts a time.
 
 Run: .venv/bin/python bench/facts_vm.py   (also part of make bench)
 Environment: BENCH_FACTS_N (rounds of (a)-(c), default 7),
+BENCH_FACTS_BASE (a git revision: also time the module as it was there,
+`module_base`, from the same payload with the collection's files of that
+revision, in the same rounds: a before/after under the same load),
 BENCH_ANSIBLE_N (rounds of (d), default 5), BENCH_VM_STATE (the state file
 `tests/vm/vm.py up` writes, $KMOD_TEST_CACHE/vm/running[-NAME].json: measure
 that running VM instead of booting one).
@@ -67,6 +70,7 @@ TOOLS_CMD = 'lsmod >/dev/null; modprobe -c >/dev/null'
 MODULE_IN_PAYLOAD = 'ansible_collections/kernel/kmod/plugins/modules/kmod_facts.py'
 # The rows of (a)-(c), in the order of the first round (later rounds rotate it).
 GUEST_ROWS = ('module', 'floor', 'ansiballz', 'ansiballz_ping', 'tools', 'warm', 'cold', 'nopyc')
+BASE = os.environ.get('BENCH_FACTS_BASE')
 
 # Runs in the VM: rounds of every row, the order rotated each round; prints
 # one JSON document of per-round seconds (and the guest's load average).
@@ -85,6 +89,10 @@ QUIET = dict(stdout=subprocess.DEVNULL, check=True)
 
 def module():
     subprocess.run([sys.executable, D + '/payload/' + %(module)r, D + '/args.json'], env=NODE_ENV, **QUIET)
+
+def module_base():
+    subprocess.run([sys.executable, D + '/base/' + %(module)r, D + '/args.json'],
+                   env=dict(NODE_ENV, PYTHONPATH=D + '/base'), **QUIET)
 
 def floor():
     subprocess.run([sys.executable, '-c', 'import ansible.module_utils.basic'], env=NODE_ENV, **QUIET)
@@ -125,7 +133,7 @@ for i in range(%(n)d):
         start = time.perf_counter()
         fn()
         times[name].append(time.perf_counter() - start)
-for top, dirs, _files in os.walk(D + '/payload'):
+for top, dirs, _files in list(os.walk(D + '/payload')) + list(os.walk(D + '/base')):
     assert '__pycache__' not in dirs, 'compiled files appeared in the payload: %%s' %% top
 times['loaded'] = len(kmod['loaded'])
 times['builtin'] = len(kmod['builtin'])
@@ -182,6 +190,29 @@ def node_payload(vm):
                'mv x/debug_dir payload; rm -rf x payload/args; '
                'echo \'{"ANSIBLE_MODULE_ARGS": {}}\' > args.json; test -f payload/%s'
            % (GUEST_DIR, MODULE_IN_PAYLOAD))
+    if BASE:
+        base_payload(vm)
+
+
+def base_payload(vm):
+    """GUEST_DIR/base: the payload with each of the collection's files as it was at BASE."""
+    listing = ssh_ok(vm, 'cd %s/payload && find ansible_collections -name "*.py"' % GUEST_DIR).split()
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode='w:gz') as tar:
+        prefix = 'ansible_collections/kernel/kmod/'
+        for path in listing:
+            if not path.startswith(prefix):
+                continue
+            repo_path = path[len(prefix):]
+            shown = subprocess.run(['git', '-C', REPO, 'show', '%s:%s' % (BASE, repo_path)],
+                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, check=False)
+            if shown.returncode != 0:
+                continue   # a file BASE did not have (an __init__.py Ansible writes)
+            info = tarfile.TarInfo(path)
+            info.size = len(shown.stdout)
+            tar.addfile(info, io.BytesIO(shown.stdout))
+    ssh_ok(vm, 'cd %s && cp -a payload base && base64 -d | tar -xz -C base' % GUEST_DIR,
+           stdin_text=base64.b64encode(buf.getvalue()).decode('ascii'))
 
 
 def guest_rounds(vm):
@@ -192,10 +223,14 @@ def guest_rounds(vm):
         ssh_ok(vm, 'mkdir -p %s && base64 -d | tar -xz -C %s' % (where, where), stdin_text=tree)
     node_payload(vm)
     script = GUEST_SCRIPT % {'dir': GUEST_DIR, 'tools': TOOLS_CMD, 'n': FACTS_N, 'module': MODULE_IN_PAYLOAD,
-                             'rows': GUEST_ROWS}
+                             'rows': guest_rows()}
     out = ssh_ok(vm, 'python3 -', stdin_text=script)
     ssh_ok(vm, 'rm -rf %s' % GUEST_DIR)
     return json.loads(out.strip().splitlines()[-1])
+
+
+def guest_rows():
+    return GUEST_ROWS + (('module_base',) if BASE else ())
 
 
 def ansible_rounds(vm):
@@ -236,8 +271,8 @@ def report(vm, guest, kernel, controller, started, load):
         'the module\'s result is %d bytes of JSON'
         % (kernel, vm.accel.upper(), vm.cpus, vm.memory, guest['loaded'], guest['builtin'], guest['config_files'],
            guest['result_bytes']),
-        '- reproduce: `.venv/bin/python bench/facts_vm.py` (or `make bench`); '
-        'BENCH_FACTS_N=%d, BENCH_ANSIBLE_N=%d' % (FACTS_N, ANSIBLE_N),
+        '- reproduce: `%s.venv/bin/python bench/facts_vm.py` (or `make bench`); '
+        'BENCH_FACTS_N=%d, BENCH_ANSIBLE_N=%d' % ('BENCH_FACTS_BASE=%s ' % BASE if BASE else '', FACTS_N, ANSIBLE_N),
         '',
         '## In the VM: the module as a node runs it, against kmod\'s tools (median of %d rounds, order rotated)' % FACTS_N,
         '',
@@ -257,6 +292,17 @@ def report(vm, guest, kernel, controller, started, load):
         '| `python3 AnsiballZ_ping.py` (the wrapper\'s floor: the smallest AnsibleModule) | %.3f s | %.2f |'
         % (med['ansiballz_ping'], med['ansiballz_ping'] / tools),
         '| `%s` | %.3f s | 1.00 |' % (TOOLS_CMD, tools),
+    ]
+    if BASE:
+        lines += [
+            '| the module file as at `%s` (BENCH_FACTS_BASE; same payload otherwise) | %.3f s | %.2f |'
+            % (BASE, med['module_base'], med['module_base'] / tools),
+            '',
+            'now / at %s: the module %.2f, above the floor %.2f'
+            % (BASE, med['module'] / med['module_base'],
+               (med['module'] - med['floor']) / (med['module_base'] - med['floor'])),
+        ]
+    lines += [
         '',
         'ratios: module / tools = %.2f; floor / tools = %.2f; AnsiballZ kmod_facts / tools = %.2f, '
         '/ AnsiballZ ping = %.2f'
@@ -286,7 +332,7 @@ def report(vm, guest, kernel, controller, started, load):
         '',
         '```',
     ]
-    for name in GUEST_ROWS:
+    for name in guest_rows():
         lines.append('%-14s %s' % (name, ' '.join('%.3f' % t for t in guest[name])))
     for name in ('kmod_facts', 'command_lsmod'):
         lines.append('%-14s %s' % (name, ' '.join('%.2f' % t for t in controller[name])))
