@@ -256,6 +256,11 @@ def cpu_model():
     return platform.processor() or 'unknown'
 
 
+def paired(times, top, bottom):
+    """Median over the rounds of top's time / bottom's time in the same round."""
+    return statistics.median(t / b for t, b in zip(times[top], times[bottom]))
+
+
 def report(vm, guest, kernel, controller, started, load):
     med = dict((k, statistics.median(v)) for k, v in guest.items() if isinstance(v, list))
     amed = dict((k, statistics.median(v)) for k, v in controller.items())
@@ -308,6 +313,11 @@ def report(vm, guest, kernel, controller, started, load):
         '/ AnsiballZ ping = %.2f'
         % (med['module'] / tools, med['floor'] / tools, med['ansiballz'] / tools,
            med['ansiballz'] / med['ansiballz_ping']),
+        '',
+        'the same as medians of the ratios within each round (rows of one round ran one after another, '
+        'so they saw nearly the same load): module / tools = %.2f; floor / tools = %.2f; module / floor = %.2f%s'
+        % (paired(guest, 'module', 'tools'), paired(guest, 'floor', 'tools'), paired(guest, 'module', 'floor'),
+           '; module now / at %s = %.2f' % (BASE, paired(guest, 'module', 'module_base')) if BASE else ''),
         '',
         '## Breakdown: the library alone (same rounds)',
         '',
