@@ -32,7 +32,6 @@ from ansible_collections.kernel.kmod.plugins.module_utils.config.cmdline import 
 )
 from ansible_collections.kernel.kmod.plugins.module_utils.config.precedence import modprobe_files, read_text
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
-from ansible_collections.kernel.kmod.plugins.module_utils.fnmatch_glibc import fnmatch
 from ansible_collections.kernel.kmod.plugins.module_utils.names import alias_name, module_name
 
 CMDLINE_FILE = '/proc/cmdline'
@@ -362,6 +361,7 @@ class ModprobeConfig(object):
 
     def aliases_for(self, name):
         """Alias directives whose pattern matches name, in config order (all of them)."""
+        from ansible_collections.kernel.kmod.plugins.module_utils.fnmatch_glibc import fnmatch
         name = alias_name(name)
         return [a for a in self.aliases if fnmatch(a.pattern, name)]
 
@@ -377,6 +377,7 @@ class ModprobeConfig(object):
         return ' '.join(parts)
 
     def _first_match(self, directives, module):
+        from ansible_collections.kernel.kmod.plugins.module_utils.fnmatch_glibc import fnmatch
         module = module_name(module)
         for d in directives:
             if fnmatch(d.module, module):
