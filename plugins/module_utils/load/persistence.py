@@ -58,7 +58,10 @@ def etc_modules_text(data, name, state):
     removed (absent); every other line and comment kept byte for byte.
     present adds the line 'NAME' unless a line already loads the module;
     absent removes lines that are exactly 'NAME' (what present adds): a
-    line with arguments is someone's setting and stays."""
+    line with arguments is someone's setting and stays.  A file whose last
+    line has no newline keeps that shape: present adds '\\nNAME', and absent
+    of an unterminated last line takes the newline before it, so that
+    present then absent gives back the very bytes."""
     data = data or b''
     lines = data.splitlines(True)
     if state == 'present':
@@ -67,9 +70,11 @@ def etc_modules_text(data, name, state):
             if words and module_name(words[0].decode('utf-8', 'surrogateescape')) == name:
                 return data
         if data and not data.endswith(b'\n'):
-            data += b'\n'
+            return data + b'\n' + name.encode('utf-8')
         return data + name.encode('utf-8') + b'\n'
     kept = [line for line in lines if line.rstrip(b'\r\n').strip() != name.encode('utf-8')]
+    if kept and lines and kept[-1] is not lines[-1] and not lines[-1].endswith(b'\n'):
+        kept[-1] = kept[-1][:-1] if kept[-1].endswith(b'\n') else kept[-1]
     return b''.join(kept)
 
 

@@ -3,6 +3,8 @@
 import os
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ansible_collections.kernel.kmod.plugins.module_utils import files
 
@@ -355,13 +357,27 @@ def test_etc_modules_gets_one_line_added_and_removed():
     text = load_persistence.etc_modules_text
     assert text(ETC_MODULES, 'dummy', 'present') == ETC_MODULES + b'dummy\n'
     assert text(ETC_MODULES + b'dummy\n', 'dummy', 'absent') == ETC_MODULES
-    assert text(b'loop', 'dummy', 'present') == b'loop\ndummy\n'
+    # a file without a final newline keeps that shape, and present then absent is the same bytes
+    assert text(b'loop', 'dummy', 'present') == b'loop\ndummy'
+    assert text(b'loop\ndummy', 'dummy', 'absent') == b'loop'
+    assert text(b'# x\nloop', 'dummy', 'absent') == b'# x\nloop'
     assert text(None, 'dummy', 'present') == b'dummy\n'
     # a line that loads it already, with arguments or a dash, is enough and is never removed
     assert text(ETC_MODULES, 'brd', 'present') == ETC_MODULES
     assert text(ETC_MODULES, 'brd', 'absent') == ETC_MODULES
     assert text(b'snd-dummy\n', 'snd_dummy', 'present') == b'snd-dummy\n'
     assert text(b'# dummy\ndummy\r\n dummy \n', 'dummy', 'absent') == b'# dummy\n'
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from([b'loop', b'# dummy', b'', b'  ', b'brd rd_nr=2', b'\r', b'dummyx']), max_size=6),
+       st.booleans())
+def test_etc_modules_present_then_absent_gives_back_the_same_bytes(lines, final_newline):
+    text = load_persistence.etc_modules_text
+    data = b'\n'.join(lines) + (b'\n' if final_newline and lines else b'')
+    added = text(data, 'dummy', 'present')
+    assert added != data and text(added, 'dummy', 'present') == added
+    assert text(added, 'dummy', 'absent') == data
 
 
 def test_without_systemd_the_boot_list_is_etc_modules(tmp_path):
