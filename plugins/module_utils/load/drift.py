@@ -39,6 +39,7 @@ class Drift(object):
         self.unchecked = list(unchecked)
         self.writes = list(writes)
         self.reload = reload
+        self.apply_blocked = None  # with 'warn': why 'apply' would fail now, if it would
 
     @property
     def changes(self):

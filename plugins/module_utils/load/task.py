@@ -156,6 +156,18 @@ def _after_unload(loaded, plan):
     return out
 
 
+def _why_apply_cannot(module, options, kernel, builtin, info):
+    """Why param_drift=apply would fail for this module now (a read-only
+    parameter differs and it is built in or in use), or None when it would
+    work: so that warn's advice never names a way that cannot work."""
+    try:
+        plan_drift(module, options, kernel.module_params(module), kernel.module_param_modes(module), 'apply',
+                   builtin=builtin, holders=info.get('holders') or [], refcnt=info.get('refcnt') or 0)
+    except KmodError as exc:
+        return exc.msg.split(': ', 1)[-1]
+    return None
+
+
 class _Named(object):
     """One name of the task: its plan (None: nothing to remove), the state
     of its modules before ({module: 'live', 'builtin' or 'absent'}), and
@@ -310,6 +322,9 @@ class _Task(object):
             drift = plan_drift(step.name, req.options, kernel.module_params(step.name), modes, req.param_drift,
                                builtin=step.action == 'builtin', holders=info.get('holders') or [],
                                refcnt=info.get('refcnt') or 0)
+            if drift.differences and req.param_drift == 'warn':
+                drift.apply_blocked = _why_apply_cannot(step.name, req.options, kernel, step.action == 'builtin',
+                                                        info)
             named.drifts.append(drift)
             if drift.reload:
                 named.reloads.append((self._reload_plan(tree, config, step.name, live, builtin),
@@ -391,9 +406,13 @@ class _Task(object):
                 listed = ', '.join('%s=%s (loaded with %s)' % (k, '' if v['asked'] is None else v['asked'],
                                                                v['live'])
                                    for k, v in sorted(drift.differences.items()))
+                if drift.apply_blocked:
+                    hint = '; param_drift=apply cannot change them now either (%s)' % drift.apply_blocked
+                else:
+                    hint = ', or use param_drift=apply'
                 self.warnings.append('%s is already loaded with other parameter values: %s. Parameters apply '
                                      'only when a module is loaded: unload it (state=absent) and load it again '
-                                     'to change them, or use param_drift=apply' % (drift.module, listed))
+                                     'to change them%s' % (drift.module, listed, hint))
 
     def _locks(self, etc_modules):
         """The locks of the directories persistence writes."""

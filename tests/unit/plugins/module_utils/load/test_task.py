@@ -641,6 +641,21 @@ def test_param_drift_apply_refuses_a_module_in_use_before_anything_changes(tmp_p
     assert host.calls.calls == []
 
 
+def test_param_drift_warn_does_not_advise_apply_where_apply_would_fail(tmp_path, tree_root):
+    # the persistent_modules role retries with warn after apply failed: the advice must not send it back
+    host = Host(tmp_path, tree_root)
+    host.kernel.add_module('netcore', params={'size': '1'}, param_modes={'size': 0o444}, used_by=['bonding'])
+    host.kernel.add_module('bonding')
+    host.kernel.write()
+    result, warnings = host.run(name='netcore', params='size=2')
+    assert result['changed'] is False and result['params_differ'] == {'size': {'asked': '2', 'live': '1'}}
+    assert warnings == ['netcore is already loaded with other parameter values: size=2 (loaded with 1). '
+                        'Parameters apply only when a module is loaded: unload it (state=absent) and load it '
+                        'again to change them; param_drift=apply cannot change them now either (size (mode 0444) '
+                        'is read-only, so the module must be reloaded, and it is in use by: bonding)']
+    assert host.calls.calls == []
+
+
 def test_param_drift_ignore_and_builtin(tmp_path, tree_root):
     host = Host(tmp_path, tree_root)
     host.kernel.add_module('dummy', params={'numdummies': '1'}).add_builtin('crc32c', params={'level': '1'})
