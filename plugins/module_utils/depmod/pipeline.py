@@ -23,6 +23,7 @@ import gc
 import os
 
 from ansible_collections.kernel.kmod.plugins.module_utils.config.depmod import load_depmod_config
+from ansible_collections.kernel.kmod.plugins.module_utils.depmod.incremental import text_change_counts
 from ansible_collections.kernel.kmod.plugins.module_utils.depmod.kmod_version import KmodFlavour, kmod_flavour
 from ansible_collections.kernel.kmod.plugins.module_utils.depmod.state import (
     DepmodState, input_fingerprint, outputs_stat, quick_up_to_date, state_file_name, stat_key)
@@ -58,12 +59,14 @@ class DepmodOptions(object):
     cache_dir: state and parse cache (None: no cache, no state shortcut);
     workers: parse processes (None: one per CPU); flavour: the KmodFlavour
     to copy; check_mode: plan and report, write nothing; lock_wait: seconds
-    to wait for another run that holds a module directory's lock.
+    to wait for another run that holds a module directory's lock; diff:
+    make the diff entries of changed text indexes (False: the caller does
+    not show them, and a large index's diff is not worked out).
     """
 
     def __init__(self, basedir='/', config_paths=None, config_root='/', quick=False, check_symbols=False,
                  symvers=None, system_map=None, fail_on_unresolved=False, cache_dir=DEFAULT_CACHE_DIR,
-                 workers=None, flavour=None, check_mode=False, lock_wait=DEFAULT_WAIT):
+                 workers=None, flavour=None, check_mode=False, lock_wait=DEFAULT_WAIT, diff=True):
         if symvers and system_map:
             raise KmodError('symvers and system_map are mutually exclusive (as depmod -E and -F)')
         self.basedir = basedir or '/'
@@ -79,6 +82,7 @@ class DepmodOptions(object):
         self.flavour = flavour if flavour is not None else KmodFlavour(30)
         self.check_mode = bool(check_mode)
         self.lock_wait = lock_wait
+        self.diff = bool(diff)
         if self.fail_on_unresolved and not (self.symvers or self.system_map):
             raise KmodError('fail_on_unresolved needs symvers or system_map: without the kernel\'s own '
                             'symbols every kernel symbol would count as unresolved')
@@ -112,13 +116,14 @@ class ReleasePlan(object):
         self.fingerprint = None
         self.fingerprint_of = None
         self.parse_cache = None
+        self.parse_delta = None
         self.state_name = None
 
 
 def _new_report(release, module_dir):
     return {
         'release': release, 'module_dir': module_dir, 'changed': False, 'shortcut': None,
-        'modules': 0, 'written': [], 'files': {}, 'unresolved': [], 'bad_versions': [],
+        'modules': 0, 'parsed': 0, 'written': [], 'files': {}, 'unresolved': [], 'bad_versions': [],
         'cycles': [], 'skipped': [], 'warnings': [], 'messages': [],
     }
 
@@ -175,6 +180,9 @@ def change_summary(change, new_entries=None):
         # known entries are counted as they are, without pairing them up
         return {'action': change.action, 'added': len(known if known is not None else _entries(name, change.new)),
                 'removed': 0}
+    if change.new is not None and not name.endswith('.bin'):
+        added, removed = text_change_counts(change.old, change.new)
+        return {'action': change.action, 'added': added, 'removed': removed}
     new = _entries(name, change.new, known)
     from collections import Counter  # only when a file changed
     old = Counter(_entries(name, change.old))
@@ -236,12 +244,17 @@ def _kernel_symbols(options, report):
 
 def _parse(scan, options, plan, report):
     """Parse every scanned module; unreadable ones stay in with no symbols, as with kmod."""
+    from ansible_collections.kernel.kmod.plugins.module_utils.depmod.incremental import ParseDelta
     from ansible_collections.kernel.kmod.plugins.module_utils.depmod.parse import ParseCache, parse_records
     cache = None
     if options.cache_dir:
         cache = ParseCache(os.path.join(options.cache_dir, plan.state_name + '.parse.json'))
         if cache.warning:
             report['warnings'].append(cache.warning)
+        # a few entries changed by the last run come from a small file beside it
+        plan.parse_delta = ParseDelta(cache)
+        if plan.parse_delta.warning:
+            report['warnings'].append(plan.parse_delta.warning)
     plan.parse_cache = cache
     # the CRCs of __versions matter only to depmod -e (the graph needs just the names
     # no undefined symbol has, which every parse result carries)
@@ -253,6 +266,7 @@ def _parse(scan, options, plan, report):
         for record in scan.modules:
             if id(record) not in parsed:
                 record.modinfo, record.exports, record.needs, record.versions = [], [], [], []
+    report['parsed'] = plan.parse_delta.parsed(len(scan.modules)) if plan.parse_delta else len(scan.modules)
     for problem in problems:
         path, _sep, reason = problem.partition(': ')
         report['skipped'].append({'path': path, 'reason': reason or problem})
@@ -381,7 +395,7 @@ def plan_release(release, options):
             report['files'][name] = dict(counted, action=change.action)
         else:
             report['files'][name] = change_summary(change, entries.get(name))
-        if name in DIFF_FILES:
+        if name in DIFF_FILES and options.diff:
             plan.diff.append(bounded_diff(change, DIFF_MAX_BYTES))
     report['changed'] = bool(plan.changes)
     return plan
@@ -420,7 +434,12 @@ def apply_release(plan, options):
     # what the state shortcut gives back: the run's findings, not this run's cache troubles
     kept = dict((key, list(report[key]) if isinstance(report[key], list) else report[key])
                 for key in _KEPT_REPORT_KEYS)
-    if plan.parse_cache is not None:
+    if plan.parse_delta is not None:
+        # the whole parse cache, or only what this run changed in it
+        warning = plan.parse_delta.save()
+        if warning:
+            report['warnings'].append(warning)
+    elif plan.parse_cache is not None:
         plan.parse_cache.save()
         if plan.parse_cache.warning:
             report['warnings'].append(plan.parse_cache.warning)

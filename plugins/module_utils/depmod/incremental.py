@@ -1,0 +1,185 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) kernel.kmod contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What a run after a few changed module files can skip.
+
+- ``ParseDelta``: the parse cache (parse.ParseCache, one JSON file of every
+  module's parse result) is rewritten whole only when many entries changed.
+  After a few files were added, removed or changed, only those entries go to
+  a small file beside it (marshal, through cache_file: trusted only when
+  ours, opened without following links), tied to the (size, mtime_ns, inode)
+  of the JSON file it amends.  The next run lays it over the loaded cache;
+  its entries then meet the same checks as the cache's own
+  (ParseCache.get: shape, valid_compact, the module file's stat key), so a
+  delta can make no entry the JSON file could not.  A delta that does not
+  belong to the JSON file on disk (the file was rewritten, or a run was
+  killed between the two) is ignored: the entries it held are parsed again.
+- ``text_change_counts``: the added/removed line counts of a text index
+  (what change_summary reports) without a Counter over every line: lines
+  common to the start and the end of both versions cancel out of a multiset
+  difference, so only the middle is counted.
+- ``parsed_count``: how many module files this run parsed (not from a cache).
+"""
+
+import os
+
+from ansible_collections.kernel.kmod.plugins.module_utils.cache_file import load_marshal, save_marshal
+from ansible_collections.kernel.kmod.plugins.module_utils.depmod.state import stat_key
+
+DELTA_FORMAT = 1
+# The parse cache is rewritten whole when the delta would hold more entries
+# than this (or more than a tenth of the cache).
+DELTA_MAX_ENTRIES = 256
+
+
+def delta_path(cache_path):
+    """The delta file of a parse cache file."""
+    return cache_path + '.delta'
+
+
+def _valid_delta(data):
+    """The shape save() writes: the base's stat key, {path: entry}, [path]."""
+    base = data.get('base')
+    entries = data.get('entries')
+    removed = data.get('removed')
+    return (isinstance(base, list) and len(base) == 3
+            and all(isinstance(n, int) and not isinstance(n, bool) for n in base)
+            and isinstance(entries, dict) and all(isinstance(p, str) and isinstance(e, list)
+                                                  for p, e in entries.items())
+            and isinstance(removed, list) and all(isinstance(p, str) for p in removed))
+
+
+class ParseDelta(object):
+    """The delta of one parse cache: laid over it after loading, written
+    instead of it when a run changed few entries."""
+
+    def __init__(self, cache):
+        self.cache = cache
+        self.path = delta_path(cache.path)
+        self.warning = None
+        self.applied = False
+        # the entries as the JSON file alone holds them (before the delta)
+        self.base = dict(cache.entries)
+        self.base_key = stat_key(cache.path) if cache.entries else None
+        self._apply()
+        # ... and with the delta laid over them: what this run may take
+        self.loaded = dict(cache.entries) if self.applied else self.base
+
+    def _apply(self):
+        if self.base_key is None:
+            return
+        data, self.warning = load_marshal(self.path, 'parse cache delta')
+        if not isinstance(data, dict) or data.get('format') != DELTA_FORMAT:
+            return
+        if not _valid_delta(data):
+            self.warning = 'ignoring parse cache delta %s: it does not hold what a run saves' % self.path
+            return
+        if data['base'] != self.base_key:
+            return  # written for another version of the cache file
+        entries = self.cache.entries
+        for path in data['removed']:
+            entries.pop(path, None)
+        entries.update(data['entries'])
+        self.applied = True
+
+    def parsed(self, total):
+        """How many of `total` module files were parsed in this run rather
+        than taken from the cache (or its delta)."""
+        return parsed_count(self.cache, self.loaded, total)
+
+    def changes(self):
+        """(entries, removed) of this run against the JSON file: {path: entry}
+        used now and not as the file holds it, [path] the file holds and this
+        run did not use."""
+        used = self.cache.used
+        base = self.base
+        changed = dict((path, entry) for path, entry in used.items() if base.get(path) is not entry)
+        removed = [path for path in base if path not in used]
+        return changed, removed
+
+    def save(self):
+        """Write what this run changed: as a delta when it is small, else the
+        whole cache (and no delta).  Returns a warning or None."""
+        cache = self.cache
+        changed, removed = self.changes()
+        small = len(changed) + len(removed) <= min(DELTA_MAX_ENTRIES, max(16, len(cache.used) // 10))
+        if self.base_key is not None and small and stat_key(cache.path) == self.base_key:
+            if not changed and not removed and not self.applied:
+                self.forget()
+                return None
+            return save_marshal(self.path, {'format': DELTA_FORMAT, 'base': self.base_key, 'entries': changed,
+                                            'removed': removed}, 'parse cache delta')
+        # the whole cache, then no delta (a run killed in between leaves a
+        # delta whose base no longer matches: ignored)
+        if changed or removed or cache.dirty:
+            cache.dirty = True
+        cache.save()
+        self.forget()
+        return cache.warning
+
+    def forget(self):
+        try:
+            os.unlink(self.path)
+        except OSError:
+            pass
+
+
+def parsed_count(cache, loaded, total):
+    """How many of `total` module files were parsed in this run rather than
+    taken from the cache (loaded: its entries before the run)."""
+    if cache is None:
+        return total
+    taken = sum(1 for path, entry in cache.used.items() if loaded.get(path) is entry)
+    return total - taken
+
+
+def _common_prefix(a, b):
+    """The length of the longest common prefix of two byte strings (slices
+    compared in C, halving the step)."""
+    low, high = 0, min(len(a), len(b))
+    if a[:high] == b[:high]:
+        return high
+    while high - low > 1:
+        mid = (low + high) // 2
+        if a[low:mid] == b[low:mid]:
+            low = mid
+        else:
+            high = mid
+    return low if a[low:low + 1] != b[low:low + 1] else low + 1
+
+
+def _common_suffix(a, b, limit):
+    """The length of the longest common suffix, at most limit."""
+    low, high = 0, min(len(a), len(b), limit)
+    if high == 0 or a[len(a) - high:] == b[len(b) - high:]:
+        return high
+    while high - low > 1:
+        mid = (low + high) // 2
+        if a[len(a) - mid:] == b[len(b) - mid:]:
+            low = mid
+        else:
+            high = mid
+    return low
+
+
+def text_change_counts(old, new):
+    """(added, removed): the lines of new not in old and of old not in new,
+    counted as multisets (what Counter(new) - Counter(old) sums to, lines as
+    bytes.splitlines() cuts them)."""
+    old_mid, new_mid = old, new
+    if b'\r' not in old and b'\r' not in new:
+        # every line ends at a newline: a common start and end cut at line
+        # boundaries leave the multiset difference as it is
+        prefix = old.rfind(b'\n', 0, _common_prefix(old, new)) + 1
+        suffix = _common_suffix(old, new, min(len(old), len(new)) - prefix)
+        if suffix:
+            at_old, at_new = len(old) - suffix, len(new) - suffix
+            if not ((at_old == 0 or old[at_old - 1] == 10) and (at_new == 0 or new[at_new - 1] == 10)):
+                newline = old.find(b'\n', at_old)
+                suffix = 0 if newline < 0 else len(old) - newline - 1
+        old_mid = old[prefix:len(old) - suffix]
+        new_mid = new[prefix:len(new) - suffix]
+    from collections import Counter  # only when a file changed
+    old_lines = Counter(old_mid.splitlines())
+    new_lines = Counter(new_mid.splitlines())
+    return sum((new_lines - old_lines).values()), sum((old_lines - new_lines).values())
