@@ -19,9 +19,30 @@
   common to the start and the end of both versions cancel out of a multiset
   difference, so only the middle is counted.
 - ``parsed_count``: how many module files this run parsed (not from a cache).
+- ``OutputReuse`` and ``render_outputs_reusing``: an index file is not
+  built again when the entries it is built from are those of the run that
+  wrote it and the file is as that run left it.  The state (state.py)
+  keeps, beside each output's (size, mtime_ns, inode), a digest of the
+  entries and .bin layout it was rendered from; a run whose entries have
+  the same digest, finding the file with the same stat key, takes the
+  file's bytes as the new ones (they are what rendering would give: the
+  writers are functions of the entries and layout alone).  After one module
+  without exports was added, modules.symbols and its trie (the largest
+  after the alias trie) are not rendered; modules.builtin's two tries
+  never are while their inputs stay.  Files are still compared and written
+  as in a full run, so a hand-edited or removed output is rebuilt.
 """
 
 import os
+
+try:
+    # the interpreter's own SHA-256 (see state.py: hashlib loads OpenSSL)
+    from _sha256 import sha256
+except ImportError:
+    try:
+        from _sha2 import sha256
+    except ImportError:
+        from hashlib import sha256
 
 from ansible_collections.kernel.kmod.plugins.module_utils.cache_file import load_marshal, save_marshal
 from ansible_collections.kernel.kmod.plugins.module_utils.depmod.state import stat_key
@@ -183,3 +204,126 @@ def text_change_counts(old, new):
     old_lines = Counter(old_mid.splitlines())
     new_lines = Counter(new_mid.splitlines())
     return sum((new_lines - old_lines).values()), sum((old_lines - new_lines).values())
+
+
+# ---------------------------------------------------------------- outputs the last run already wrote
+
+def _encode(text):
+    # names were decoded with surrogateescape: give back the raw bytes
+    return text.encode('utf-8', 'surrogateescape')
+
+
+def entries_digest(layout, entries):
+    """A hex digest of what an index file is rendered from: the .bin layout
+    and the entries in the order they are built (repr: the same every time
+    for the same tuples of text and numbers)."""
+    return sha256(repr((layout, entries)).encode('utf-8', 'surrogateescape')).hexdigest()
+
+
+class OutputReuse(object):
+    """Which index files of the last run this run would write again.
+
+    state: the release's DepmodState (its outputs' stat keys and digests;
+    None: nothing is reused); digests: this run's, {name: digest}, to be
+    saved with the state once the files are written.
+    """
+
+    def __init__(self, state, module_dir, layout):
+        self.module_dir = module_dir
+        self.layout = layout
+        self.old_digests = (state.digests if state is not None else None) or {}
+        self.old_outputs = (state.outputs if state is not None else None) or {}
+        self.digests = {}
+        self.reused = []
+
+    def bytes_of(self, name, entries=None, digest=None):
+        """The bytes of the file `name` when they are what rendering from
+        entries (or what `digest` says) would give, else None."""
+        if digest is None:
+            digest = entries_digest(self.layout, entries)
+        self.digests[name] = digest
+        if self.old_digests.get(name) != digest:
+            return None
+        path = os.path.join(self.module_dir, name)
+        kept = self.old_outputs.get(name)
+        if kept is None or stat_key(path) != kept:
+            return None
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, 'O_CLOEXEC', 0))
+        except OSError:
+            return None
+        try:
+            if [os.fstat(fd).st_size, os.fstat(fd).st_mtime_ns, os.fstat(fd).st_ino] != kept:
+                return None  # replaced since it was judged
+            from ansible_collections.kernel.kmod.plugins.module_utils.files import read_fd
+            data = read_fd(fd)
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
+        self.reused.append(name)
+        return data
+
+
+def build_indexes(entries_by_name, layout):
+    """{name: trie bytes} of each {name: entries} (the work a child does)."""
+    from ansible_collections.kernel.kmod.plugins.module_utils.index.bulk import build_index_bytes
+    return dict((name, build_index_bytes(entries, layout)) for name, entries in entries_by_name.items())
+
+
+def render_outputs_reusing(graph, module_dir, reuse, large, layout='post', weakdep=False, entries=None,
+                           aliases=None, symbol_digest=None):
+    """outputs.render_outputs, with the files OutputReuse finds current taken
+    from disk instead of rendered: ({name: bytes}, [warning, ...]).
+
+    large: a function giving {name: bytes} of outputs.LARGE_FILES (called
+    last: a process may be building them; see large_files); symbol_digest:
+    the digest of the symbol entries (symbol_entries_unordered's) that both
+    modules.symbols and its trie are rendered from.  The other arguments
+    are render_outputs' own.
+    """
+    from ansible_collections.kernel.kmod.plugins.module_utils.depmod import outputs
+    if graph.cycles:
+        return outputs.render_outputs(graph, module_dir, layout=layout, weakdep=weakdep)  # raises
+    records = graph.records
+    warnings = []
+    files = {}
+    kept = entries if entries is not None else {}
+
+    def index(name, made):
+        got = reuse.bytes_of(name, made)
+        return got if got is not None else outputs.build_index_bytes(made, layout)
+
+    dep_text, dep_entries = outputs.render_dep(records)
+    files['modules.dep'] = _encode(dep_text)
+    files['modules.dep.bin'] = index('modules.dep.bin', dep_entries)
+    kept['modules.dep.bin'] = dep_entries
+    if aliases is None:
+        alias_text, alias_entries = outputs.render_aliases(records, warnings)
+    else:
+        alias_text, alias_entries, alias_warnings = aliases
+        warnings.extend(alias_warnings)
+    files['modules.alias'] = _encode(alias_text)
+    kept['modules.alias.bin'] = alias_entries
+    files['modules.softdep'] = _encode(outputs.render_modinfo_lines(records, 'softdep', outputs.SOFTDEP_HEADER))
+    if weakdep:
+        files['modules.weakdep'] = _encode(outputs.render_modinfo_lines(records, 'weakdep', outputs.WEAKDEP_HEADER))
+    symbols = reuse.bytes_of('modules.symbols', digest=symbol_digest) if symbol_digest else None
+    if symbols is None:
+        symbols_text, kept['modules.symbols.bin'] = outputs.render_symbols(records, graph.owners)
+        symbols = _encode(symbols_text)
+    files['modules.symbols'] = symbols
+    for name, source, make_entries in (('modules.builtin.bin', 'modules.builtin', outputs.builtin_entries),
+                                       ('modules.builtin.alias.bin', 'modules.builtin.modinfo',
+                                        outputs.builtin_alias_entries)):
+        data = outputs._read_optional(module_dir, source, warnings)  # pylint: disable=protected-access
+        if data is None:
+            files[name] = b''  # as depmod leaves it when its input is missing
+        else:
+            kept[name] = make_entries(data, warnings)
+            files[name] = index(name, kept[name])
+    files['modules.devname'] = _encode(outputs.render_devname(records, warnings))
+    done = large()
+    for name in outputs.LARGE_FILES:
+        files[name] = done[name]
+    return dict((name, files[name]) for name in outputs.output_names(weakdep)), warnings

@@ -117,6 +117,7 @@ class ReleasePlan(object):
         self.fingerprint_of = None
         self.parse_cache = None
         self.parse_delta = None
+        self.digests = None
         self.state_name = None
 
 
@@ -334,6 +335,8 @@ def plan_release(release, options):
 
     from ansible_collections.kernel.kmod.plugins.module_utils.depmod.graph import (
         build_symbol_table, order_records, resolve_dependencies)
+    from ansible_collections.kernel.kmod.plugins.module_utils.depmod.incremental import (
+        OutputReuse, build_indexes, entries_digest, render_outputs_reusing)
     from ansible_collections.kernel.kmod.plugins.module_utils.depmod.outputs import (
         large_index_bytes, render_aliases, render_outputs, symbol_entries_unordered)
     from ansible_collections.kernel.kmod.plugins.module_utils.depmod.parse import PARALLEL_MIN_FILES, default_workers
@@ -362,8 +365,24 @@ def plan_release(release, options):
     alias_text, alias_entries = render_aliases(ordered, alias_warnings)
     symbol_table = build_symbol_table(ordered, kernel_symbols)
     workers = default_workers() if options.workers is None else options.workers
-    large = ForkedCall(large_index_bytes, alias_entries, symbol_entries_unordered(ordered, symbol_table[0]),
-                       flavour.layout, fork=workers > 1 and len(records) >= PARALLEL_MIN_FILES)
+    fork = workers > 1 and len(records) >= PARALLEL_MIN_FILES
+    symbol_entries = symbol_entries_unordered(ordered, symbol_table[0])
+    reuse = None
+    if plan.state is not None:
+        # with a state: the indexes whose entries are the last run's are taken as they are
+        reuse = OutputReuse(plan.state, module_dir, flavour.layout)
+        symbol_digest = entries_digest(flavour.layout, symbol_entries)
+        reused, todo = {}, {}
+        for name, made, digest in (('modules.alias.bin', alias_entries, None),
+                                   ('modules.symbols.bin', symbol_entries, symbol_digest)):
+            got = reuse.bytes_of(name, made, digest)
+            if got is None:
+                todo[name] = made
+            else:
+                reused[name] = got
+        large = ForkedCall(build_indexes, todo, flavour.layout, fork=fork and bool(todo))
+    else:
+        large = ForkedCall(large_index_bytes, alias_entries, symbol_entries, flavour.layout, fork=fork)
     try:
         graph = resolve_dependencies(ordered, kernel_symbols=kernel_symbols,
                                      check_versions=bool(options.check_symbols and options.symvers),
@@ -371,9 +390,20 @@ def plan_release(release, options):
                                      symbol_table=symbol_table)
         _check_graph(graph, release, options, report)
         entries = {}
-        files, warnings = render_outputs(graph, module_dir, layout=flavour.layout, weakdep=flavour.weakdep,
-                                         prebuilt=large.result, entries=entries,
-                                         aliases=(alias_text, alias_entries, alias_warnings))
+        if reuse is None:
+            files, warnings = render_outputs(graph, module_dir, layout=flavour.layout, weakdep=flavour.weakdep,
+                                             prebuilt=large.result, entries=entries,
+                                             aliases=(alias_text, alias_entries, alias_warnings))
+        else:
+            def built():
+                done = dict(reused)
+                done.update(large.result())
+                return done
+            files, warnings = render_outputs_reusing(graph, module_dir, reuse, built, layout=flavour.layout,
+                                                     weakdep=flavour.weakdep, entries=entries,
+                                                     aliases=(alias_text, alias_entries, alias_warnings),
+                                                     symbol_digest=symbol_digest)
+            plan.digests = reuse.digests
     finally:
         large.cancel()
     report['warnings'].extend(warnings)
@@ -449,7 +479,8 @@ def apply_release(plan, options):
             # saved now would vouch for outputs that do not describe it
             plan.state.forget()
             report['warnings'].append('module files changed during the run; the next run rebuilds the indexes')
-        elif not plan.state.save(plan.fingerprint, outputs_stat(plan.module_dir, plan.output_names), kept):
+        elif not plan.state.save(plan.fingerprint, outputs_stat(plan.module_dir, plan.output_names), kept,
+                                 plan.digests):
             report['warnings'].append(plan.state.warning)
     return report
 

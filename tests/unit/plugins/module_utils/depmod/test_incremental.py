@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.kernel.kmod.plugins.module_utils.depmod import incremental
+from ansible_collections.kernel.kmod.plugins.module_utils.depmod import incremental, outputs
 from ansible_collections.kernel.kmod.plugins.module_utils.depmod.incremental import (
     ParseDelta, delta_path, text_change_counts)
 from ansible_collections.kernel.kmod.plugins.module_utils.depmod.kmod_version import KmodFlavour
@@ -326,3 +326,80 @@ def test_every_run_after_changes_equals_a_full_run(pool, tmp_path_factory, steps
         again = tree.run()
         assert again['shortcut'] == 'state' and not again['changed']
     shutil.rmtree(top, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- outputs taken as the last run left them
+
+def _no_call(what):
+    def refuse(*args, **kwargs):
+        raise AssertionError('%s rendered again' % what)
+    return refuse
+
+
+def test_an_index_whose_entries_did_not_change_is_not_rendered(tree, monkeypatch):
+    tree.run()
+    tree.put('updates/m4.ko', 'plain')  # no exports: the symbol indexes stay
+    monkeypatch.setattr(outputs, 'render_symbols', _no_call('modules.symbols'))
+    built = []
+    real_build = incremental.build_indexes
+    monkeypatch.setattr(incremental, 'build_indexes', lambda todo, layout: built.append(sorted(todo))
+                        or real_build(todo, layout))
+    report = tree.run()
+    assert report['written'] == ['modules.dep', 'modules.dep.bin', 'modules.alias', 'modules.alias.bin']
+    assert built == [['modules.alias.bin']]  # the symbol trie was taken from disk
+    monkeypatch.undo()
+    assert tree.outputs() == tree.full_run_outputs(tree.root + '.full')
+
+
+@pytest.mark.parametrize('name', ['modules.symbols', 'modules.symbols.bin', 'modules.builtin.bin'])
+@pytest.mark.parametrize('how', ['edited', 'removed'])
+def test_a_reusable_index_changed_by_hand_is_rendered_again(tree, name, how):
+    tree.run()
+    path = tree.path(name)
+    if how == 'edited':
+        with open(path, 'ab') as f:
+            f.write(b'by hand\n')
+    else:
+        os.unlink(path)
+    tree.put('updates/m4.ko', 'plain')
+    report = tree.run()
+    assert name in report['written']
+    assert tree.outputs() == tree.full_run_outputs(tree.root + '.full')
+
+
+def test_digests_of_another_layout_are_not_reused(tree):
+    """The .bin layout is part of what a trie is rendered from (kmod 34 writes pre-order)."""
+    tree.run()
+    tree.put('updates/m4.ko', 'plain')
+    tree.run(flavour=KmodFlavour(34))
+    full = tree.full_run_outputs(tree.root + '.full')
+    assert tree.outputs() != full  # kmod 34 also writes modules.weakdep and other tries
+    run_depmod(REL, options=tree.options(root=tree.root + '.full', cache_dir=None, flavour=KmodFlavour(34)))
+    assert tree.outputs() == tree.outputs(os.path.join(tree.root + '.full', 'lib', 'modules', REL))
+
+
+def test_render_outputs_reusing_nothing_is_render_outputs(tree):
+    from ansible_collections.kernel.kmod.plugins.module_utils.depmod.graph import resolve_dependencies
+    from ansible_collections.kernel.kmod.plugins.module_utils.depmod.parse import parse_records
+    from ansible_collections.kernel.kmod.plugins.module_utils.depmod.scan import scan_modules
+    from ansible_collections.kernel.kmod.plugins.module_utils.config.depmod import load_depmod_config
+    tree.put('kernel/m4.ko', 'need_b')
+    tree.put('kernel/m5.ko', 'corrupt')
+    for layout, weakdep in (('post', False), ('pre', True)):
+        config = load_depmod_config(root='/', paths=[tree.conf_dir], release=REL)
+        scan = scan_modules(tree.root, REL, config, module_dir=tree.module_dir)
+        good, _problems = parse_records(scan.modules, workers=1)
+        for record in scan.modules:
+            if record not in good:
+                record.modinfo, record.exports, record.needs, record.versions = [], [], [], []
+        graph = resolve_dependencies(scan.modules)
+        expected = outputs.render_outputs(graph, tree.module_dir, layout=layout, weakdep=weakdep)
+        reuse = incremental.OutputReuse(None, tree.module_dir, layout)
+        got = incremental.render_outputs_reusing(
+            graph, tree.module_dir, reuse,
+            lambda: outputs.large_index_bytes(outputs.render_aliases(graph.records, [])[1],
+                                              outputs.symbol_entries_unordered(graph.records, graph.owners),
+                                              layout),
+            layout=layout, weakdep=weakdep)
+        assert got == expected
+        assert reuse.reused == []
