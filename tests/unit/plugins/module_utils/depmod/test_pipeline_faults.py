@@ -176,7 +176,7 @@ def test_killed_incremental_runs_leave_no_lie_and_the_repair_equals_a_full_run(t
              needs=['f1'])
     build_ko(os.path.join(spare, 'm4.ko'), modinfo=['license=GPL'], needs=['f3'])
     kills = 0
-    for round_number in range(12):
+    for round_number in range(16):
         old = outputs(module_dir)
         if round_number % 3 == 0:
             add_module(module_dir, 'r%d' % round_number)
@@ -189,7 +189,7 @@ def test_killed_incremental_runs_leave_no_lie_and_the_repair_equals_a_full_run(t
                 f.write(data if round_number % 2 else data + b'\0' * round_number)
             os.rename(target + '.new', target)
         proc = subprocess.Popen([sys.executable, '-c', script], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        time.sleep(rng.uniform(0.0, 0.25))
+        time.sleep(rng.uniform(0.0, 0.15))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             kills += 1
@@ -203,4 +203,4 @@ def test_killed_incremental_runs_leave_no_lie_and_the_repair_equals_a_full_run(t
             if not name.startswith('.'):
                 assert data in (old.get(name), complete.get(name)), (round_number, name)
         assert run_depmod(REL, options(base))['shortcut'] == 'state'
-    assert kills >= 3
+    assert kills >= 5      # most rounds were really cut short
