@@ -403,3 +403,20 @@ def test_render_outputs_reusing_nothing_is_render_outputs(tree):
             layout=layout, weakdep=weakdep)
         assert got == expected
         assert reuse.reused == []
+
+
+_TEXT = st.text(st.characters(blacklist_characters='\0'), max_size=4)
+_ENTRIES = st.lists(st.tuples(_TEXT, _TEXT, st.integers(0, 5)), max_size=4)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_ENTRIES, _ENTRIES, st.sampled_from(['post', 'pre']), st.sampled_from(['post', 'pre']))
+def test_entries_digest_tells_apart_what_differs(a, b, layout_a, layout_b):
+    same = incremental.entries_digest(layout_a, a) == incremental.entries_digest(layout_b, b)
+    assert same == ((layout_a, a) == (layout_b, b))
+
+
+def test_entries_digest_tells_apart_names_that_encode_alike():
+    # 'é' and the two escaped bytes of its UTF-8 form are one byte string under surrogateescape
+    assert incremental.entries_digest('post', [('\udcc3\udca9', 'm', 0)]) != \
+        incremental.entries_digest('post', [('\u00e9', 'm', 0)])
