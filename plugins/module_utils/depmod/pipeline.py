@@ -23,7 +23,6 @@ import gc
 import os
 
 from ansible_collections.kernel.kmod.plugins.module_utils.config.depmod import load_depmod_config
-from ansible_collections.kernel.kmod.plugins.module_utils.depmod.incremental import text_change_counts
 from ansible_collections.kernel.kmod.plugins.module_utils.depmod.kmod_version import KmodFlavour, kmod_flavour
 from ansible_collections.kernel.kmod.plugins.module_utils.depmod.state import (
     DepmodState, input_fingerprint, outputs_stat, quick_up_to_date, state_file_name, stat_key)
@@ -182,6 +181,8 @@ def change_summary(change, new_entries=None):
         return {'action': change.action, 'added': len(known if known is not None else _entries(name, change.new)),
                 'removed': 0}
     if change.new is not None and not name.endswith('.bin'):
+        # only when a file changed: a run with nothing to do does not import it
+        from ansible_collections.kernel.kmod.plugins.module_utils.depmod.incremental import text_change_counts
         added, removed = text_change_counts(change.old, change.new)
         return {'action': change.action, 'added': added, 'removed': removed}
     new = _entries(name, change.new, known)
