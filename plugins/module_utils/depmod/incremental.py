@@ -339,3 +339,113 @@ def render_outputs_reusing(graph, module_dir, reuse, large, layout='post', weakd
     for name in LARGE_FILES:
         files[name] = done[name]
     return dict((name, files[name]) for name in output_names(weakdep)), warnings
+
+
+# ---------------------------------------------------------------- dependencies the last run worked out
+
+GRAPH_FORMAT = 1
+
+
+def graph_cache_path(state_path):
+    """The graph cache beside a state file."""
+    return state_path[:-len('.state')] + '.graph' if state_path.endswith('.state') else state_path + '.graph'
+
+
+class GraphCache(object):
+    """What the last rebuild worked out about dependencies: the owner of every
+    symbol a module exports, and each module file's direct dependencies (by
+    name, in the order first needed), keyed by its path and (size,
+    mtime_ns, inode).
+
+    A module's direct dependencies are the owners of the symbols it needs:
+    when its file is the one the cache saw and every symbol has the owner
+    the cache saw, they are the ones the cache holds.  So after a module
+    without exports is added, only that module's symbols are looked up.
+    Nothing read back is trusted further than that: entries are used only
+    through lookups that fail on anything a run did not write (a name that
+    is no module of this run, a malformed entry), and then the whole graph is
+    worked out again.  key: the options the parse depends on (a cache of
+    other options is not used).
+    """
+
+    def __init__(self, path, key):
+        self.path = path
+        self.key = key
+        self.owners = None
+        self.direct = None
+        self.warning = None
+        data, self.warning = load_marshal(path, 'depmod graph cache')
+        if (isinstance(data, dict) and data.get('format') == GRAPH_FORMAT and data.get('key') == key
+                and isinstance(data.get('owners'), dict) and isinstance(data.get('direct'), dict)):
+            self.owners = data['owners']
+            self.direct = data['direct']
+
+    def save(self, records, direct, owners):
+        """Keep this run's owners ({symbol: module name}) and direct
+        dependencies (positions into records); a warning or None."""
+        kept = {}
+        for record, mine in zip(records, direct):
+            if record.stat_key is not None:
+                kept[record.path] = [list(record.stat_key), [records[j].name for j in mine]]
+        return save_marshal(self.path, {'format': GRAPH_FORMAT, 'key': self.key, 'owners': owners, 'direct': kept},
+                            'depmod graph cache')
+
+
+def owner_names(owners):
+    """{symbol: name of the module owning it} (the kernel's own symbols left out)."""
+    return dict((symbol, owner.name) for symbol, owner in owners.items() if owner is not None)
+
+
+def resolve_reusing(records, symbol_table, cache):
+    """graph.resolve_dependencies(records, symbol_table=...) without kernel
+    symbol checks, taking from the GraphCache what it still knows.
+
+    Returns (GraphResult or None, direct, names): None when the modules form
+    a cycle (the caller reports it through resolve_dependencies); direct:
+    each record's direct dependencies (positions), names: owner_names, for
+    the next run's cache.
+    """
+    from ansible_collections.kernel.kmod.plugins.module_utils.depmod.graph import (
+        GraphResult, _direct_deps, _set_transitive_deps, _topological_order)
+    owners, crcs = symbol_table
+    names = owner_names(owners)
+    position = dict((id(record), i) for i, record in enumerate(records))
+    position_of_name = dict((record.name, i) for i, record in enumerate(records))
+    known = None
+    if cache is not None and cache.owners == names and len(position_of_name) == len(records):
+        known = cache.direct
+    owner_position = None
+    direct = []
+    for record in records:
+        mine = None
+        if known is not None and record.stat_key is not None:
+            try:
+                key, deps = known.get(record.path) or (None, ())
+                if key == list(record.stat_key):
+                    mine = [position_of_name[name] for name in deps]
+            except (TypeError, ValueError, KeyError):
+                # not what a run writes: every module's symbols are looked up again
+                return resolve_reusing(records, symbol_table, None)
+        if mine is None:
+            if owner_position is None:
+                owner_position = dict((symbol, position[id(owner)]) for symbol, owner in owners.items()
+                                      if owner is not None)
+            mine = _direct_deps(record, owner_position)
+        direct.append(mine)
+    users = [0] * len(records)
+    for mine in direct:
+        for j in mine:
+            users[j] += 1
+    topo = _topological_order(direct, users)
+    if len(topo) < len(records):
+        return None, direct, names
+    result = GraphResult(records)
+    result.owners = owners
+    result.crcs = crcs
+    sort_index = [0] * len(records)
+    for k, i in enumerate(topo):
+        sort_index[i] = k
+    for i, record in enumerate(records):
+        result.sort_index[id(record)] = sort_index[i]
+    _set_transitive_deps(records, direct, topo, sort_index)
+    return result, direct, names

@@ -117,6 +117,7 @@ class ReleasePlan(object):
         self.parse_cache = None
         self.parse_delta = None
         self.digests = None
+        self.graph_cache = None
         self.state_name = None
 
 
@@ -337,7 +338,8 @@ def plan_release(release, options):
     from ansible_collections.kernel.kmod.plugins.module_utils.depmod.graph import (
         build_symbol_table, order_records, resolve_dependencies)
     from ansible_collections.kernel.kmod.plugins.module_utils.depmod.incremental import (
-        OutputReuse, build_indexes, entries_digest, render_outputs_reusing)
+        GraphCache, OutputReuse, build_indexes, entries_digest, graph_cache_path, render_outputs_reusing,
+        resolve_reusing)
     from ansible_collections.kernel.kmod.plugins.module_utils.depmod.outputs import (
         large_index_bytes, render_aliases, render_outputs, symbol_entries_unordered)
     from ansible_collections.kernel.kmod.plugins.module_utils.depmod.parse import PARALLEL_MIN_FILES, default_workers
@@ -385,10 +387,20 @@ def plan_release(release, options):
     else:
         large = ForkedCall(large_index_bytes, alias_entries, symbol_entries, flavour.layout, fork=fork)
     try:
-        graph = resolve_dependencies(ordered, kernel_symbols=kernel_symbols,
-                                     check_versions=bool(options.check_symbols and options.symvers),
-                                     collect_unresolved=options.check_symbols and kernel_symbols is not None,
-                                     symbol_table=symbol_table)
+        check_versions = bool(options.check_symbols and options.symvers)
+        collect_unresolved = options.check_symbols and kernel_symbols is not None
+        graph = None
+        if reuse is not None and not (check_versions or collect_unresolved):
+            # the direct dependencies of unchanged modules whose symbols kept their owners come from
+            # the graph cache (the reports of depmod -e need every need looked at: not then)
+            cache = GraphCache(graph_cache_path(plan.state.path), repr(settings))
+            if cache.warning:
+                report['warnings'].append(cache.warning)
+            graph, direct, names = resolve_reusing(ordered, symbol_table, cache)
+            plan.graph_cache = (cache, ordered, direct, names)
+        if graph is None:
+            graph = resolve_dependencies(ordered, kernel_symbols=kernel_symbols, check_versions=check_versions,
+                                         collect_unresolved=collect_unresolved, symbol_table=symbol_table)
         _check_graph(graph, release, options, report)
         entries = {}
         if reuse is None:
@@ -483,6 +495,11 @@ def apply_release(plan, options):
         elif not plan.state.save(plan.fingerprint, outputs_stat(plan.module_dir, plan.output_names), kept,
                                  plan.digests):
             report['warnings'].append(plan.state.warning)
+        elif plan.graph_cache is not None:
+            cache, records, direct, names = plan.graph_cache
+            warning = cache.save(records, direct, names)
+            if warning:
+                report['warnings'].append(warning)
     return report
 
 

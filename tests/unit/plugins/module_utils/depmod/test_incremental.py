@@ -420,3 +420,102 @@ def test_entries_digest_tells_apart_names_that_encode_alike():
     # 'é' and the two escaped bytes of its UTF-8 form are one byte string under surrogateescape
     assert incremental.entries_digest('post', [('\udcc3\udca9', 'm', 0)]) != \
         incremental.entries_digest('post', [('\u00e9', 'm', 0)])
+
+
+# ---------------------------------------------------------------- direct dependencies the last run found
+
+def _count_lookups(monkeypatch):
+    from ansible_collections.kernel.kmod.plugins.module_utils.depmod import graph
+    looked_up = []
+    real = graph._direct_deps  # pylint: disable=protected-access
+
+    def counting(record, owner_position):
+        looked_up.append(record.name)
+        return real(record, owner_position)
+    monkeypatch.setattr(graph, '_direct_deps', counting)
+    return looked_up
+
+
+def _graph_cache_file(tree):
+    return [os.path.join(tree.cache_dir, n) for n in os.listdir(tree.cache_dir) if n.endswith('.graph')][0]
+
+
+def test_only_new_modules_are_looked_up_while_owners_stay(tree, monkeypatch):
+    tree.run()
+    looked_up = _count_lookups(monkeypatch)
+    tree.put('updates/m4.ko', 'need_b')   # needs sb and sc, exports nothing
+    tree.run()
+    assert looked_up == ['m4']
+    del looked_up[:]
+    tree.put('kernel/m1.ko', 'need_a', in_place=True)   # rewritten: its file is not the one the cache saw
+    tree.run()
+    assert looked_up == ['m1']
+    monkeypatch.undo()
+    assert tree.outputs() == tree.full_run_outputs(tree.root + '.full')
+
+
+def test_a_new_owner_makes_every_module_looked_up(tree, monkeypatch):
+    tree.run()
+    looked_up = _count_lookups(monkeypatch)
+    tree.put('kernel/m5.ko', 'exp_a2')   # later in modules.order than m0: owns sa now
+    report = tree.run()
+    assert sorted(looked_up) == ['m0', 'm1', 'm2', 'm3', 'm5'] and report['modules'] == 5
+    monkeypatch.undo()
+    assert tree.outputs() == tree.full_run_outputs(tree.root + '.full')
+
+
+@pytest.mark.parametrize('bad', [
+    'not a dict',
+    {'format': 1, 'key': 'other options', 'owners': {}, 'direct': {}},
+    'direct names a module that is not there',
+    'direct entry of the wrong shape',
+    'direct entry of the wrong type',
+])
+def test_a_graph_cache_a_run_did_not_write_is_not_used(tree, monkeypatch, bad):
+    tree.run()
+    path = _graph_cache_file(tree)
+    data = marshal.loads(_read(path))
+    m1 = tree.path('kernel/m1.ko')
+    if bad == 'direct names a module that is not there':
+        data['direct'][m1][1] = ['nosuch']
+    elif bad == 'direct entry of the wrong shape':
+        data['direct'][m1] = [data['direct'][m1][0]]
+    elif bad == 'direct entry of the wrong type':
+        data['direct'][m1] = 7
+    elif isinstance(bad, dict):
+        data = dict(data, key=bad['key'])
+    else:
+        data = bad
+    with open(path, 'wb') as f:
+        f.write(marshal.dumps(data))
+    looked_up = _count_lookups(monkeypatch)
+    tree.put('updates/m4.ko', 'plain')
+    tree.run()
+    assert sorted(looked_up) == ['m0', 'm1', 'm2', 'm3', 'm4']
+    monkeypatch.undo()
+    assert tree.outputs() == tree.full_run_outputs(tree.root + '.full')
+
+
+def test_an_untrusted_graph_cache_is_ignored_with_a_warning(tree, monkeypatch):
+    tree.run()
+    os.chmod(_graph_cache_file(tree), 0o666)
+    looked_up = _count_lookups(monkeypatch)
+    tree.put('updates/m4.ko', 'plain')
+    report = tree.run()
+    assert len(looked_up) == 5
+    assert any('ignoring depmod graph cache' in w for w in report['warnings']), report['warnings']
+
+
+def test_a_dependency_cycle_is_still_reported(tree):
+    from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
+    tree.run()
+    # m5 (exp_a2) owns sa and needs sb; m4, later, owns sb and needs sa
+    build_ko(os.path.join(tree.root, 'cyc.ko'), modinfo=['license=GPL'], exports=['sb'], needs=['sa'])
+    tree.pool['cyc'] = _read(os.path.join(tree.root, 'cyc.ko'))
+    tree.put('kernel/m5.ko', 'exp_a2')
+    tree.put('updates/m4.ko', 'cyc')
+    before = tree.outputs()
+    with pytest.raises(KmodError) as info:
+        tree.run()
+    assert 'dependency cycle' in info.value.msg and 'm4' in info.value.msg
+    assert tree.outputs() == before
