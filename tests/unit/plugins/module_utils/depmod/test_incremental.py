@@ -310,7 +310,7 @@ def _apply(tree, step):
         os.utime(tree.path(rel), ns=(st_.st_atime_ns, st_.st_mtime_ns + 1000))
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=st.lists(st.lists(_STEP, min_size=1, max_size=3), min_size=1, max_size=5))
 def test_every_run_after_changes_equals_a_full_run(pool, tmp_path_factory, steps):
     top = str(tmp_path_factory.mktemp('seq'))
