@@ -245,6 +245,14 @@ class OutputReuse(object):
         self.digests = {}
         self.reused = []
 
+    def may_reuse(self, name):
+        """False when the file `name` cannot be taken whatever the entries
+        (no digest of it, or it is not as the last run left it): its digest
+        can wait."""
+        kept = self.old_outputs.get(name)
+        return (name in self.old_digests and kept is not None
+                and stat_key(os.path.join(self.module_dir, name)) == kept)
+
     def bytes_of(self, name, entries=None, digest=None):
         """The bytes of the file `name` when they are what rendering from
         entries (or what `digest` says) would give, else None."""

@@ -374,16 +374,18 @@ def plan_release(release, options):
     if plan.state is not None:
         # with a state: the indexes whose entries are the last run's are taken as they are
         reuse = OutputReuse(plan.state, module_dir, flavour.layout)
-        symbol_digest = entries_digest(flavour.layout, symbol_entries)
         reused, todo = {}, {}
-        for name, made, digest in (('modules.alias.bin', alias_entries, None),
-                                   ('modules.symbols.bin', symbol_entries, symbol_digest)):
-            got = reuse.bytes_of(name, made, digest)
+        for name, made in (('modules.alias.bin', alias_entries), ('modules.symbols.bin', symbol_entries)):
+            got = reuse.bytes_of(name, made) if reuse.may_reuse(name) else None
             if got is None:
                 todo[name] = made
             else:
                 reused[name] = got
         large = ForkedCall(build_indexes, todo, flavour.layout, fork=fork and bool(todo))
+        # the digests of what is built anew, for the next run, while a child builds it
+        for name, made in todo.items():
+            reuse.digests[name] = entries_digest(flavour.layout, made)
+        symbol_digest = reuse.digests['modules.symbols.bin']
     else:
         large = ForkedCall(large_index_bytes, alias_entries, symbol_entries, flavour.layout, fork=fork)
     try:
