@@ -14,14 +14,23 @@ included), alternating the order each round:
 Between runs (untimed) the modules are unloaded over ssh, so every timed run
 loads them.  community.general is taken from the `ansible` package on PyPI
 (`pip download`, cached under $KMOD_TEST_CACHE/community-general): Galaxy is
-not reachable from the project's machines.  Medians and ratios from the same
-run go to bench/results/load_vm.md.  Never used as a test.
+not reachable from the project's machines.  Medians, minimums and ratios
+from the same run go to bench/results/load_vm.md, with the host's load
+average (1 min) taken before every timed run: the machine is shared, and
+under load the minimum of a play says more about its own cost than the
+median.  Never used as a test.
 
-Run: .venv/bin/python bench/load_vm.py    (BENCH_LOAD_N rounds, default 3)
+With BENCH_LOAD_BASELINE=DIR (another checkout of this collection, for
+example `git archive REV | tar -x -C DIR`), the kmod_load plays also run
+from DIR's collection, in the same rounds: a change measured against what
+it changed under the same load.
+
+Run: .venv/bin/python bench/load_vm.py    (BENCH_LOAD_N rounds, default 5)
 """
 
 import datetime
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -36,7 +45,7 @@ sys.path.insert(0, REPO)
 from tests.vm.ansible_run import ansible_env, ansible_tool  # noqa: E402
 from tests.vm.vm import VM  # noqa: E402
 
-ROUNDS = int(os.environ.get('BENCH_LOAD_N', '3'))
+ROUNDS = int(os.environ.get('BENCH_LOAD_N', '5'))
 RESULTS = os.path.join(HERE, 'results', 'load_vm.md')
 ANSIBLE_PACKAGE = 'ansible==10.7.0'
 TEN = ['dummy', 'brd', 'veth', 'macvlan', 'ipvlan', 'nlmon', 'ifb', 'vcan', 'geneve', 'vxcan']
@@ -81,6 +90,19 @@ def community_general():
     return cache
 
 
+def baseline_plays(directory):
+    """Add the kmod_load plays run from the collection in `directory`; returns
+    (its collections path, the names of the plays added)."""
+    path = tempfile.mkdtemp(prefix='kmod-baseline-')
+    os.makedirs(os.path.join(path, 'ansible_collections', 'kernel'))
+    os.symlink(os.path.abspath(directory), os.path.join(path, 'ansible_collections', 'kernel', 'kmod'))
+    added = []
+    for name in ('one_kmod_load', 'ten_kmod_load'):
+        PLAYS[name + '_baseline'] = PLAYS[name]
+        added.append(name + '_baseline')
+    return path, added
+
+
 def run_play(vm, name, env):
     with tempfile.NamedTemporaryFile('w', suffix='.yml', delete=False) as f:
         f.write(PLAY % '\n'.join(PLAYS[name]))
@@ -102,50 +124,84 @@ def main():
     cg = community_general()
     env = ansible_env()
     env['ANSIBLE_COLLECTIONS_PATH'] = os.pathsep.join([os.path.join(REPO, '.build'), cg])
+    envs = dict((name, env) for name in PLAYS)
+    baseline = os.environ.get('BENCH_LOAD_BASELINE')
+    baseline_path = None
+    if baseline:
+        baseline_path, added = baseline_plays(baseline)
+        for name in added:
+            envs[name] = dict(env, ANSIBLE_COLLECTIONS_PATH=os.pathsep.join([baseline_path, cg]))
+    try:
+        kernel, accel, times, load = measure(envs)
+    finally:
+        if baseline_path:
+            shutil.rmtree(baseline_path)
+    report(started, kernel, accel, times, load, baseline)
+
+
+def measure(envs):
+    """(kernel release, accelerator, {play: [seconds]}, [load averages]) of ROUNDS alternating rounds."""
     times = dict((name, []) for name in PLAYS)
-    load = [os.getloadavg()[0]]
+    load = []
     with VM() as vm:
         kernel = vm.ssh('uname -r')[1].strip()
         names = list(PLAYS)
         for name in names:          # warm-up: ssh control master, caches
             vm.ssh(UNLOAD)
-            run_play(vm, name, env)
+            run_play(vm, name, envs[name])
         for i in range(ROUNDS):
             order = names if i % 2 == 0 else names[::-1]
             for name in order:
                 vm.ssh(UNLOAD)
-                times[name].append(run_play(vm, name, env))
+                load.append(os.getloadavg()[0])
+                times[name].append(run_play(vm, name, envs[name]))
         vm.ssh(UNLOAD)
-    load.append(os.getloadavg()[0])
+    return kernel, vm.accel, times, load
+
+
+def report(started, kernel, accel, times, load, baseline):
+    names = list(PLAYS)
     med = dict((k, statistics.median(v)) for k, v in times.items())
+    low = dict((k, min(v)) for k, v in times.items())
     lines = [
         '# kmod_load against community.general.modprobe on a real kernel (test VM)',
         '',
         '- date: %s' % started.strftime('%Y-%m-%d %H:%M UTC'),
-        '- machine: %d CPUs; host load average (1 min) before and after: %.2f, %.2f (a shared machine)'
-        % (os.cpu_count(), load[0], load[1]),
+        '- machine: %d CPUs, shared; host load average (1 min) before each timed run: min %.2f, median %.2f, max %.2f'
+        % (os.cpu_count(), min(load), statistics.median(load), max(load)),
         '- VM: Debian 12, kernel %s, qemu %s; community.general from PyPI %s'
-        % (kernel, vm.accel.upper(), ANSIBLE_PACKAGE),
-        '- reproduce: `.venv/bin/python bench/load_vm.py` (BENCH_LOAD_N=%d rounds, alternating)' % ROUNDS,
+        % (kernel, accel.upper(), ANSIBLE_PACKAGE),
+        '- reproduce: `%s.venv/bin/python bench/load_vm.py` (BENCH_LOAD_N=%d rounds, alternating)'
+        % ('BENCH_LOAD_BASELINE=DIR ' if baseline else '', ROUNDS),
         '- ten modules: %s' % ' '.join(TEN),
+    ] + (['- baseline (the *_baseline plays): the collection in %s' % os.environ.get('BENCH_LOAD_BASELINE_LABEL', baseline)]
+         if baseline else []) + [
         '',
-        '| play (wall time of ansible-playbook) | median |',
-        '|---|---|',
+        '| play (wall time of ansible-playbook) | median | minimum |',
+        '|---|---|---|',
     ]
-    lines += ['| %s | %.2f s |' % (name, med[name]) for name in names]
-    floor = med['floor_true']
+    lines += ['| %s | %.2f s | %.2f s |' % (name, med[name], low[name]) for name in names]
+    for label, of in (('medians', med), ('minimums', low)):
+        floor = of['floor_true']
+        lines += [
+            '',
+            '%s: one module: kmod_load / community.general.modprobe = %.2f (%.2f above the floor against %.2f)'
+            % (label, of['one_kmod_load'] / of['one_cg_modprobe'], of['one_kmod_load'] - floor,
+               of['one_cg_modprobe'] - floor),
+            '%s: ten modules: one kmod_load / ten community.general.modprobe = %.2f; / one command modprobe -a = %.2f'
+            % (label, of['ten_kmod_load'] / of['ten_cg_modprobe'], of['ten_kmod_load'] / of['ten_command_modprobe_a']),
+        ]
+        if baseline:
+            lines.append('%s: this checkout / the baseline: one module %.2f, ten modules %.2f'
+                         % (label, of['one_kmod_load'] / of['one_kmod_load_baseline'],
+                            of['ten_kmod_load'] / of['ten_kmod_load_baseline']))
     lines += [
-        '',
-        'one module: kmod_load / community.general.modprobe = %.2f (%.2f above the floor against %.2f)'
-        % (med['one_kmod_load'] / med['one_cg_modprobe'], med['one_kmod_load'] - floor,
-           med['one_cg_modprobe'] - floor),
-        'ten modules: one kmod_load / ten community.general.modprobe = %.2f; / one command modprobe -a = %.2f'
-        % (med['ten_kmod_load'] / med['ten_cg_modprobe'], med['ten_kmod_load'] / med['ten_command_modprobe_a']),
         '',
         '## Raw seconds',
         '',
         '```',
-    ] + ['%s: %s' % (name, ' '.join('%.2f' % t for t in times[name])) for name in names] + ['```', '']
+    ] + ['%s: %s' % (name, ' '.join('%.2f' % t for t in times[name])) for name in names] + [
+        'load average (1 min) before each timed run: %s' % ' '.join('%.2f' % x for x in load), '```', '']
     text = '\n'.join(lines)
     os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
     with open(RESULTS, 'w') as f:

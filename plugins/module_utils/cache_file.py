@@ -24,7 +24,7 @@ import marshal
 import os
 import stat
 
-from ansible_collections.kernel.kmod.plugins.module_utils.files import create_temp, read_fd
+from ansible_collections.kernel.kmod.plugins.module_utils.files import create_temp, open_directory, read_fd
 from ansible_collections.kernel.kmod.plugins.module_utils.trust import OURS, directory_problem, file_problem
 
 # A file that is simply not there yet is no reason to warn.
@@ -80,17 +80,22 @@ def save(path, data, what):
         problem = directory_problem(directory, OURS)
         if problem:
             return 'not saving %s %s: %s' % (what, path, problem)
-        fd, tmp = create_temp(path)
+        dir_fd = open_directory(directory)
         try:
-            with os.fdopen(fd, 'wb') as f:
-                f.write(data)
-            os.rename(tmp, path)
-        except BaseException:
+            name = os.path.basename(path)
+            fd, tmp = create_temp(name, dir_fd=dir_fd)
             try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+                with os.fdopen(fd, 'wb') as f:
+                    f.write(data)
+                os.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+            except BaseException:
+                try:
+                    os.unlink(tmp, dir_fd=dir_fd)
+                except OSError:
+                    pass
+                raise
+        finally:
+            os.close(dir_fd)
     except OSError as exc:
         return 'cannot save %s %s: %s' % (what, path, exc.strerror or exc)
     return None

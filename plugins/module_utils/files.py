@@ -8,6 +8,13 @@ be), then applied: every new content goes to a temporary file in the target's
 own directory and is fsynced before any target is touched, then each temp
 file is renamed over its target.  A failure while writing the temporaries
 removes them and leaves every target as it was.
+
+Each directory a change set touches is opened once, when it is staged, and
+everything done in it afterwards (the target's lstat, the temporary file,
+the rename, the unlink, the fsync, a missing directory made) is done by name
+relative to that descriptor: a directory path swapped for a symlink between
+staging and commit (a parent some local account can write) cannot redirect
+what root writes or removes.
 """
 
 import errno
@@ -96,31 +103,44 @@ def plan_changes(wanted, current=read_current):
 UNSAFE_BITS = stat.S_ISUID | stat.S_ISGID | stat.S_ISVTX | stat.S_IWOTH
 
 
-def _mode_for(change):
+def _mode_for(change, dir_fd):
     if change.mode is not None:
         return change.mode
     if change.old is not None:
         try:
             # lstat: the target was judged a regular file; never a link's target
-            return stat.S_IMODE(os.lstat(change.path).st_mode) & ~UNSAFE_BITS
+            info = os.stat(os.path.basename(change.path), dir_fd=dir_fd, follow_symlinks=False)
+            return stat.S_IMODE(info.st_mode) & ~UNSAFE_BITS
         except OSError:
             pass
     return DEFAULT_MODE
 
 
-def create_temp(path, suffix='.tmp'):
-    """(fd, temporary path) of a new file, mode 0600, beside path: what
-    tempfile.mkstemp does, without the few milliseconds of its import."""
-    directory = os.path.dirname(path) or '.'
+_DIRECTORY_FLAGS = os.O_RDONLY | getattr(os, 'O_DIRECTORY', 0) | getattr(os, 'O_CLOEXEC', 0)
+
+
+def open_directory(path, dir_fd=None, follow=True):
+    """A descriptor of directory `path` (relative to dir_fd when given).
+    follow=False refuses a symlink as the last component (ELOOP); symlinks
+    on the way are followed, as every tool does (/lib -> usr/lib)."""
+    return os.open(path, _DIRECTORY_FLAGS | (0 if follow else os.O_NOFOLLOW), dir_fd=dir_fd)
+
+
+def create_temp(path, suffix='.tmp', dir_fd=None):
+    """(fd, temporary name) of a new file, mode 0600, beside path: what
+    tempfile.mkstemp does, without the few milliseconds of its import.
+    With dir_fd, path is a name in that directory and so is the name
+    returned; without, both are paths."""
+    directory, base = os.path.split(path)
     flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, 'O_CLOEXEC', 0)
     for _attempt in range(100):
-        tmp = os.path.join(directory, '.%s.%s%s' % (os.path.basename(path), os.urandom(6).hex(), suffix))
+        tmp = os.path.join(directory, '.%s.%s%s' % (base, os.urandom(6).hex(), suffix))
         try:
-            return os.open(tmp, flags, 0o600), tmp
+            return os.open(tmp, flags, 0o600, dir_fd=dir_fd), tmp
         except OSError as exc:
             if exc.errno != errno.EEXIST:
                 raise
-    raise OSError(errno.EEXIST, 'no unused temporary file name', directory)
+    raise OSError(errno.EEXIST, 'no unused temporary file name', directory or path)
 
 
 _HEX = frozenset('0123456789abcdef')
@@ -137,39 +157,33 @@ def temporary_target(entry, suffix='.tmp'):
     return target
 
 
-def _write_temp(change):
-    fd, tmp = create_temp(change.path)
+def _write_temp(change, dir_fd):
+    fd, tmp = create_temp(os.path.basename(change.path), dir_fd=dir_fd)
     try:
         with os.fdopen(fd, 'wb') as f:
             f.write(change.new)
             f.flush()
             # on the descriptor: the path could be swapped for a symlink once closed
-            os.fchmod(f.fileno(), _mode_for(change))
+            os.fchmod(f.fileno(), _mode_for(change, dir_fd))
             os.fsync(f.fileno())
     except BaseException:
-        _unlink_quietly(tmp)
+        _unlink_quietly(tmp, dir_fd)
         raise
     return tmp
 
 
-def _unlink_quietly(path):
+def _unlink_quietly(name, dir_fd=None):
     try:
-        os.unlink(path)
+        os.unlink(name, dir_fd=dir_fd)
     except OSError:
         pass
 
 
-def _fsync_dir(directory):
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
+def _fsync_quietly(fd):
     try:
         os.fsync(fd)
     except OSError:
         pass
-    finally:
-        os.close(fd)
 
 
 DIRECTORY_MODE = 0o755
@@ -180,76 +194,106 @@ class Transaction(object):
     temporary file beside its target, fsynced; nothing visible has changed
     yet.  commit() renames them all over their targets, then removes the
     files to be removed; abort() takes back the temporaries and the
-    directories staging created."""
+    directories staging created.  Either closes the directories' descriptors."""
 
     def __init__(self):
-        self.temps = []         # (FileChange, temporary path)
-        self.removals = []      # FileChanges whose file goes
-        self.created_dirs = []  # directories made for the changes, outermost first
+        self.directories = {}   # directory path -> descriptor, opened when staged
+        self.temps = []         # (FileChange, directory descriptor, temporary name)
+        self.removals = []      # (FileChange, directory descriptor) of files that go
+        self.created_dirs = []  # (parent descriptor, name) of directories made, outermost first
         self.done = False
+
+    def directory(self, path):
+        """The descriptor of directory `path`, opened once per transaction."""
+        fd = self.directories.get(path)
+        if fd is None:
+            fd = self.directories[path] = open_directory(path)
+        return fd
+
+    def make_parents(self, directory, make_directory):
+        """The descriptor of `directory`, made first with its missing parents,
+        mode 0755 (the umask does not decide), each by make_directory(name,
+        mode, dir_fd) in its parent's descriptor: a parent swapped meanwhile
+        for a symlink is refused (ELOOP), never followed."""
+        if directory in self.directories:
+            return self.directories[directory]
+        missing = []
+        while directory and not os.path.lexists(directory):
+            missing.append(directory)
+            parent = os.path.dirname(directory)
+            if parent == directory:
+                break
+            directory = parent
+        fd = self.directory(directory)
+        for path in reversed(missing):
+            name = os.path.basename(path)
+            make_directory(name, DIRECTORY_MODE, fd)
+            self.created_dirs.append((fd, name))
+            fd = self.directories[path] = open_directory(name, dir_fd=fd, follow=False)
+        return fd
+
+    def _close(self):
+        self.done = True
+        for fd in self.directories.values():
+            os.close(fd)
+        self.directories = {}
 
     def commit(self):
         """Make the staged changes visible; raises KmodError naming the
         file that failed (the temporaries still pending are removed)."""
-        directories = set()
+        touched = set(fd for fd, _name in self.created_dirs)
         change = None
         try:
-            for change, tmp in self.temps:
-                os.rename(tmp, change.path)
-                directories.add(os.path.dirname(change.path) or '.')
-            for change in self.removals:
-                os.unlink(change.path)
-                directories.add(os.path.dirname(change.path) or '.')
-        except OSError as exc:
-            for _change, tmp in self.temps:
-                _unlink_quietly(tmp)
-            self.done = True
-            raise KmodError.from_os_error(exc, 'cannot replace', path=change.path)
-        self.done = True
-        for directory in sorted(directories | set(os.path.dirname(d) for d in self.created_dirs)):
-            _fsync_dir(directory)
+            try:
+                for change, fd, tmp in self.temps:
+                    name = os.path.basename(change.path)
+                    os.rename(tmp, name, src_dir_fd=fd, dst_dir_fd=fd)
+                    touched.add(fd)
+                for change, fd in self.removals:
+                    os.unlink(os.path.basename(change.path), dir_fd=fd)
+                    touched.add(fd)
+            except OSError as exc:
+                for _change, fd, tmp in self.temps:
+                    _unlink_quietly(tmp, fd)
+                raise KmodError.from_os_error(exc, 'cannot replace', path=change.path)
+            for fd in touched:
+                _fsync_quietly(fd)
+        finally:
+            self._close()
 
     def abort(self):
         """Remove the temporaries and the directories staging made; the
         targets are as they were."""
         if self.done:
             return
-        for _change, tmp in self.temps:
-            _unlink_quietly(tmp)
-        for directory in reversed(self.created_dirs):
-            try:
-                os.rmdir(directory)
-            except OSError:
-                pass
-        self.done = True
+        try:
+            for _change, fd, tmp in self.temps:
+                _unlink_quietly(tmp, fd)
+            for parent, name in reversed(self.created_dirs):
+                try:
+                    os.rmdir(name, dir_fd=parent)
+                except OSError:
+                    pass
+        finally:
+            self._close()
 
 
-def _make_directory(path, mode=DIRECTORY_MODE):
-    os.mkdir(path, mode)
-    os.chmod(path, mode)
-
-
-def _make_parents(directory, created, make_directory=_make_directory):
-    """Create directory and its missing parents, mode 0755 (the umask does
-    not decide) with make_directory(path, mode); each one made is appended
-    to created."""
-    missing = []
-    while directory and not os.path.lexists(directory):
-        missing.append(directory)
-        parent = os.path.dirname(directory)
-        if parent == directory:
-            break
-        directory = parent
-    for path in reversed(missing):
-        make_directory(path, DIRECTORY_MODE)
-        created.append(path)
-
-
-def _check_target(change):
-    """A target must be a regular file or absent, and its directory a
-    directory; judged with lstat, so a symlink is refused, never followed."""
+def _make_directory(name, mode=DIRECTORY_MODE, dir_fd=None):
+    """os.mkdir, then the mode set on the new directory's descriptor (the
+    umask does not decide, and a swapped name cannot redirect the chmod)."""
+    os.mkdir(name, mode, dir_fd=dir_fd)
+    fd = open_directory(name, dir_fd=dir_fd, follow=False)
     try:
-        info = os.lstat(change.path)
+        os.fchmod(fd, mode)
+    finally:
+        os.close(fd)
+
+
+def _check_target(change, dir_fd):
+    """A target must be a regular file or absent; judged with lstat in its
+    directory's descriptor, so a symlink is refused, never followed."""
+    try:
+        info = os.stat(os.path.basename(change.path), dir_fd=dir_fd, follow_symlinks=False)
     except OSError as exc:
         if exc.errno in (errno.ENOENT, errno.ENOTDIR):
             return  # nothing there: writing it tells what is wrong, if anything
@@ -281,16 +325,18 @@ def stage_changes(changes, make_directory=None):
     change = None
     try:
         for change in changes:
-            _check_target(change)
             directory = os.path.dirname(change.path) or '.'
             if change.new is not None:
-                _make_parents(directory, transaction.created_dirs, make_directory or _make_directory)
-                transaction.temps.append((change, _write_temp(change)))
+                fd = transaction.make_parents(directory, make_directory or _make_directory)
+                _check_target(change, fd)
+                transaction.temps.append((change, fd, _write_temp(change, fd)))
             elif change.old is not None:
-                if not os.access(directory, os.W_OK):
+                fd = transaction.directory(directory)
+                _check_target(change, fd)
+                if not os.access('.', os.W_OK, dir_fd=fd):
                     err = _unwritable_errno(directory)
                     raise OSError(err, os.strerror(err), directory)
-                transaction.removals.append(change)
+                transaction.removals.append((change, fd))
     except OSError as exc:
         transaction.abort()
         raise KmodError.from_os_error(exc, 'cannot write', path=change.path)

@@ -115,6 +115,14 @@ def _nearest_existing(path):
     return path
 
 
+def _lexists(name, dir_fd):
+    try:
+        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except OSError:
+        return False
+    return True
+
+
 class DirectoryLocks(object):
     """The locks of the directories a run writes, all taken before it reads
     what it plans from and held until its changes are made:
@@ -163,37 +171,38 @@ class DirectoryLocks(object):
         raise KmodError('%s: the directories %s kept changing while waiting to lock them'
                         % (self.what, ', '.join(self.directories)), path=self.directories[0])
 
-    def make_directory(self, path, mode=0o755):
-        """Create directory path (its parent exists), mode `mode` whatever
-        the umask, already locked by this run when it appears: for
-        files.stage_changes.  OSError as os.mkdir raises it."""
-        parent, name = os.path.split(os.path.abspath(path))
+    def make_directory(self, name, mode=0o755, dir_fd=None):
+        """Create directory `name` (in directory dir_fd when given, as
+        os.mkdir), mode `mode` whatever the umask, already locked by this run
+        when it appears: for files.stage_changes.  OSError as os.mkdir
+        raises it."""
+        head, base = os.path.split(name)
         for _attempt in range(100):
-            temporary = os.path.join(parent, '.%s.%s.dir' % (name, os.urandom(6).hex()))
+            temporary = os.path.join(head, '.%s.%s.dir' % (base, os.urandom(6).hex()))
             try:
-                os.mkdir(temporary, 0o700)
+                os.mkdir(temporary, 0o700, dir_fd=dir_fd)
                 break
             except OSError as exc:
                 if exc.errno != errno.EEXIST:
                     raise
         else:
-            raise OSError(errno.EEXIST, 'no unused temporary directory name', parent)
+            raise OSError(errno.EEXIST, 'no unused temporary directory name', head or name)
         try:
             fd = os.open(temporary, os.O_RDONLY | getattr(os, 'O_DIRECTORY', 0) | os.O_NOFOLLOW
-                         | getattr(os, 'O_CLOEXEC', 0))
+                         | getattr(os, 'O_CLOEXEC', 0), dir_fd=dir_fd)
         except OSError:
-            os.rmdir(temporary)
+            os.rmdir(temporary, dir_fd=dir_fd)
             raise
         try:
             os.fchmod(fd, mode)
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            if os.path.lexists(path):
-                raise OSError(errno.EEXIST, os.strerror(errno.EEXIST), path)
-            os.rename(temporary, path)
+            if _lexists(name, dir_fd):
+                raise OSError(errno.EEXIST, os.strerror(errno.EEXIST), name)
+            os.rename(temporary, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
         except BaseException:
             os.close(fd)
             try:
-                os.rmdir(temporary)
+                os.rmdir(temporary, dir_fd=dir_fd)
             except OSError:
                 pass
             raise

@@ -12,6 +12,15 @@ waits for a brd held open by a process, removes tls with its holder bonding,
 tries the builtin unix both ways and honours an install command and a
 softdep.
 
+A host without systemd-modules-load is made by moving the program aside
+(kmod_load looks for it to tell): nlmon made persistent goes into
+/etc/modules, one line added to Debian's comments and the admin's lines;
+the program is put back before the reboot, and playbook two finds nlmon
+loaded at boot by systemd-modules-load (which reads /etc/modules through
+/etc/modules-load.d/modules.conf), loaded again by Debian's own
+/etc/init.d/kmod (what boots such a host), then, the program aside again,
+ends its persistence: /etc/modules is byte for byte as before.
+
 One set-up ssh call makes sure dummy, brd and vxlan (with its dependencies)
 are not loaded and no persistence file exists, and backs up the running
 kernel's index files.  Playbook one loads dummy (check mode first, then for
@@ -26,6 +35,7 @@ loads dummy, moves dummy.ko under extra/, rebuilds and loads it from there.
 The last ssh call restores everything.
 """
 
+import base64
 import hashlib
 
 import pytest
@@ -55,22 +65,38 @@ LOADED_HEADER = 'loaded kernel modules (of those this task touched)'
 NO_HARDWARE = 'coretemp'
 # where a copy of dummy.ko is loaded by path (root's alone, as /root is)
 COPY_DIR = '/root/kmodtest-mods'
+# made persistent on a host without systemd-modules-load: its line goes into /etc/modules
+BOOT_MODULE = 'nlmon'
+MODULES_LOAD = '/usr/lib/systemd/systemd-modules-load'   # /lib is /usr/lib on Debian 12
+HIDDEN = MODULES_LOAD + '.kmodtest-hidden'
+ETC_MODULES_BACKUP = '/root/kmod-load-etc-modules'
+# the admin's lines added to Debian's /etc/modules (its comments stay): kept byte for byte
+ADMIN_LINES = "# kmodtest: lines of the admin\nunix\t# built in: loads nothing\n\n"
 
 SETUP = (r'''set -eu
 udevadm settle --timeout=120
-modprobe -r dummy brd bonding tls {dep} {hw} 2>/dev/null || true
+modprobe -r dummy brd bonding tls {dep} {hw} {boot} 2>/dev/null || true
 rm -f {files}
 rm -rf {copy}
-'''.format(dep=DEP_MODULE, hw=NO_HARDWARE, files=' '.join(FILES + EXTRA_FILES), copy=COPY_DIR) + MODULE_DIR + '''test ! -e "$mdir/extra/dummy.ko"
+if test -e {hidden}; then mv {hidden} {service}; fi
+test -x {service}
+if test -e {etc_backup}; then cp -p {etc_backup} /etc/modules; else cp -p /etc/modules {etc_backup}; fi
+printf '{admin}' >> /etc/modules
+'''.format(dep=DEP_MODULE, hw=NO_HARDWARE, files=' '.join(FILES + EXTRA_FILES), copy=COPY_DIR, boot=BOOT_MODULE,
+           hidden=HIDDEN, service=MODULES_LOAD, etc_backup=ETC_MODULES_BACKUP,
+           admin=ADMIN_LINES.replace('\\', '\\\\').replace('\n', '\\n').replace('\t', '\\t')) + MODULE_DIR + '''test ! -e "$mdir/extra/dummy.ko"
 ''' + save(BACKUP, CACHE, 'extra') + r'''for m in $(modprobe -D {dep} | awk '{{print $2}}'); do n=$(basename "$m" .ko); n=${{n//-/_}}; \
   test ! -e /sys/module/$n/initstate || {{ echo "$n is loaded"; exit 4; }}; done
 '''.format(dep=DEP_MODULE))
 
-RESTORE = MODULE_DIR + r'''modprobe -r dummy brd bonding tls {dep} {hw} 2>/dev/null
+RESTORE = MODULE_DIR + r'''modprobe -r dummy brd bonding tls {dep} {hw} {boot} 2>/dev/null
 rm -f {files}
 rm -rf {copy}
+if test -e {hidden}; then mv {hidden} {service}; fi
+if test -e {etc_backup}; then cp -p {etc_backup} /etc/modules && rm -f {etc_backup}; fi
 if test -e "$mdir/extra/dummy.ko"; then mv "$mdir/extra/dummy.ko" "$mdir/kernel/drivers/net/dummy.ko"; fi
-'''.format(dep=DEP_MODULE, hw=NO_HARDWARE, files=' '.join(FILES + EXTRA_FILES), copy=COPY_DIR) + restore(BACKUP, CACHE, 'extra')
+'''.format(dep=DEP_MODULE, hw=NO_HARDWARE, files=' '.join(FILES + EXTRA_FILES), copy=COPY_DIR, boot=BOOT_MODULE,
+           hidden=HIDDEN, service=MODULES_LOAD, etc_backup=ETC_MODULES_BACKUP) + restore(BACKUP, CACHE, 'extra')
 
 PLAYBOOK_ONE = '''
 - name: kmod_load on the VM, before the reboot
@@ -356,6 +382,30 @@ PLAYBOOK_ONE = '''
       kernel.kmod.kmod_load:
         name: dummy
         state: absent
+    - name: /etc/modules before
+      ansible.builtin.slurp:
+        src: /etc/modules
+    - name: Move systemd-modules-load aside
+      ansible.builtin.command: mv {{ modules_load }} {{ hidden }}
+      changed_when: true
+    - name: Make the boot module persistent without systemd-modules-load
+      kernel.kmod.kmod_load:
+        name: "{{ boot_module }}"
+        persistent: present
+      diff: true
+    - name: Make the boot module persistent again
+      kernel.kmod.kmod_load:
+        name: "{{ boot_module }}"
+        persistent: present
+    - name: /etc/modules with the boot module
+      ansible.builtin.slurp:
+        src: /etc/modules
+    - name: Modules-load.d with the boot module
+      ansible.builtin.command: ls /etc/modules-load.d
+      changed_when: false
+    - name: Put systemd-modules-load back
+      ansible.builtin.command: mv {{ hidden }} {{ modules_load }}
+      changed_when: true
 '''
 
 PLAYBOOK_TWO = '''
@@ -370,6 +420,38 @@ PLAYBOOK_TWO = '''
     - name: Dummy after the reboot
       ansible.builtin.shell: cat /sys/module/dummy/initstate; ip -o link show type dummy | wc -l
       changed_when: false
+    - name: The boot module after the reboot
+      ansible.builtin.shell: |
+        cat /sys/module/{{ boot_module }}/initstate
+        journalctl -b -u systemd-modules-load --no-pager -o cat | grep -F "'{{ boot_module }}'"
+      changed_when: false
+    - name: The boot module loaded by Debian's kmod init script
+      ansible.builtin.shell: |
+        modprobe -r {{ boot_module }}
+        test ! -e /sys/module/{{ boot_module }}
+        SYSTEMCTL_SKIP_REDIRECT=true /etc/init.d/kmod start
+        cat /sys/module/{{ boot_module }}/initstate
+      changed_when: true
+    - name: Move systemd-modules-load aside after the reboot
+      ansible.builtin.command: mv {{ modules_load }} {{ hidden }}
+      changed_when: true
+    - name: End the boot module's persistence without systemd-modules-load
+      kernel.kmod.kmod_load:
+        name: "{{ boot_module }}"
+        state: absent
+        persistent: absent
+      diff: true
+    - name: End the boot module's persistence again
+      kernel.kmod.kmod_load:
+        name: "{{ boot_module }}"
+        state: absent
+        persistent: absent
+    - name: /etc/modules after
+      ansible.builtin.slurp:
+        src: /etc/modules
+    - name: Put systemd-modules-load back after the reboot
+      ansible.builtin.command: mv {{ hidden }} {{ modules_load }}
+      changed_when: true
     - name: Options for dummy after the reboot
       ansible.builtin.shell: modprobe -c | sed -n 's/^options dummy //p'
       changed_when: false
@@ -454,7 +536,8 @@ BAD_PARAMS = [
 def run(vm):
     with prepared(vm, SETUP, RESTORE):
         extra = {'dep': DEP_MODULE, 'files': list(FILES), 'list': LIST, 'foreign': FOREIGN,
-                 'no_hardware': NO_HARDWARE, 'copy_dir': COPY_DIR, 'bad_names': [b[0] for b in BAD_NAMES], 'bad_params': [b[0] for b in BAD_PARAMS]}
+                 'no_hardware': NO_HARDWARE, 'copy_dir': COPY_DIR, 'boot_module': BOOT_MODULE,
+                 'modules_load': MODULES_LOAD, 'hidden': HIDDEN, 'bad_names': [b[0] for b in BAD_NAMES], 'bad_params': [b[0] for b in BAD_PARAMS]}
         one = run_playbook(vm, PLAYBOOK_ONE, extra_vars=extra)
         assert one.rc == 0, one.stdout + one.stderr
         vm.reboot()
@@ -577,6 +660,39 @@ def test_persistent_absent_removes_the_files(run):
     lines = stdout_lines(two(run, 'Persistence files after removal'))
     assert lines[-1] == 'unloaded'
     assert all('No such file' in line for line in lines[:-1]) and len(lines) == 4
+
+
+def slurped(task):
+    return base64.b64decode(task['result']['content'])
+
+
+def test_etc_modules_without_systemd_one_line_and_honoured_at_boot(run):
+    before = slurped(one(run, '/etc/modules before'))
+    # Debian's comments and the admin's lines
+    assert before.startswith(b'# /etc/modules: kernel modules to load at boot time.\n')
+    assert before.endswith(ADMIN_LINES.encode())
+    line = BOOT_MODULE.encode() + b'\n'
+    made = one(run, 'Make the boot module persistent without systemd-modules-load')
+    assert made['changed'] is True and made['result']['inserted'] == [BOOT_MODULE]
+    assert made['result']['persistence'] == [{'path': '/etc/modules', 'action': 'update', 'reason': None}]
+    diff = made['result']['diff'][0]
+    assert (diff['before'], diff['after']) == (before.decode(), (before + line).decode())
+    again = one(run, 'Make the boot module persistent again')
+    assert again['changed'] is False and again['result']['persistence'] == []
+    assert slurped(one(run, '/etc/modules with the boot module')) == before + line
+    assert '%s.conf' % BOOT_MODULE not in stdout_lines(one(run, 'Modules-load.d with the boot module'))
+    # loaded at boot by systemd-modules-load, and by the init script a host without systemd runs
+    booted = stdout_lines(two(run, 'The boot module after the reboot'))
+    assert booted[0] == 'live' and "Inserted module '%s'" % BOOT_MODULE in booted[1:]
+    assert stdout_lines(two(run, "The boot module loaded by Debian's kmod init script"))[-1] == 'live'
+    ended = two(run, "End the boot module's persistence without systemd-modules-load")
+    assert ended['changed'] is True and ended['result']['deleted'] == [BOOT_MODULE]
+    assert ended['result']['persistence'] == [{'path': '/etc/modules', 'action': 'update', 'reason': None}]
+    assert (ended['result']['diff'][0]['before'], ended['result']['diff'][0]['after']) == (
+        (before + line).decode(), before.decode())
+    again = two(run, "End the boot module's persistence again")
+    assert again['changed'] is False and again['result']['persistence'] == []
+    assert slurped(two(run, '/etc/modules after')) == before
 
 
 def test_depmod_then_load(run):

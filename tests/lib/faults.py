@@ -52,6 +52,22 @@ def read_only(path):
         subprocess.run(['umount', '-l', path], check=False)
 
 
+@contextmanager
+def host_nobody_can_write():
+    """A host root for the EACCES runs (tests.lib.privileges.call_as_nobody):
+    inside a fresh 0755 directory, so nobody may read it and write nothing
+    in it; removed afterwards."""
+    need_root()
+    base = tempfile.mkdtemp(prefix='kmod-faults-')
+    try:
+        os.chmod(base, 0o755)
+        root = os.path.join(base, 'host')
+        os.makedirs(root)
+        yield root
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
 def copy_tree(source, dest):
     shutil.copytree(source, dest, symlinks=True)
     return dest

@@ -28,6 +28,9 @@ PACKAGES = [
     'linux-image-amd64', 'initramfs-tools', 'systemd-sysv', 'udev',
     'openssh-server', 'python3', 'kmod', 'iproute2', 'procps',
     'ca-certificates', 'less', 'file', 'dbus',
+    # update-grub and grub-mkconfig, no boot loader: a VM booted with boot_loader='grub' takes its kernel
+    # command line from the grub.cfg they write (tests/vm/vm.py), so GRUB's configuration path is the real one
+    'grub2-common',
 ]
 DISK_SIZE = '3G'            # sparse; the root filesystem uses about 1 GiB
 HOSTNAME = 'kmod-test'
@@ -88,6 +91,20 @@ UseDNS no
 EOF
 
 echo 'MODULES=dep' > "$root/etc/initramfs-tools/conf.d/kmod-test-modules-dep.conf"
+
+# What grub-pc's postinst would leave, with the serial console the harness reads; update-grub is not run here
+# (no device in the chroot): a VM in boot_loader='grub' mode runs it in the guest when a test asks.
+install -d "$root/boot/grub" "$root/etc/default/grub.d"
+cat > "$root/etc/default/grub" <<'EOF'
+GRUB_DEFAULT=0
+GRUB_TIMEOUT=0
+GRUB_DISTRIBUTOR=Debian
+GRUB_CMDLINE_LINUX_DEFAULT=""
+GRUB_CMDLINE_LINUX="console=ttyS0 panic=-1"
+GRUB_TERMINAL=console
+GRUB_DISABLE_OS_PROBER=true
+GRUB_DISABLE_RECOVERY=true
+EOF
 rm -f "$root/etc/machine-id" "$root/var/lib/dbus/machine-id"
 : > "$root/etc/machine-id"
 '''.replace('@HOSTNAME@', HOSTNAME)

@@ -51,6 +51,10 @@ CPUS = 2
 GUEST = 'kmodvm'           # the inventory host name
 STATE_FILE = 'running.json'
 GUEST_BOOT = '/boot'       # where the guest keeps vmlinuz-RELEASE and initrd.img-RELEASE
+GRUB_CFG = '/boot/grub/grub.cfg'
+# The command line of a direct boot (qemu -kernel, no boot loader).
+DIRECT_CMDLINE = 'root=/dev/vda rw console=ttyS0 panic=-1'
+BOOT_LOADERS = ('direct', 'grub')
 QEMU = 'qemu-system-x86_64'
 PR_SET_PDEATHSIG = 1
 
@@ -60,27 +64,63 @@ class VMError(RuntimeError):
 
 
 def read_guest_file(disk, path, dest):
-    """Copy `path` out of the ext4 root filesystem in `disk` (qcow2 or raw) to `dest`.
+    """Copy `path` out of the ext4 root filesystem in `disk` (qcow2 or raw) to `dest`."""
+    return read_guest_files(disk, [(path, dest)])[0]
+
+
+def read_guest_files(disk, wanted):
+    """Copy each (guest path, dest) of `wanted` out of the ext4 root filesystem
+    in `disk` (qcow2 or raw); the dests, in order.
 
     qemu must not be running on the disk.  debugfs reads only raw images, so
-    a qcow2 overlay is flattened first (sparse, under a second here).
+    a qcow2 overlay is flattened first, once (sparse, under a second here).
     """
-    raw = dest + '.raw'
+    raw = wanted[0][1] + '.raw'
     try:
         subprocess.run(['qemu-img', 'convert', '-O', 'raw', disk, raw], check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        probe = subprocess.run(['debugfs', '-R', 'stat ' + path, raw], check=False,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
-        if 'Type: regular' not in probe.stdout:
-            raise VMError('the guest has no regular file %s (debugfs: %s)' % (path, probe.stderr.strip()[-300:]))
-        subprocess.run(['debugfs', '-R', 'dump %s %s' % (path, dest), raw], check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        for path, dest in wanted:
+            probe = subprocess.run(['debugfs', '-R', 'stat ' + path, raw], check=False,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+            if 'Type: regular' not in probe.stdout:
+                raise VMError('the guest has no regular file %s (debugfs: %s)'
+                              % (path, probe.stderr.strip()[-300:]))
+            subprocess.run(['debugfs', '-R', 'dump %s %s' % (path, dest), raw], check=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     except subprocess.CalledProcessError as e:
-        raise VMError('cannot read %s from %s: %s' % (path, disk, (e.stderr or b'').decode(errors='replace')))
+        raise VMError('cannot read %s from %s: %s' % (', '.join(p for p, _d in wanted), disk,
+                                                      (e.stderr or b'').decode(errors='replace')))
     finally:
         if os.path.exists(raw):
             os.remove(raw)
-    return dest
+    return [dest for _path, dest in wanted]
+
+
+def grub_default_entry(text):
+    """(kernel, initrd, arguments) of the first menuentry of a grub.cfg, the
+    one GRUB_DEFAULT=0 boots; None when there is none.  The arguments are
+    those of its `linux` line after the kernel's path, as GRUB hands them on
+    (after BOOT_IMAGE=, which GRUB adds)."""
+    kernel = initrd = None
+    arguments = []
+    depth = 0
+    inside = False
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not inside and depth == 0 and line.startswith('menuentry '):
+            inside = True
+        if inside:
+            words = shlex.split(line, comments=True) if line else []
+            if words[:1] == ['linux'] and len(words) > 1 and kernel is None:
+                kernel, arguments = words[1], words[2:]
+            elif words[:1] == ['initrd'] and len(words) > 1 and initrd is None:
+                initrd = words[1]
+        depth += line.count('{') - line.count('}')
+        if inside and depth == 0 and line.endswith('}'):
+            break
+    if kernel is None:
+        return None
+    return kernel, initrd, ' '.join(arguments)
 
 
 def sha256_of(path):
@@ -110,7 +150,16 @@ def _die_with_parent():
 class VM(object):
     """One qemu process booting a private overlay of the cached image."""
 
-    def __init__(self, accel=None, memory=MEMORY_MB, cpus=CPUS, workdir=None, log=None):
+    def __init__(self, accel=None, memory=MEMORY_MB, cpus=CPUS, workdir=None, log=None, boot_loader='direct'):
+        """boot_loader 'direct': every boot has DIRECT_CMDLINE, as `qemu -kernel`.
+        'grub': the harness plays the part of GRUB's menu.  The first boot is
+        what its entry for the image's kernel would be (BOOT_IMAGE= and
+        DIRECT_CMDLINE); each later one boots the kernel, initrd and command
+        line of the first entry of the guest's /boot/grub/grub.cfg (written
+        by update-grub in the guest), when there is one."""
+        if boot_loader not in BOOT_LOADERS:
+            raise VMError('boot_loader must be one of %s, not %r' % (', '.join(BOOT_LOADERS), boot_loader))
+        self.boot_loader = boot_loader
         self.accel = accel or os.environ.get('KMOD_VM_ACCEL') or 'tcg'
         self.memory = memory
         self.cpus = cpus
@@ -125,9 +174,11 @@ class VM(object):
         self._lock = threading.Lock()
         self.restarts = 0
         self.boot_seconds = None
-        self.kernel = None         # the files qemu booted last
+        self.kernel = None         # the files qemu booted last, and the command line
         self.initrd = None
+        self.cmdline = None
         self.restart_error = None  # why the watcher could not boot the guest again
+        self.spawn_error = None    # why qemu could not be started at all
 
     # -- files in the work directory ---------------------------------------
     overlay = property(lambda self: os.path.join(self.workdir, 'disk.qcow2'))
@@ -155,14 +206,18 @@ class VM(object):
         create_overlay(self.image, self.overlay)
         # A fresh overlay holds the image's own /boot: its cached copies are those files.
         self.kernel, self.initrd = self.image.kernel, self.image.initrd
+        self.cmdline = DIRECT_CMDLINE
+        if self.boot_loader == 'grub':
+            self.cmdline = 'BOOT_IMAGE=%s/vmlinuz-%s %s' % (GUEST_BOOT, self.image.kernel_release, DIRECT_CMDLINE)
         started = time.monotonic()
         # qemu's parent is one thread that lives as long as qemu does (PDEATHSIG follows the parent
         # *thread*): whichever thread calls start(), even one that ends soon after, qemu stays.
         spawned = threading.Event()
+        self.spawn_error = None
         threading.Thread(target=self._own_qemu, args=(spawned,), name='qemu-owner', daemon=True).start()
         spawned.wait()
-        if self.restart_error:
-            raise VMError(self.restart_error)
+        if self.spawn_error:
+            raise VMError(self.spawn_error)
         self._write_inventory()
         try:
             self.wait_for_ssh()
@@ -178,7 +233,7 @@ class VM(object):
         return [QEMU] + accel + [
             '-m', str(self.memory), '-smp', str(self.cpus),
             '-kernel', self.kernel, '-initrd', self.initrd,
-            '-append', 'root=/dev/vda rw console=ttyS0 panic=-1',
+            '-append', self.cmdline,
             '-drive', 'file=%s,format=qcow2,if=virtio' % self.overlay,
             '-nic', 'user,model=virtio-net-pci,hostfwd=tcp:127.0.0.1:%d-:22' % self.port,
             '-display', 'none', '-monitor', 'none',
@@ -194,16 +249,34 @@ class VM(object):
         self.pid = self._proc.pid
 
     def _take_boot_files_from_guest(self):
-        # What the guest's boot loader would load: its own kernel and initrd of the image's release.
+        # What the guest's boot loader would load: its own kernel and initrd of the image's release,
+        # or in 'grub' mode what the first entry of its grub.cfg names.
         release = self.image.kernel_release
         n = self.restarts
-        self.kernel = read_guest_file(self.overlay, '%s/vmlinuz-%s' % (GUEST_BOOT, release),
-                                      os.path.join(self.workdir, 'vmlinuz.%d' % n))
-        self.initrd = read_guest_file(self.overlay, '%s/initrd.img-%s' % (GUEST_BOOT, release),
-                                      os.path.join(self.workdir, 'initrd.img.%d' % n))
+        kernel, initrd = '%s/vmlinuz-%s' % (GUEST_BOOT, release), '%s/initrd.img-%s' % (GUEST_BOOT, release)
+        self.cmdline = DIRECT_CMDLINE
+        if self.boot_loader == 'grub':
+            entry = self._guest_grub_entry()
+            if entry is None:
+                self.log('the guest has no %s with a linux entry: booting %s directly' % (GRUB_CFG, kernel))
+            else:
+                kernel, initrd, arguments = entry[0], entry[1] or initrd, entry[2]
+                self.cmdline = 'BOOT_IMAGE=%s %s' % (kernel, arguments)
+        self.kernel, self.initrd = read_guest_files(self.overlay, [
+            (kernel, os.path.join(self.workdir, 'vmlinuz.%d' % n)),
+            (initrd, os.path.join(self.workdir, 'initrd.img.%d' % n))])
         for old in ('vmlinuz.%d' % (n - 1), 'initrd.img.%d' % (n - 1)):
             if os.path.exists(os.path.join(self.workdir, old)):
                 os.remove(os.path.join(self.workdir, old))
+
+    def _guest_grub_entry(self):
+        dest = os.path.join(self.workdir, 'grub.cfg')
+        try:
+            read_guest_file(self.overlay, GRUB_CFG, dest)
+        except VMError:
+            return None
+        with open(dest, errors='replace') as f:
+            return grub_default_entry(f.read())
 
     def booted_initrd_sha256(self):
         """The sha256 of the initrd qemu booted last (tests compare it with the guest's file)."""
@@ -223,8 +296,11 @@ class VM(object):
                     break
                 # Most likely someone took the port between free_port() and qemu's bind.
                 if attempt == 2:
-                    self.restart_error = 'qemu exited with %s:\n%s' % (self._proc.returncode, self.console_tail())
+                    self.spawn_error = 'qemu exited with %s:\n%s' % (self._proc.returncode, self.console_tail())
                     return
+        except OSError as e:  # no qemu binary, no workdir: start() says so instead of waiting for ssh
+            self.spawn_error = 'cannot start qemu: %s' % e
+            return
         finally:
             spawned.set()
         self._restart_on_guest_reboot()

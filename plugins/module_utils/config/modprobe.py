@@ -32,7 +32,6 @@ from ansible_collections.kernel.kmod.plugins.module_utils.config.cmdline import 
 )
 from ansible_collections.kernel.kmod.plugins.module_utils.config.precedence import modprobe_files, read_text
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
-from ansible_collections.kernel.kmod.plugins.module_utils.fnmatch_glibc import fnmatch
 from ansible_collections.kernel.kmod.plugins.module_utils.names import alias_name, module_name
 
 CMDLINE_FILE = '/proc/cmdline'
@@ -271,7 +270,11 @@ def parse_modprobe_text(text, filename, weakdep=True):
                 pre, post, sections = _parse_softdep(name, rest, where, softdep_warnings)
                 directives.append(SoftDep(name, pre, post, filename, number, sections))
             else:
-                directives.append(WeakDep(name, _split_list(rest)[0], filename, number))
+                deps = _split_list(rest)[0]
+                if not deps:  # 'weakdep m  ': kmod takes it, with nothing to load
+                    warnings.append('%s: weakdep %s lists no module (it still hides later weakdep lines for it)'
+                                    % (where, name))
+                directives.append(WeakDep(name, deps, filename, number))
         elif cmd in ('include', 'config'):
             warnings.append("%s: '%s' is deprecated and not parsed anymore" % (where, cmd))
         else:
@@ -358,6 +361,7 @@ class ModprobeConfig(object):
 
     def aliases_for(self, name):
         """Alias directives whose pattern matches name, in config order (all of them)."""
+        from ansible_collections.kernel.kmod.plugins.module_utils.fnmatch_glibc import fnmatch
         name = alias_name(name)
         return [a for a in self.aliases if fnmatch(a.pattern, name)]
 
@@ -373,6 +377,7 @@ class ModprobeConfig(object):
         return ' '.join(parts)
 
     def _first_match(self, directives, module):
+        from ansible_collections.kernel.kmod.plugins.module_utils.fnmatch_glibc import fnmatch
         module = module_name(module)
         for d in directives:
             if fnmatch(d.module, module):

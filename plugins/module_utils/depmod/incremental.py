@@ -3,16 +3,17 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """What a run after a few changed module files can skip.
 
-- ``ParseDelta``: the parse cache (parse.ParseCache, one JSON file of every
-  module's parse result) is rewritten whole only when many entries changed.
+- ``ParseDelta``: the parse cache (parse.ParseCache, one file of every
+  module's parse result, megabytes on a distribution's tree) is rewritten
+  whole only when many entries changed.
   After a few files were added, removed or changed, only those entries go to
   a small file beside it (marshal, through cache_file: trusted only when
   ours, opened without following links), tied to the (size, mtime_ns, inode)
-  of the JSON file it amends.  The next run lays it over the loaded cache;
+  of the cache file it amends.  The next run lays it over the loaded cache;
   its entries then meet the same checks as the cache's own
   (ParseCache.get: shape, valid_compact, the module file's stat key), so a
-  delta can make no entry the JSON file could not.  A delta that does not
-  belong to the JSON file on disk (the file was rewritten, or a run was
+  delta can make no entry the cache file could not.  A delta that does not
+  belong to the cache file on disk (the file was rewritten, or a run was
   killed between the two) is ignored: the entries it held are parsed again.
 - ``text_change_counts``: the added/removed line counts of a text index
   (what change_summary reports) without a Counter over every line: lines
@@ -71,7 +72,7 @@ class ParseDelta(object):
         self.path = delta_path(cache.path)
         self.warning = None
         self.applied = False
-        # the entries as the JSON file alone holds them (before the delta)
+        # the entries as the cache file alone holds them (before the delta)
         self.base = dict(cache.entries)
         self.base_key = stat_key(cache.path) if cache.entries else None
         self._apply()
@@ -101,7 +102,7 @@ class ParseDelta(object):
         return parsed_count(self.cache, self.loaded, total)
 
     def changes(self):
-        """(entries, removed) of this run against the JSON file: {path: entry}
+        """(entries, removed) of this run against the cache file: {path: entry}
         used now and not as the file holds it, [path] the file holds and this
         run did not use."""
         used = self.cache.used

@@ -28,7 +28,7 @@ from ansible_collections.kernel.kmod.plugins.module_utils.depmod.state import (
     DepmodState, input_fingerprint, outputs_stat, quick_up_to_date, state_file_name, stat_key)
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
 from ansible_collections.kernel.kmod.plugins.module_utils.files import (
-    FileChange, apply_changes, diff_entry, plan_changes, temporary_target)
+    FileChange, apply_changes, diff_entry, open_directory, plan_changes, temporary_target)
 from ansible_collections.kernel.kmod.plugins.module_utils.lock import DEFAULT_WAIT, DirectoryLocks
 from ansible_collections.kernel.kmod.plugins.module_utils.tree.module_dir import (
     MODULE_ROOTS, check_release, find_module_dir, releases_under)
@@ -251,7 +251,7 @@ def _parse(scan, options, plan, report):
     from ansible_collections.kernel.kmod.plugins.module_utils.depmod.parse import ParseCache, parse_records
     cache = None
     if options.cache_dir:
-        cache = ParseCache(os.path.join(options.cache_dir, plan.state_name + '.parse.json'))
+        cache = ParseCache.in_dir(options.cache_dir, plan.state_name)
         if cache.warning:
             report['warnings'].append(cache.warning)
         # a few entries changed by the last run come from a small file beside it
@@ -451,17 +451,23 @@ def remove_stale_temporaries(module_dir):
     (files.create_temp's, of a 'modules.*' file).  Called with the
     directory's lock held, so no other run of ours writes them."""
     try:
-        entries = os.listdir(module_dir)
+        dir_fd = open_directory(module_dir)
     except OSError:
         return []
     removed = []
-    for entry in entries:
-        if (temporary_target(entry) or '').startswith('modules.'):
-            try:
-                os.unlink(os.path.join(module_dir, entry))
-                removed.append(entry)
-            except OSError:
-                pass
+    try:
+        # by name in the directory's descriptor: a module_dir swapped meanwhile redirects nothing
+        for entry in os.listdir(dir_fd):
+            if (temporary_target(entry) or '').startswith('modules.'):
+                try:
+                    os.unlink(entry, dir_fd=dir_fd)
+                    removed.append(entry)
+                except OSError:
+                    pass
+    except OSError:
+        pass
+    finally:
+        os.close(dir_fd)
     return removed
 
 

@@ -14,7 +14,6 @@ from ansible_collections.kernel.kmod.plugins.module_utils.facts.system_config im
 from ansible_collections.kernel.kmod.plugins.module_utils.kernel.state import KernelState
 from ansible_collections.kernel.kmod.plugins.module_utils.kernel.taint import decode_mask
 from ansible_collections.kernel.kmod.plugins.module_utils.names import module_name, module_name_from_path
-from ansible_collections.kernel.kmod.plugins.module_utils.tree.lookup import lookup
 from ansible_collections.kernel.kmod.plugins.module_utils.tree.module_dir import ModuleTree, releases_under
 
 
@@ -92,10 +91,11 @@ def _kernel_facts(kernel):
 
 def _info_facts(tree, alias_lookup, requested, warnings):
     """modinfo of each requested name: {'info', 'lookup', 'missing'}."""
-    # The ELF and compression readers are imported only when modinfo is
-    # asked for: most runs do not need them, and under Ansible every import
-    # is compiled afresh.
+    # The ELF and compression readers and the lookup are imported only when
+    # modinfo is asked for: most runs do not need them, and under Ansible
+    # every import is compiled afresh.
     from ansible_collections.kernel.kmod.plugins.module_utils.image.modinfo import builtin_info, file_info
+    from ansible_collections.kernel.kmod.plugins.module_utils.tree.lookup import lookup
     info = {}
     resolved = {}
     missing = []

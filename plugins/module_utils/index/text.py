@@ -29,7 +29,6 @@ import os
 
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
 from ansible_collections.kernel.kmod.plugins.module_utils.index.binary import BinaryIndex
-from ansible_collections.kernel.kmod.plugins.module_utils.index.writer import IndexBuilder
 from ansible_collections.kernel.kmod.plugins.module_utils.names import alias_key
 
 # index name -> text file it can be rebuilt from
@@ -213,6 +212,8 @@ class TextIndex(BinaryIndex):
     """
 
     def __init__(self, path, entries, warnings=()):
+        # imported here: open_index on a tree with its .bin files builds no trie
+        from ansible_collections.kernel.kmod.plugins.module_utils.index.writer import IndexBuilder
         builder = IndexBuilder()
         self.entries = list(entries)
         self.warnings = list(warnings)

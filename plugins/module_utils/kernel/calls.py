@@ -28,11 +28,12 @@ import stat
 import time
 
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError, describe_errno
-from ansible_collections.kernel.kmod.plugins.module_utils.image.compression import (
-    decompress, detect_compression, read_file)
 from ansible_collections.kernel.kmod.plugins.module_utils.kernel.state import KernelState
 from ansible_collections.kernel.kmod.plugins.module_utils.names import module_name, module_name_from_path
-from ansible_collections.kernel.kmod.plugins.module_utils.trust import ROOT_ONLY, directory_problem, file_problem
+
+# An uncompressed module file begins with it (no compressed one can): such a
+# file is loaded without importing the decompressors (image.compression).
+ELF_MAGIC = b'\x7fELF'
 
 # include/uapi/linux/module.h
 MODULE_INIT_IGNORE_MODVERSIONS = 1
@@ -328,6 +329,7 @@ def check_trusted(fd, path):
     exception).  The file is judged by its descriptor, the one then loaded,
     so it cannot be swapped after the check; once each directory above is
     root's alone nobody else can replace what is below it."""
+    from ansible_collections.kernel.kmod.plugins.module_utils.trust import ROOT_ONLY, directory_problem, file_problem
     name = module_name_from_path(path) or module_name(os.path.basename(path))
     info = os.fstat(fd)
     reasons = []
@@ -448,7 +450,12 @@ class KernelCalls(object):
             os.close(fd)
 
     def _insert_fd(self, fd, path, name, params, flags):
-        compression = detect_compression(os.pread(fd, 6, 0))
+        head = os.pread(fd, 6, 0)
+        if head.startswith(ELF_MAGIC):
+            compression = None
+        else:
+            from ansible_collections.kernel.kmod.plugins.module_utils.image.compression import detect_compression
+            compression = detect_compression(head)
         if compression is None or compression == self.state.compression():
             file_flags = flags | (MODULE_INIT_COMPRESSED_FILE if compression else 0)
             try:
@@ -461,6 +468,7 @@ class KernelCalls(object):
         self._insert_image(path, name, compression, params, flags)
 
     def _insert_image(self, path, name, compression, params, flags):
+        from ansible_collections.kernel.kmod.plugins.module_utils.image.compression import decompress, read_file
         from ansible_collections.kernel.kmod.plugins.module_utils.image.strip import strip_version_checks
         try:
             image = decompress(read_file(path), compression, path)

@@ -42,8 +42,8 @@ PERMANENT_MARK = '[permanent]'
 SYSFS_TEXT_ATTRS = ('initstate', 'taint', 'srcversion', 'version')
 SYSFS_INT_ATTRS = ('refcnt', 'coresize', 'initsize')
 
-_DIGITS = frozenset('0123456789')
-_HEX_DIGITS = frozenset('0123456789abcdefABCDEF')
+_DIGITS = '0123456789'
+_HEX_DIGITS = '0123456789abcdefABCDEF'
 _TAINT_LETTERS = frozenset('ABCDEFGHIJKLMNOPQRSTUVWXYZ')
 # Bytes never allowed in a module name field: path separators and controls.
 _BAD_NAME_CHARS = frozenset('/\0\t\r\n\x0b\x0c')
@@ -57,7 +57,8 @@ class _BadLine(Exception):
 
 
 def _is_decimal(text):
-    return bool(text) and all(c in _DIGITS for c in text)
+    # One C-level pass (str.isdigit would also take other scripts' digits).
+    return bool(text) and not text.strip(_DIGITS)
 
 
 def _parse_users(field):
@@ -100,7 +101,8 @@ def parse_proc_modules_line(line):
     if any(not f for f in fields):
         raise _BadLine('empty field (extra spaces)')
     name, size, refcnt, users, state, address = fields[:6]
-    if any(c in _BAD_NAME_CHARS or not c.isprintable() for c in name):
+    # Every character of _BAD_NAME_CHARS but '/' is unprintable: two C-level checks.
+    if not name.isprintable() or '/' in name:
         raise _BadLine('module name %r has unprintable characters or a slash' % name)
     if not _is_decimal(size):
         raise _BadLine('size %r is not a decimal number' % size)
@@ -113,7 +115,7 @@ def parse_proc_modules_line(line):
     used_by, permanent = _parse_users(users)
     if state not in STATE_TO_INITSTATE:
         raise _BadLine('state %r is not Live, Loading or Unloading' % state)
-    if not (address.startswith('0x') and len(address) > 2 and all(c in _HEX_DIGITS for c in address[2:])):
+    if not (address.startswith('0x') and len(address) > 2 and not address[2:].strip(_HEX_DIGITS)):
         raise _BadLine('address %r is not 0x and hex digits' % address)
     taint_letters = _parse_taint_field(fields[6]) if len(fields) == 7 else ''
     return name, {
@@ -159,6 +161,37 @@ def _decode(data):
     return data.decode('utf-8', 'replace')
 
 
+def _read_bytes(path):
+    """The whole content of a kernel file, with the fewest system calls:
+    open, read until the end, close (no buffered file object, no fstat;
+    a sysfs attribute is one read of at most a page).  OSError as raised."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        data = os.read(fd, 65536)
+        if data:
+            chunks = [data]
+            while data:
+                data = os.read(fd, 65536)
+                chunks.append(data)
+            data = b''.join(chunks)
+        return data
+    finally:
+        os.close(fd)
+
+
+def _skip_known(entries, proc_info):
+    """Leave out of a loaded module's sysfs entries the attributes that
+    _merge takes from its /proc/modules line when it has one (the reference
+    count, unless the kernel cannot unload modules, and the taint letters):
+    reading them would only be thrown away."""
+    if proc_info is None:
+        return
+    if proc_info.get('refcnt') is not None:
+        entries.discard('refcnt')
+    if proc_info.get('taint') is not None:
+        entries.discard('taint')
+
+
 def _strip_newline(text):
     return text[:-1] if text.endswith('\n') else text
 
@@ -181,6 +214,8 @@ class KernelState(object):
 
     def path(self, abs_path):
         """The file of the kernel path abs_path ('/proc/modules') under root."""
+        if self.root == '/':   # the usual case, and a few hundred calls per survey
+            return '/' + abs_path.lstrip('/')
         return os.path.join(self.root, abs_path.lstrip('/'))
 
     def _warn(self, msg):
@@ -192,8 +227,7 @@ class KernelState(object):
         is simply absent) when it cannot be read."""
         real = self.path(abs_path)
         try:
-            with open(real, 'rb') as f:
-                return _decode(f.read())
+            return _decode(_read_bytes(real))
         except OSError as exc:
             if exc.errno not in (errno.ENOENT, errno.ENOTDIR):
                 self._warn('cannot read %s: %s' % (real, exc.strerror or exc))
@@ -281,8 +315,7 @@ class KernelState(object):
         for param in entries or ():
             real = self.path('%s/%s' % (params_dir, param))
             try:
-                with open(real, 'rb') as f:
-                    params[param] = _strip_newline(_decode(f.read()))
+                params[param] = _strip_newline(_decode(_read_bytes(real)))
             except OSError as exc:
                 params[param] = None
                 self.unreadable_params.append('%s.%s' % (name, param))
@@ -343,6 +376,7 @@ class KernelState(object):
                 continue
             entries = set(entries)
             if 'initstate' in entries or name in proc:
+                _skip_known(entries, proc.get(name))
                 loaded[name] = self._merge(name, proc.get(name), self._sysfs_info(name, entries, want_params))
             else:
                 version = self._read_optional('%s/%s/version' % (SYS_MODULE, name)) if 'version' in entries else None

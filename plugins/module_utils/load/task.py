@@ -13,18 +13,19 @@ and only then is anything done.  run_task returns plain data: the
 aggregate keys over all names and one entry per name under ``results``;
 every failure is a TaskError whose fail_kwargs also say what was already
 done.
+
+What only persistence needs (its planning, the file transaction, the
+directory locks, the trust warnings) is imported when a task has
+``persistent``: AnsiballZ ships every file a module may import, but the
+node compiles only those imported, and under an emulated CPU that costs
+more than a plain ``name: X`` task's own work.
 """
 
 from ansible_collections.kernel.kmod.plugins.module_utils.config.modprobe import load_modprobe_config
 from ansible_collections.kernel.kmod.plugins.module_utils.config.options import options_text, same_value
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError, ModuleNotFound, TaskError
-from ansible_collections.kernel.kmod.plugins.module_utils.files import diff_entry, read_current, stage_changes
 from ansible_collections.kernel.kmod.plugins.module_utils.kernel.state import KernelState
-from ansible_collections.kernel.kmod.plugins.module_utils.lock import DEFAULT_WAIT, DirectoryLocks
 from ansible_collections.kernel.kmod.plugins.module_utils.load.drift import plan_drift
-from ansible_collections.kernel.kmod.plugins.module_utils.load.persistence import (
-    boots_with_modules_load_d, directories, other_boot_entries, plan_persistence,
-)
 from ansible_collections.kernel.kmod.plugins.module_utils.load.plan import (
     LoadPlan, plan_insmod, plan_load, plan_rmmod, plan_unload,
 )
@@ -34,7 +35,6 @@ from ansible_collections.kernel.kmod.plugins.module_utils.load.run import (
 )
 from ansible_collections.kernel.kmod.plugins.module_utils.names import alias_name, is_path, module_name
 from ansible_collections.kernel.kmod.plugins.module_utils.tree.module_dir import ModuleTree
-from ansible_collections.kernel.kmod.plugins.module_utils.trust import writable_warnings
 
 
 class System(object):
@@ -45,10 +45,11 @@ class System(object):
     calls: the kernel-changing object (insert, delete); kernel: a
     KernelState; runner: how install/remove commands run
     (run.run_shell when None); lock_wait: seconds to wait for another run
-    that holds the lock of a configuration directory to be written.
+    that holds the lock of a configuration directory to be written (None:
+    lock.DEFAULT_WAIT).
     """
 
-    def __init__(self, root='/', calls=None, kernel=None, runner=None, lock_wait=DEFAULT_WAIT):
+    def __init__(self, root='/', calls=None, kernel=None, runner=None, lock_wait=None):
         self.root = root
         self.kernel = kernel or KernelState(root)
         self._calls = calls
@@ -58,7 +59,9 @@ class System(object):
     def config_locks(self, dirs, what, shared):
         """The lock.DirectoryLocks of configuration directories a task writes
         (shared: a check-mode run, which only reads them)."""
-        return DirectoryLocks(dirs, what, wait=self.lock_wait, shared=shared)
+        from ansible_collections.kernel.kmod.plugins.module_utils.lock import DEFAULT_WAIT, DirectoryLocks
+        wait = DEFAULT_WAIT if self.lock_wait is None else self.lock_wait
+        return DirectoryLocks(dirs, what, wait=wait, shared=shared)
 
     @property
     def calls(self):
@@ -106,6 +109,14 @@ def _module_state(name, loaded, builtin):
     if name in loaded:
         return 'live'
     return 'builtin' if name in builtin else 'absent'
+
+
+def _file_diff(changes):
+    """The diff mode entries of the file changes."""
+    if not changes:
+        return []
+    from ansible_collections.kernel.kmod.plugins.module_utils.files import diff_entry
+    return [diff_entry(change) for change in changes]
 
 
 def _loaded_diff(entries):
@@ -219,6 +230,22 @@ class _Task(object):
             tree.close()
         for named in self.named:
             self._check_plan(named)
+        if self.req.persistent == 'disabled':
+            # no file to read or write, no directory to lock
+            changes = []
+            self._act()
+        else:
+            changes = self._persist_and_act(release, builtin)
+        report = self.report
+        report['changed'] = bool(report['inserted'] or report['deleted'] or report['commands'] or changes
+                                 or report['params_written'] or report['reloaded'])
+        if diff:
+            report['diff'] = _file_diff(changes) + _loaded_diff(report['results'])
+
+    def _persist_and_act(self, release, builtin):
+        """Plan the persistence files, act, write them; returns the FileChanges."""
+        from ansible_collections.kernel.kmod.plugins.module_utils.files import stage_changes
+        from ansible_collections.kernel.kmod.plugins.module_utils.load.persistence import boots_with_modules_load_d
         etc_modules = not boots_with_modules_load_d(self.system.root)
         with self._locks(etc_modules) as locks:
             # the persistence files read, planned and written under the lock
@@ -235,11 +262,7 @@ class _Task(object):
                 raise
             if staged is not None:
                 staged.commit()
-        report = self.report
-        report['changed'] = bool(report['inserted'] or report['deleted'] or report['commands'] or changes
-                                 or report['params_written'] or report['reloaded'])
-        if diff:
-            report['diff'] = [diff_entry(change) for change in changes] + _loaded_diff(report['results'])
+        return changes
 
     # -- planning, all names before anything is done ---------------------
 
@@ -373,16 +396,19 @@ class _Task(object):
                                      'to change them, or use param_drift=apply' % (drift.module, listed))
 
     def _locks(self, etc_modules):
-        """The locks of the directories persistence writes (none without persistence)."""
-        dirs = [] if self.req.persistent == 'disabled' else directories(self.system.root, etc_modules)
-        if dirs:
-            self.warnings.extend(writable_warnings(dirs, 'kmod_load'))
+        """The locks of the directories persistence writes."""
+        from ansible_collections.kernel.kmod.plugins.module_utils.load.persistence import directories
+        from ansible_collections.kernel.kmod.plugins.module_utils.trust import writable_warnings
+        dirs = directories(self.system.root, etc_modules)
+        self.warnings.extend(writable_warnings(dirs, 'kmod_load'))
         return self.system.config_locks(dirs, 'kmod_load', shared=self.check_mode)
 
     def _plan_files(self, release, builtin, etc_modules):
+        from ansible_collections.kernel.kmod.plugins.module_utils.files import read_current
+        from ansible_collections.kernel.kmod.plugins.module_utils.load.persistence import (
+            other_boot_entries, plan_persistence,
+        )
         req, root = self.req, self.system.root
-        if req.persistent == 'disabled':
-            return []
         changes = []
         done = set()
         pending = {}

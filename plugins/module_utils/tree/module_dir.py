@@ -190,7 +190,10 @@ class ModuleTree(object):
         try:
             with open(path, 'rb') as f:
                 lines = f.read().decode('utf-8', 'replace').splitlines()
-            return sorted({module_name_from_path(line.strip()) for line in lines if module_name_from_path(line.strip())})
+            names = set(module_name_from_path(line.strip()) for line in lines)
+            names.discard(None)
+            names.discard('')
+            return sorted(names)
         except OSError as exc:
             if exc.errno != errno.ENOENT:
                 self._warn('cannot read %s: %s' % (path, exc.strerror))

@@ -98,13 +98,13 @@ def test_missing_directories_are_made_0755(tmp_path):
 def test_missing_directories_are_made_by_the_given_maker_and_taken_back_on_failure(tmp_path):
     made = []
 
-    def maker(path, mode):
-        made.append((path, mode))
-        os.mkdir(path, mode)
+    def maker(name, mode, dir_fd):
+        made.append((name, mode, os.readlink('/proc/self/fd/%d' % dir_fd)))
+        os.mkdir(name, mode, dir_fd=dir_fd)
 
     target = tmp_path / 'etc' / 'modprobe.d' / 'x.conf'
     staged = files.stage_changes(files.plan_changes({str(target): b'x'}), make_directory=maker)
-    assert made == [(str(tmp_path / 'etc'), 0o755), (str(tmp_path / 'etc' / 'modprobe.d'), 0o755)]
+    assert made == [('etc', 0o755, str(tmp_path)), ('modprobe.d', 0o755, str(tmp_path / 'etc'))]
     staged.abort()
     assert os.listdir(str(tmp_path)) == []
 
@@ -245,3 +245,87 @@ def test_read_fd_reads_to_the_end_past_one_chunk(tmp_path):
         assert files.read_fd(fd) == b''
     finally:
         os.close(fd)
+
+
+def _swap_for_symlink(directory, elsewhere):
+    """What a local account that can write directory's parent does between
+    staging and commit: the directory moved away, a symlink in its place."""
+    os.rename(str(directory), str(directory) + '.moved')
+    os.symlink(str(elsewhere), str(directory))
+
+
+def _ours_and_precious(tmp_path):
+    """modprobe.d/x.conf (ours) and cron.d/x.conf (one root must not touch)."""
+    conf, elsewhere = tmp_path / 'modprobe.d', tmp_path / 'cron.d'
+    for directory, content in ((conf, b'ours'), (elsewhere, b'precious')):
+        directory.mkdir()
+        (directory / 'x.conf').write_bytes(content)
+    return conf, elsewhere
+
+
+def test_a_directory_swapped_for_a_symlink_after_staging_cannot_redirect_a_removal(tmp_path):
+    # failed before the directory's descriptor was kept: commit unlinked elsewhere/x.conf
+    conf, elsewhere = _ours_and_precious(tmp_path)
+    staged = files.stage_changes(files.plan_changes({str(conf / 'x.conf'): None}))
+    _swap_for_symlink(conf, elsewhere)
+    staged.commit()
+    assert (elsewhere / 'x.conf').read_bytes() == b'precious'
+    assert os.listdir(str(tmp_path / 'modprobe.d.moved')) == []
+
+
+def test_a_directory_swapped_for_a_symlink_after_staging_cannot_redirect_a_write(tmp_path):
+    # failed before: the rename was looked up through the symlink (ENOENT there, or
+    # a temporary planted there by the swapper renamed over elsewhere/x.conf)
+    conf, elsewhere = _ours_and_precious(tmp_path)
+    staged = files.stage_changes(files.plan_changes({str(conf / 'x.conf'): b'new'}))
+    (temp,) = [e for e in os.listdir(str(conf)) if e != 'x.conf']
+    (elsewhere / temp).write_bytes(b'planted')
+    _swap_for_symlink(conf, elsewhere)
+    staged.commit()
+    assert (elsewhere / 'x.conf').read_bytes() == b'precious'
+    assert (tmp_path / 'modprobe.d.moved' / 'x.conf').read_bytes() == b'new'
+    assert sorted(os.listdir(str(tmp_path / 'modprobe.d.moved'))) == ['x.conf']
+
+
+def test_a_parent_made_then_swapped_for_a_symlink_while_staging_is_never_followed(tmp_path):
+    # each directory is made in its parent's descriptor, never through a path
+    target = tmp_path / 'etc' / 'modprobe.d' / 'x.conf'
+    elsewhere = tmp_path / 'elsewhere'
+    elsewhere.mkdir()
+
+    def maker(name, mode, dir_fd):
+        if name == 'modprobe.d':  # etc was made and opened; now swapped
+            _swap_for_symlink(tmp_path / 'etc', elsewhere)
+        os.mkdir(name, mode, dir_fd=dir_fd)
+
+    staged = files.stage_changes(files.plan_changes({str(target): b'x'}), make_directory=maker)
+    staged.commit()
+    assert os.listdir(str(elsewhere)) == []
+    assert (tmp_path / 'etc.moved' / 'modprobe.d' / 'x.conf').read_bytes() == b'x'
+
+
+def test_a_parent_swapped_for_a_symlink_as_it_is_made_is_refused(tmp_path):
+    target = tmp_path / 'etc' / 'modprobe.d' / 'x.conf'
+    elsewhere = tmp_path / 'elsewhere'
+    elsewhere.mkdir()
+
+    def maker(name, mode, dir_fd):
+        os.mkdir(name, mode, dir_fd=dir_fd)
+        if name == 'etc':  # swapped before it is opened
+            _swap_for_symlink(tmp_path / 'etc', elsewhere)
+
+    with pytest.raises(KmodError) as info:
+        files.stage_changes(files.plan_changes({str(target): b'x'}), make_directory=maker)
+    assert info.value.msg == 'cannot write %s: Not a directory' % target
+    assert os.listdir(str(elsewhere)) == [] and os.listdir(str(tmp_path / 'etc.moved')) == []
+
+
+def test_a_transaction_closes_its_directory_descriptors(tmp_path):
+    before = len(os.listdir('/proc/self/fd'))
+    staged = files.stage_changes(files.plan_changes({str(tmp_path / 'a'): b'a', str(tmp_path / 'd' / 'b'): b'b'}))
+    assert len(os.listdir('/proc/self/fd')) == before + 2
+    staged.commit()
+    assert len(os.listdir('/proc/self/fd')) == before
+    staged = files.stage_changes(files.plan_changes({str(tmp_path / 'a'): b'c'}))
+    staged.abort()
+    assert len(os.listdir('/proc/self/fd')) == before

@@ -252,3 +252,16 @@ def test_the_lock_order_is_one_whatever_the_order_asked(layout, names):
         while not os.path.isdir(guard):
             guard = os.path.dirname(guard)
         assert os.path.realpath(guard) in plan
+
+
+def test_a_directory_is_made_in_the_given_directory_descriptor(tmp_path):
+    (tmp_path / 'parent').mkdir()
+    dir_fd = os.open(str(tmp_path / 'parent'), os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.rename(str(tmp_path / 'parent'), str(tmp_path / 'moved'))  # the path no longer leads there
+        with DirectoryLocks([str(tmp_path / 'moved' / 'etc')], 'x') as locks:
+            locks.make_directory('etc', dir_fd=dir_fd)
+            assert os.listdir(str(tmp_path / 'moved')) == ['etc']
+            assert os.stat(str(tmp_path / 'moved' / 'etc')).st_mode & 0o7777 == 0o755
+    finally:
+        os.close(dir_fd)

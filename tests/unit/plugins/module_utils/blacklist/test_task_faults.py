@@ -25,7 +25,7 @@ from ansible_collections.kernel.kmod.plugins.module_utils.load.task import Syste
 from tests.lib.fake_calls import FakeKernelCalls
 from tests.lib.fake_kernel import FakeKernel
 from tests.lib.fake_tree import FakeTree
-from tests.lib.faults import fill, need_root, read_only, tiny_tmpfs, tree_state
+from tests.lib.faults import fill, host_nobody_can_write, read_only, tiny_tmpfs, tree_state
 from tests.lib.privileges import call_as_nobody
 
 RELEASE = '6.1.0-test-amd64'
@@ -130,12 +130,7 @@ def test_a_read_only_etc_leaves_every_file_as_it_was(tmp_path, tree_root, kind):
 
 @pytest.mark.parametrize('kind', list(KINDS))
 def test_a_user_who_may_not_write_leaves_every_file_as_it_was(tree_root, kind):
-    need_root()
-    base = tempfile.mkdtemp(prefix='kmod-faults-')
-    try:
-        root = os.path.join(base, 'host')
-        os.makedirs(root)
-        os.chmod(base, 0o755)
+    with host_nobody_can_write() as root:
         make_host(root, tree_root, kind)
         planned = run(root, kind, check_mode=True)
         before = tree_state(root)
@@ -144,5 +139,3 @@ def test_a_user_who_may_not_write_leaves_every_file_as_it_was(tree_root, kind):
         check_failure(root, kind, failed, planned, before, errno.EACCES)
         assert 'Permission denied' in failed['msg']
         assert run(root, kind, check_mode=True) == planned
-    finally:
-        shutil.rmtree(base, ignore_errors=True)

@@ -7,6 +7,7 @@ import pytest
 
 from ansible_collections.kernel.kmod.plugins.module_utils.config import modprobe as mc
 from ansible_collections.kernel.kmod.plugins.module_utils.config.cmdline import parse_cmdline
+from ansible_collections.kernel.kmod.plugins.module_utils.fnmatch_glibc import fnmatch
 from tests.lib.fake_root import write
 
 
@@ -91,6 +92,14 @@ def test_softdep_other_whitespace_separates_names():
     assert directives[0].pre == ['a', 'b', 'c']
 
 
+def test_a_weakdep_of_no_module_is_taken_with_a_warning_like_kmod():
+    # found by the fuzz test: 'weakdep m  ' (two blanks) is a directive with nothing to load, 'weakdep m ' a bad line
+    directives, warnings = parse('weakdep m  \nweakdep m a\nweakdep n \n')
+    assert [(d.module, d.deps) for d in directives] == [('m', []), ('m', ['a'])]
+    assert warnings == ['f.conf:1: weakdep m lists no module (it still hides later weakdep lines for it)',
+                        "f.conf:3: ignoring bad line: 'weakdep' needs a module name and its weak dependencies"]
+
+
 def test_weakdep_and_kmod30_mode():
     directives, warnings = parse('weakdep m-x a-b  c\n')
     assert directives == [mc.WeakDep('m_x', ['a-b', 'c'], 'f.conf', 1)]
@@ -152,7 +161,7 @@ def test_cr_is_ordinary_text():
     ('x.y', 'xzy', False), ('(a|b)', '(a|b)', True), ('a', 'ab', False), ('a\\', 'a\\', False),
 ])
 def test_fnmatch_like_glibc(pattern, name, want):
-    assert mc.fnmatch(pattern, name) is want
+    assert fnmatch(pattern, name) is want
     # the expectation itself is what this machine's glibc says (0 = match)
     libc = ctypes.CDLL(ctypes.util.find_library('c'))
     assert (libc.fnmatch(pattern.encode(), name.encode(), 0) == 0) is want

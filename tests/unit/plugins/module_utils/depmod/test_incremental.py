@@ -166,8 +166,8 @@ def test_text_change_counts_of_any_bytes(old, new):
 
 def _cache_files(tree):
     names = sorted(os.listdir(tree.cache_dir))
-    json_name = [n for n in names if n.endswith('.parse.json')][0]
-    return os.path.join(tree.cache_dir, json_name), names
+    cache_name = [n for n in names if n.endswith('.parse')][0]
+    return os.path.join(tree.cache_dir, cache_name), names
 
 
 def test_a_few_changed_files_write_a_delta_not_the_whole_cache(tree):
@@ -216,7 +216,7 @@ def test_a_delta_for_another_cache_file_is_not_used(tree):
     tree.put('updates/m4.ko', 'plain')
     tree.run()
     cache_path, _names = _cache_files(tree)
-    # the JSON file rewritten since the delta was made (a killed run's leftovers)
+    # the cache file rewritten since the delta was made (a killed run's leftovers)
     data = _read(cache_path)
     os.unlink(cache_path)
     with open(cache_path, 'wb') as f:

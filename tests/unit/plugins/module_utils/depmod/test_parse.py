@@ -115,3 +115,14 @@ def test_cache_of_a_run_without_the_zstd_check_is_a_miss_with_it(tmp_path):
     assert cache.get(record(unsized), zstd_needs_size=True) is None
     good, problems = parse_records([record(unsized)], workers=1, cache=cache, zstd_needs_size=True)
     assert good == [] and len(problems) == 1
+
+
+def test_saving_removes_the_json_cache_of_older_versions(modules, tmp_path):
+    old = tmp_path / 'cache' / 'r-x.parse.json'
+    old.parent.mkdir()
+    old.write_text('{"format": 3, "entries": {}}')
+    cache = ParseCache(str(old.parent / 'r-x.parse'))
+    parse_records([record(p) for p in modules[:2]], workers=1, cache=cache)
+    assert cache.save() is True
+    assert os.listdir(str(old.parent)) == ['r-x.parse']
+    assert sorted(ParseCache(str(old.parent / 'r-x.parse')).entries) == sorted(modules[:2])

@@ -5,7 +5,6 @@ copied for each test; every run pins kmod 30's behaviour (no `kmod
 --version`), reads depmod.d from an empty directory and uses one process.
 """
 
-import json
 import marshal
 import os
 import shutil
@@ -168,9 +167,9 @@ def test_cache_dir_holds_state_and_parse_cache(tree):
     tree.run()
     names = sorted(os.listdir(tree.cache_dir))
     assert len(names) == 3
-    assert names[1].startswith(REL + '-') and names[1].endswith('.parse.json')
-    assert names[0] == names[1].replace('.parse.json', '.graph')
-    assert names[2] == names[1].replace('.parse.json', '.state')
+    assert names[1].startswith(REL + '-') and names[1].endswith('.parse')
+    assert names[0] == names[1].replace('.parse', '.graph')
+    assert names[2] == names[1].replace('.parse', '.state')
     shutil.rmtree(tree.cache_dir)  # safe to delete: the next run is a full one, still unchanged
     report = tree.run()
     assert (report['changed'], report['shortcut']) == (False, None)
@@ -590,14 +589,14 @@ def test_unusable_cache_dir_only_warns(tree):
 # ---------------------------------------------------------------- caches that were tampered with
 
 def _poison_parse_cache(tree, change):
-    [name] = [n for n in os.listdir(tree.cache_dir) if n.endswith('.parse.json')]
+    [name] = [n for n in os.listdir(tree.cache_dir) if n.endswith('.parse')]
     path = os.path.join(tree.cache_dir, name)
-    with open(path) as f:
-        doc = json.load(f)
+    with open(path, 'rb') as f:
+        doc = marshal.loads(f.read())
     [entry] = [e for p, e in doc['entries'].items() if p.endswith('/a.ko')]
     change(entry[1])
-    with open(path, 'w') as f:
-        json.dump(doc, f)
+    with open(path, 'wb') as f:
+        f.write(marshal.dumps(doc))
 
 
 @pytest.mark.parametrize('change', [
@@ -607,6 +606,10 @@ def _poison_parse_cache(tree, change):
     lambda r: r.__setitem__(2, ['not a crc'] * len(r[2])),
     lambda r: r.__setitem__(2, r[2] + [1]),
     lambda r: r.pop(),
+    # what marshal can hold and JSON could not: bytes, a set, a code object
+    lambda r: r.__setitem__(0, r[0].encode()),
+    lambda r: r.__setitem__(1, frozenset(r[1].split('\n'))),
+    lambda r: r.__setitem__(3, compile('1', 'x', 'eval')),
 ])
 def test_a_cache_entry_no_parse_could_make_is_parsed_again(tree, change):
     tree.run()

@@ -1,4 +1,7 @@
+import json
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -147,3 +150,34 @@ def test_initramfs_only_when_asked(system):
     facts, warnings = gather_facts(root=root, kernel=kernel, initramfs=True)
     assert facts['initramfs']['generator'] == 'initramfs-tools' and facts['initramfs']['stale'] is True
     assert facts['initramfs']['reasons'] == [{'path': '/boot/initrd.img-%s' % RELEASE, 'change': 'added', 'what': 'image'}]
+
+
+# Run in a fresh interpreter: which of the library's files a call imports.
+IMPORTS_OF_A_RUN = r'''
+import json, sys
+sys.path[:0] = json.loads(sys.argv[1])
+from ansible_collections.kernel.kmod.plugins.module_utils.facts.gather import gather_facts
+from ansible_collections.kernel.kmod.plugins.module_utils.kernel.state import KernelState
+gather_facts(root=sys.argv[2], kernel=KernelState(sys.argv[2]), modules=json.loads(sys.argv[3]))
+prefix = 'ansible_collections.kernel.kmod.plugins.module_utils.'
+print(json.dumps(sorted(m[len(prefix):] for m in sys.modules if m.startswith(prefix))))
+'''
+
+
+def _imports_of_a_run(root, modules):
+    out = subprocess.run([sys.executable, '-c', IMPORTS_OF_A_RUN, json.dumps(sys.path), root, json.dumps(modules)],
+                         stdout=subprocess.PIPE, check=True, universal_newlines=True).stdout
+    return json.loads(out)
+
+
+def test_default_run_imports_only_what_it_uses(system):
+    # Under Ansible every imported file is compiled on every run (slow on a
+    # small node): the modinfo readers, the lookup, the initramfs readers
+    # and the glob matcher wait until a run asks for what needs them.
+    root, _kernel = system
+    default = _imports_of_a_run(root, [])
+    for lazy in ('tree.lookup', 'fnmatch_glibc', 'image.modinfo', 'image.elf', 'initramfs.task'):
+        assert lazy not in default
+    assert 'config.modprobe' in default and 'kernel.state' in default
+    asked = _imports_of_a_run(root, ['dummy'])
+    assert 'tree.lookup' in asked and 'image.modinfo' in asked

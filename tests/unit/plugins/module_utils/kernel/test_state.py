@@ -1,3 +1,4 @@
+import errno
 import json
 import os
 import shutil
@@ -549,3 +550,49 @@ def test_module_param_modes(tmp_path):
     assert state.module_param_modes('nosuch') == {}
     os.symlink('/etc/passwd', os.path.join(root, 'sys/module/brd/parameters/evil'))
     assert 'evil' not in state.module_param_modes('brd')
+
+
+# -- reading kernel files ------------------------------------------------------
+
+def test_read_bytes_reads_past_one_chunk_and_empty_files(tmp_path):
+    big = tmp_path / 'big'
+    big.write_bytes(b'x' * 200000 + b'\n')
+    empty = tmp_path / 'empty'
+    empty.write_bytes(b'')
+    assert kernel_state._read_bytes(str(big)) == b'x' * 200000 + b'\n'
+    assert kernel_state._read_bytes(str(empty)) == b''
+    with pytest.raises(OSError) as info:
+        kernel_state._read_bytes(str(tmp_path))
+    assert info.value.errno == errno.EISDIR
+    with pytest.raises(OSError) as info:
+        kernel_state._read_bytes(str(tmp_path / 'absent'))
+    assert info.value.errno == errno.ENOENT
+
+
+@pytest.mark.parametrize('text, decimal', [
+    ('0', True), ('16384', True), ('', False), ('-1', False), ('1 ', False), ('0x10', False),
+    ('\u0663', False), ('1\u0663', False), ('\u00b2', False)])
+def test_is_decimal_takes_ascii_digits_only(text, decimal):
+    assert kernel_state._is_decimal(text) is decimal
+
+
+def test_survey_skips_sysfs_attributes_proc_modules_gives(tmp_path):
+    # refcnt and taint come from /proc/modules when it has them; the sysfs
+    # files are not read (made unreadable here: reading one would warn).
+    root = FakeKernel(tmp_path).add_module('dummy').write()
+    for attr in ('refcnt', 'taint'):
+        path = os.path.join(root, 'sys/module/dummy', attr)
+        if os.path.exists(path):
+            os.remove(path)
+        os.mkdir(path)
+    ks = KernelState(root)
+    loaded = ks.loaded()
+    assert loaded['dummy']['refcnt'] == 0 and loaded['dummy']['taint'] == ''
+    assert ks.warnings == []
+
+
+def test_survey_reads_sysfs_refcnt_without_module_unload(tmp_path):
+    root = FakeKernel(tmp_path).without_module_unload().add_module('dummy').write()
+    with open(os.path.join(root, 'sys/module/dummy/refcnt'), 'w') as f:
+        f.write('3\n')
+    assert KernelState(root).loaded()['dummy']['refcnt'] == 3

@@ -1,7 +1,10 @@
 """load_task: the whole kmod_load task over a fake root (FakeTree + FakeKernel) with FakeKernelCalls."""
 
 import errno
+import json
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -93,6 +96,44 @@ def test_load_with_params_then_idempotent(tmp_path, tree_root):
     assert again['changed'] is False and again['live'] == ['dummy'] and again['inserted'] == []
     assert again['params_differ'] == {} and warnings == []
     assert len(host.calls.calls) == 1
+
+
+# What a task without persistent never imports (AnsiballZ ships them; the node compiles only what is imported)
+PERSISTENCE_ONLY = ('load.persistence', 'files', 'lock', 'trust', 'config.boot_options', 'config.modules_load',
+                    'image.compression', 'index.writer')
+IMPORTS_OF_A_TASK = r"""
+import json, sys
+from tests.lib.fake_calls import FakeKernelCalls
+from tests.lib.fake_kernel import FakeKernel
+from ansible_collections.kernel.kmod.plugins.module_utils.kernel.state import KernelState
+from ansible_collections.kernel.kmod.plugins.module_utils.load.task import System, run_task
+prefix = 'ansible_collections.kernel.kmod.plugins.module_utils.'
+root = sys.argv[1]
+kernel = FakeKernel(root)
+kernel.write()
+seen = []
+for options in json.loads(sys.argv[2]):
+    run_task(options, system=System(root=root, calls=FakeKernelCalls(kernel), kernel=KernelState(root)))
+    seen.append(sorted(m[len(prefix):] for m in sys.modules if m.startswith(prefix)))
+print(json.dumps(seen))
+"""
+
+
+def test_a_task_without_persistence_imports_none_of_its_code(tmp_path, tree_root):
+    host = Host(tmp_path, tree_root)
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__)))))))
+    tasks = [{'name': 'dummy'}, {'name': ['dummy', 'bonding'], 'state': 'absent'},
+             {'name': 'dummy', 'persistent': 'present'}]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.join(repo, '.build'), repo] + sys.path))
+    proc = subprocess.run([sys.executable, '-c', IMPORTS_OF_A_TASK, host.root, json.dumps(tasks)], cwd=repo, env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    load, unload, persistent = json.loads(proc.stdout)
+    assert [m for m in PERSISTENCE_ONLY if m in load or m in unload] == []
+    assert 'load.plan' in load and 'kernel.calls' in load
+    # the same run with persistent imports what it needs
+    assert [m for m in PERSISTENCE_ONLY if m not in persistent] == ['image.compression', 'index.writer']
 
 
 def test_live_with_other_params_warns_and_changes_nothing(tmp_path, tree_root):

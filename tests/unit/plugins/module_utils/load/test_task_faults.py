@@ -24,7 +24,7 @@ from ansible_collections.kernel.kmod.plugins.module_utils.load.task import Syste
 from tests.lib.fake_calls import FakeKernelCalls
 from tests.lib.fake_kernel import FakeKernel
 from tests.lib.fake_tree import FakeTree
-from tests.lib.faults import fill, need_root, read_only, tiny_tmpfs, tree_state
+from tests.lib.faults import fill, host_nobody_can_write, read_only, tiny_tmpfs, tree_state
 from tests.lib.privileges import call_as_nobody
 
 RELEASE = '6.1.0-test-amd64'
@@ -81,23 +81,19 @@ def make_host(root, tree_root, kind):
     FakeKernel(root).write()
 
 
-def run(root, check_mode=False):
+def run(root, kind, check_mode=False):
     calls = FakeKernelCalls(FakeKernel(root))
     system = System(root=root, calls=calls, kernel=KernelState(root), runner=lambda c, m: (0, '', ''))
-    options = dict(KINDS[kind_of[root]][1])
-    result, _warnings = run_task(options, check_mode=check_mode, diff=True, system=system)
+    result, _warnings = run_task(dict(KINDS[kind][1]), check_mode=check_mode, diff=True, system=system)
     return {'persistence': result['persistence'], 'diff': result['diff'], 'calls': calls.calls}
 
 
-kind_of = {}   # host root -> kind, so that a run needs only the root (it may run in a child)
-
-
-def attempt(root):
+def attempt(root, kind):
     """The run that must fail: what it raised, as plain data."""
     calls = FakeKernelCalls(FakeKernel(root))
     system = System(root=root, calls=calls, kernel=KernelState(root), runner=lambda c, m: (0, '', ''))
     try:
-        run_task(dict(KINDS[kind_of[root]][1]), system=system)
+        run_task(dict(KINDS[kind][1]), system=system)
     except TaskError as exc:
         return {'msg': exc.msg, 'errno': exc.errno, 'path': exc.path, 'calls': calls.calls,
                 'inserted': exc.details['inserted']}
@@ -117,49 +113,39 @@ def check_failure(root, failed, planned, before, err):
 def test_a_full_filesystem_leaves_every_file_as_it_was(tree_root, kind):
     # removing a file takes no space: that kind cannot meet ENOSPC
     with tiny_tmpfs(1024) as mnt:
-        kind_of[mnt] = kind
         make_host(mnt, tree_root, kind)
-        planned = run(mnt, check_mode=True)
+        planned = run(mnt, kind, check_mode=True)
         assert planned['persistence'] and planned['calls'] == []
         fill(mnt, 0)
         before = tree_state(mnt)
-        failed = attempt(mnt)
+        failed = attempt(mnt, kind)
         check_failure(mnt, failed, planned, before, errno.ENOSPC)
         assert 'No space left on device' in failed['msg']
-        assert run(mnt, check_mode=True) == planned
+        assert run(mnt, kind, check_mode=True) == planned
 
 
 @pytest.mark.parametrize('kind', list(KINDS))
 def test_a_read_only_etc_leaves_every_file_as_it_was(tmp_path, tree_root, kind):
     root = str(tmp_path / 'host')
     os.makedirs(root)
-    kind_of[root] = kind
     make_host(root, tree_root, kind)
-    planned = run(root, check_mode=True)
+    planned = run(root, kind, check_mode=True)
     before = tree_state(root)
     with read_only(os.path.join(root, 'etc')):
-        failed = attempt(root)
+        failed = attempt(root, kind)
         check_failure(root, failed, planned, before, errno.EROFS)
         assert 'Read-only file system' in failed['msg']
-        assert run(root, check_mode=True) == planned
+        assert run(root, kind, check_mode=True) == planned
 
 
 @pytest.mark.parametrize('kind', list(KINDS))
 def test_a_user_who_may_not_write_leaves_every_file_as_it_was(tree_root, kind):
-    need_root()
-    base = tempfile.mkdtemp(prefix='kmod-faults-')
-    try:
-        root = os.path.join(base, 'host')
-        os.makedirs(root)
-        os.chmod(base, 0o755)
-        kind_of[root] = kind
+    with host_nobody_can_write() as root:
         make_host(root, tree_root, kind)
-        planned = run(root, check_mode=True)
+        planned = run(root, kind, check_mode=True)
         before = tree_state(root)
-        assert call_as_nobody(lambda: run(root, check_mode=True)) == planned
-        failed = call_as_nobody(lambda: attempt(root))
+        assert call_as_nobody(lambda: run(root, kind, check_mode=True)) == planned
+        failed = call_as_nobody(lambda: attempt(root, kind))
         check_failure(root, failed, planned, before, errno.EACCES)
         assert 'Permission denied' in failed['msg']
-        assert run(root, check_mode=True) == planned
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
+        assert run(root, kind, check_mode=True) == planned
