@@ -192,6 +192,12 @@ releases:
           description: The number of modules indexed.
           type: int
           sample: 4023
+        parsed:
+          description:
+            - The number of module files read and parsed in this run; the others came from the parse cache
+              in O(cache_dir) (V(0) when a shortcut applied).
+          type: int
+          sample: 1
         shortcut:
           description:
             - V(state) when the state file showed nothing changed, V(quick) when O(quick) found
@@ -286,6 +292,7 @@ def main():
             cache_dir=params['cache_dir'] or None,
             workers=params['workers'],
             check_mode=module.check_mode,
+            diff=module._diff,
         )
         result = run_depmod_releases(params['kernel_release'], options=options)
     except KmodError as exc:

@@ -58,12 +58,14 @@ class DepmodOptions(object):
     cache_dir: state and parse cache (None: no cache, no state shortcut);
     workers: parse processes (None: one per CPU); flavour: the KmodFlavour
     to copy; check_mode: plan and report, write nothing; lock_wait: seconds
-    to wait for another run that holds a module directory's lock.
+    to wait for another run that holds a module directory's lock; diff:
+    make the diff entries of changed text indexes (False: the caller does
+    not show them, and a large index's diff is not worked out).
     """
 
     def __init__(self, basedir='/', config_paths=None, config_root='/', quick=False, check_symbols=False,
                  symvers=None, system_map=None, fail_on_unresolved=False, cache_dir=DEFAULT_CACHE_DIR,
-                 workers=None, flavour=None, check_mode=False, lock_wait=DEFAULT_WAIT):
+                 workers=None, flavour=None, check_mode=False, lock_wait=DEFAULT_WAIT, diff=True):
         if symvers and system_map:
             raise KmodError('symvers and system_map are mutually exclusive (as depmod -E and -F)')
         self.basedir = basedir or '/'
@@ -79,6 +81,7 @@ class DepmodOptions(object):
         self.flavour = flavour if flavour is not None else KmodFlavour(30)
         self.check_mode = bool(check_mode)
         self.lock_wait = lock_wait
+        self.diff = bool(diff)
         if self.fail_on_unresolved and not (self.symvers or self.system_map):
             raise KmodError('fail_on_unresolved needs symvers or system_map: without the kernel\'s own '
                             'symbols every kernel symbol would count as unresolved')
@@ -112,13 +115,16 @@ class ReleasePlan(object):
         self.fingerprint = None
         self.fingerprint_of = None
         self.parse_cache = None
+        self.parse_delta = None
+        self.digests = None
+        self.graph_cache = None
         self.state_name = None
 
 
 def _new_report(release, module_dir):
     return {
         'release': release, 'module_dir': module_dir, 'changed': False, 'shortcut': None,
-        'modules': 0, 'written': [], 'files': {}, 'unresolved': [], 'bad_versions': [],
+        'modules': 0, 'parsed': 0, 'written': [], 'files': {}, 'unresolved': [], 'bad_versions': [],
         'cycles': [], 'skipped': [], 'warnings': [], 'messages': [],
     }
 
@@ -175,6 +181,11 @@ def change_summary(change, new_entries=None):
         # known entries are counted as they are, without pairing them up
         return {'action': change.action, 'added': len(known if known is not None else _entries(name, change.new)),
                 'removed': 0}
+    if change.new is not None and not name.endswith('.bin'):
+        # only when a file changed: a run with nothing to do does not import it
+        from ansible_collections.kernel.kmod.plugins.module_utils.depmod.incremental import text_change_counts
+        added, removed = text_change_counts(change.old, change.new)
+        return {'action': change.action, 'added': added, 'removed': removed}
     new = _entries(name, change.new, known)
     from collections import Counter  # only when a file changed
     old = Counter(_entries(name, change.old))
@@ -236,12 +247,17 @@ def _kernel_symbols(options, report):
 
 def _parse(scan, options, plan, report):
     """Parse every scanned module; unreadable ones stay in with no symbols, as with kmod."""
+    from ansible_collections.kernel.kmod.plugins.module_utils.depmod.incremental import ParseDelta
     from ansible_collections.kernel.kmod.plugins.module_utils.depmod.parse import ParseCache, parse_records
     cache = None
     if options.cache_dir:
         cache = ParseCache.in_dir(options.cache_dir, plan.state_name)
         if cache.warning:
             report['warnings'].append(cache.warning)
+        # a few entries changed by the last run come from a small file beside it
+        plan.parse_delta = ParseDelta(cache)
+        if plan.parse_delta.warning:
+            report['warnings'].append(plan.parse_delta.warning)
     plan.parse_cache = cache
     # the CRCs of __versions matter only to depmod -e (the graph needs just the names
     # no undefined symbol has, which every parse result carries)
@@ -253,6 +269,7 @@ def _parse(scan, options, plan, report):
         for record in scan.modules:
             if id(record) not in parsed:
                 record.modinfo, record.exports, record.needs, record.versions = [], [], [], []
+    report['parsed'] = plan.parse_delta.parsed(len(scan.modules)) if plan.parse_delta else len(scan.modules)
     for problem in problems:
         path, _sep, reason = problem.partition(': ')
         report['skipped'].append({'path': path, 'reason': reason or problem})
@@ -320,6 +337,9 @@ def plan_release(release, options):
 
     from ansible_collections.kernel.kmod.plugins.module_utils.depmod.graph import (
         build_symbol_table, order_records, resolve_dependencies)
+    from ansible_collections.kernel.kmod.plugins.module_utils.depmod.incremental import (
+        GraphCache, OutputReuse, build_indexes, entries_digest, graph_cache_path, render_outputs_reusing,
+        resolve_reusing)
     from ansible_collections.kernel.kmod.plugins.module_utils.depmod.outputs import (
         large_index_bytes, render_aliases, render_outputs, symbol_entries_unordered)
     from ansible_collections.kernel.kmod.plugins.module_utils.depmod.parse import PARALLEL_MIN_FILES, default_workers
@@ -348,18 +368,57 @@ def plan_release(release, options):
     alias_text, alias_entries = render_aliases(ordered, alias_warnings)
     symbol_table = build_symbol_table(ordered, kernel_symbols)
     workers = default_workers() if options.workers is None else options.workers
-    large = ForkedCall(large_index_bytes, alias_entries, symbol_entries_unordered(ordered, symbol_table[0]),
-                       flavour.layout, fork=workers > 1 and len(records) >= PARALLEL_MIN_FILES)
+    fork = workers > 1 and len(records) >= PARALLEL_MIN_FILES
+    symbol_entries = symbol_entries_unordered(ordered, symbol_table[0])
+    reuse = None
+    if plan.state is not None:
+        # with a state: the indexes whose entries are the last run's are taken as they are
+        reuse = OutputReuse(plan.state, module_dir, flavour.layout)
+        reused, todo = {}, {}
+        for name, made in (('modules.alias.bin', alias_entries), ('modules.symbols.bin', symbol_entries)):
+            got = reuse.bytes_of(name, made) if reuse.may_reuse(name) else None
+            if got is None:
+                todo[name] = made
+            else:
+                reused[name] = got
+        large = ForkedCall(build_indexes, todo, flavour.layout, fork=fork and bool(todo))
+        # the digests of what is built anew, for the next run, while a child builds it
+        for name, made in todo.items():
+            reuse.digests[name] = entries_digest(flavour.layout, made)
+        symbol_digest = reuse.digests['modules.symbols.bin']
+    else:
+        large = ForkedCall(large_index_bytes, alias_entries, symbol_entries, flavour.layout, fork=fork)
     try:
-        graph = resolve_dependencies(ordered, kernel_symbols=kernel_symbols,
-                                     check_versions=bool(options.check_symbols and options.symvers),
-                                     collect_unresolved=options.check_symbols and kernel_symbols is not None,
-                                     symbol_table=symbol_table)
+        check_versions = bool(options.check_symbols and options.symvers)
+        collect_unresolved = options.check_symbols and kernel_symbols is not None
+        graph = None
+        if reuse is not None and not (check_versions or collect_unresolved):
+            # the direct dependencies of unchanged modules whose symbols kept their owners come from
+            # the graph cache (the reports of depmod -e need every need looked at: not then)
+            cache = GraphCache(graph_cache_path(plan.state.path), repr(settings))
+            if cache.warning:
+                report['warnings'].append(cache.warning)
+            graph, direct, names = resolve_reusing(ordered, symbol_table, cache)
+            plan.graph_cache = (cache, ordered, direct, names)
+        if graph is None:
+            graph = resolve_dependencies(ordered, kernel_symbols=kernel_symbols, check_versions=check_versions,
+                                         collect_unresolved=collect_unresolved, symbol_table=symbol_table)
         _check_graph(graph, release, options, report)
         entries = {}
-        files, warnings = render_outputs(graph, module_dir, layout=flavour.layout, weakdep=flavour.weakdep,
-                                         prebuilt=large.result, entries=entries,
-                                         aliases=(alias_text, alias_entries, alias_warnings))
+        if reuse is None:
+            files, warnings = render_outputs(graph, module_dir, layout=flavour.layout, weakdep=flavour.weakdep,
+                                             prebuilt=large.result, entries=entries,
+                                             aliases=(alias_text, alias_entries, alias_warnings))
+        else:
+            def built():
+                done = dict(reused)
+                done.update(large.result())
+                return done
+            files, warnings = render_outputs_reusing(graph, module_dir, reuse, built, layout=flavour.layout,
+                                                     weakdep=flavour.weakdep, entries=entries,
+                                                     aliases=(alias_text, alias_entries, alias_warnings),
+                                                     symbol_digest=symbol_digest)
+            plan.digests = reuse.digests
     finally:
         large.cancel()
     report['warnings'].extend(warnings)
@@ -381,7 +440,7 @@ def plan_release(release, options):
             report['files'][name] = dict(counted, action=change.action)
         else:
             report['files'][name] = change_summary(change, entries.get(name))
-        if name in DIFF_FILES:
+        if name in DIFF_FILES and options.diff:
             plan.diff.append(bounded_diff(change, DIFF_MAX_BYTES))
     report['changed'] = bool(plan.changes)
     return plan
@@ -426,7 +485,12 @@ def apply_release(plan, options):
     # what the state shortcut gives back: the run's findings, not this run's cache troubles
     kept = dict((key, list(report[key]) if isinstance(report[key], list) else report[key])
                 for key in _KEPT_REPORT_KEYS)
-    if plan.parse_cache is not None:
+    if plan.parse_delta is not None:
+        # the whole parse cache, or only what this run changed in it
+        warning = plan.parse_delta.save()
+        if warning:
+            report['warnings'].append(warning)
+    elif plan.parse_cache is not None:
         plan.parse_cache.save()
         if plan.parse_cache.warning:
             report['warnings'].append(plan.parse_cache.warning)
@@ -436,8 +500,14 @@ def apply_release(plan, options):
             # saved now would vouch for outputs that do not describe it
             plan.state.forget()
             report['warnings'].append('module files changed during the run; the next run rebuilds the indexes')
-        elif not plan.state.save(plan.fingerprint, outputs_stat(plan.module_dir, plan.output_names), kept):
+        elif not plan.state.save(plan.fingerprint, outputs_stat(plan.module_dir, plan.output_names), kept,
+                                 plan.digests):
             report['warnings'].append(plan.state.warning)
+        elif plan.graph_cache is not None:
+            cache, records, direct, names = plan.graph_cache
+            warning = cache.save(records, direct, names)
+            if warning:
+                report['warnings'].append(warning)
     return report
 
 

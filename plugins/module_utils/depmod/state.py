@@ -13,7 +13,9 @@ Two shortcuts:
   module file's path and (size, mtime_ns, inode) in walk order, the
   depmod.d settings, modules.order / modules.builtin / modules.builtin.modinfo
   and the options that change the output) and the (size, mtime_ns, inode) of
-  every output file as it was left.  When both still match, the outputs are
+  every output file as it was left, with a digest of the entries each
+  index was rendered from (incremental.OutputReuse: a later run whose
+  entries are the same takes the file as it is).  When both still match, the outputs are
   what a full run would write again.  A hand-edited or deleted output, a
   touched, new or removed module file, a changed setting: each changes one
   of them, and the caller falls back to the full run.  The file is safe to
@@ -36,7 +38,7 @@ except ImportError:
 from ansible_collections.kernel.kmod.plugins.module_utils.cache_file import load_marshal, save_marshal
 from ansible_collections.kernel.kmod.plugins.module_utils.config.depmod import ALWAYS_SKIPPED, external_path
 
-STATE_FORMAT = 2
+STATE_FORMAT = 3
 # Inputs depmod reads from the module directory besides the module files.
 INPUT_FILES = ('modules.order', 'modules.builtin', 'modules.builtin.modinfo')
 
@@ -249,7 +251,9 @@ class DepmodState(object):
     fingerprint: the input digest of the run that wrote it; outputs: {name:
     stat} of the outputs as left; report: what that run reported (module
     count, unresolved symbols, skipped files, warnings), given back when the
-    outputs are current.
+    outputs are current; digests: {name: hex digest} of what each index
+    was rendered from (incremental.entries_digest), for the outputs that
+    have one.
     """
 
     def __init__(self, path):
@@ -257,6 +261,7 @@ class DepmodState(object):
         self.fingerprint = None
         self.outputs = None
         self.report = None
+        self.digests = None
         self.warning = None
         self._load()
 
@@ -268,6 +273,7 @@ class DepmodState(object):
             self.fingerprint = data['fingerprint']
             self.outputs = data['outputs']
             self.report = data['report']
+            self.digests = data['digests']
         else:
             self.warning = 'ignoring depmod state %s: it does not hold what a run saves' % self.path
 
@@ -278,14 +284,16 @@ class DepmodState(object):
             return False
         return outputs_stat(module_dir, sorted(self.outputs)) == self.outputs
 
-    def save(self, fingerprint, outputs, report):
+    def save(self, fingerprint, outputs, report, digests=None):
         """Write the state atomically; False (with .warning) when it cannot."""
-        data = {'format': STATE_FORMAT, 'fingerprint': fingerprint, 'outputs': outputs, 'report': report}
+        digests = dict((name, digest) for name, digest in (digests or {}).items() if name in outputs)
+        data = {'format': STATE_FORMAT, 'fingerprint': fingerprint, 'outputs': outputs, 'report': report,
+                'digests': digests}
         warning = save_marshal(self.path, data, 'depmod state')
         if warning is not None:
             self.warning = warning
             return False
-        self.fingerprint, self.outputs, self.report = fingerprint, outputs, report
+        self.fingerprint, self.outputs, self.report, self.digests = fingerprint, outputs, report, digests
         return True
 
     def forget(self):
@@ -307,11 +315,22 @@ def _plain(value):
     return False
 
 
+_HEX = frozenset('0123456789abcdef')
+
+
+def _valid_digests(digests, outputs):
+    """{output name: 64 hex digits}, of outputs the state lists."""
+    return isinstance(digests, dict) and all(
+        name in outputs and isinstance(digest, str) and len(digest) == 64 and set(digest) <= _HEX
+        for name, digest in digests.items())
+
+
 def _valid_state(data):
     """The shapes save() writes: a text fingerprint, {output name: stat key
-    or None} and a report of plain data."""
+    or None}, a report of plain data and {output name: digest}."""
     outputs = data.get('outputs')
     return (isinstance(data.get('fingerprint'), str) and isinstance(outputs, dict)
+            and _valid_digests(data.get('digests'), outputs)
             and all(isinstance(name, str) and '/' not in name
                     and (key is None or (isinstance(key, list) and len(key) == 3
                                          and all(isinstance(n, int) and not isinstance(n, bool) for n in key)))

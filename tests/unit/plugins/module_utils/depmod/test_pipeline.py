@@ -166,9 +166,10 @@ def test_state_shortcut_parses_nothing(tree, monkeypatch):
 def test_cache_dir_holds_state_and_parse_cache(tree):
     tree.run()
     names = sorted(os.listdir(tree.cache_dir))
-    assert len(names) == 2
-    assert names[0].startswith(REL + '-') and names[0].endswith('.parse')
-    assert names[1] == names[0].replace('.parse', '.state')
+    assert len(names) == 3
+    assert names[1].startswith(REL + '-') and names[1].endswith('.parse')
+    assert names[0] == names[1].replace('.parse', '.graph')
+    assert names[2] == names[1].replace('.parse', '.state')
     shutil.rmtree(tree.cache_dir)  # safe to delete: the next run is a full one, still unchanged
     report = tree.run()
     assert (report['changed'], report['shortcut']) == (False, None)

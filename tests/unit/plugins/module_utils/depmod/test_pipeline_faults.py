@@ -147,3 +147,60 @@ def test_the_temporaries_a_killed_run_left_are_removed_by_the_next(tmp_path):
     run_depmod(REL, options(base))
     assert not any(os.path.exists(os.path.join(module_dir, n)) for n in stale)
     assert all(os.path.exists(os.path.join(module_dir, n)) for n in kept)
+
+
+def _full_run_outputs(base, scratch):
+    """What a full run of ours without any cache writes for base's tree (on a copy)."""
+    import shutil
+    module_dir = os.path.join(base, 'lib', 'modules', REL)
+    copy = os.path.join(scratch, 'lib', 'modules', REL)
+    shutil.rmtree(scratch, ignore_errors=True)
+    shutil.copytree(module_dir, copy, ignore=lambda d, names: [n for n in names if n.startswith(('modules.', '.'))])
+    run_depmod(REL, options(scratch, cache_dir=None))
+    return dict((n, d) for n, d in outputs(copy).items())
+
+
+def test_killed_incremental_runs_leave_no_lie_and_the_repair_equals_a_full_run(tmp_path):
+    """The incremental path (parse cache delta, indexes taken from disk by
+    their digests) killed at random moments: each index is old or new, and
+    the run that repairs writes what a full run without a cache writes."""
+    base = str(tmp_path / 'tree')
+    module_dir = build(base)
+    cache = os.path.join(base, 'cache')
+    run_depmod(REL, options(base))
+    script = CHILD % (os.path.join(REPO, '.build'), REPO, REL, base, cache)
+    rng = random.Random(12)
+    spare = str(tmp_path / 'spare')
+    # rebuilt modules: m2 that also exports f0 (it then owns it), m4 without exports
+    build_ko(os.path.join(spare, 'm2.ko'), modinfo=['license=GPL', 'alias=m2-other'], exports=['f2', 'f0'],
+             needs=['f1'])
+    build_ko(os.path.join(spare, 'm4.ko'), modinfo=['license=GPL'], needs=['f3'])
+    kills = 0
+    for round_number in range(16):
+        old = outputs(module_dir)
+        if round_number % 3 == 0:
+            add_module(module_dir, 'r%d' % round_number)
+        else:
+            name = 'm2.ko' if round_number % 3 == 1 else 'm4.ko'
+            with open(os.path.join(spare, name), 'rb') as f:
+                data = f.read()
+            target = os.path.join(module_dir, 'kernel', name)
+            with open(target + '.new', 'wb') as f:
+                f.write(data if round_number % 2 else data + b'\0' * round_number)
+            os.rename(target + '.new', target)
+        proc = subprocess.Popen([sys.executable, '-c', script], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        time.sleep(rng.uniform(0.0, 0.15))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            kills += 1
+        proc.wait()
+        after = outputs(module_dir)
+        run_depmod(REL, options(base))
+        complete = outputs(module_dir)
+        full = _full_run_outputs(base, str(tmp_path / 'full'))
+        assert dict((n, d) for n, d in complete.items() if n.startswith('modules.')) == full, round_number
+        for name, data in after.items():
+            if not name.startswith('.'):
+                assert data in (old.get(name), complete.get(name)), (round_number, name)
+        assert run_depmod(REL, options(base))['shortcut'] == 'state'
+    assert kills >= 5      # most rounds were really cut short

@@ -116,3 +116,23 @@ def test_walk_shared_with_a_child_gives_the_same_fingerprint(tmp_path):
     assert input_fingerprint(str(top), config, OPTIONS, parallel=True) == alone
     (top / 'kernel' / 'd39' / 'e0' / 'm39_0.ko').write_bytes(b'changed')
     assert input_fingerprint(str(top), config, OPTIONS, parallel=True) != alone
+
+
+def test_state_keeps_digests_and_refuses_bad_ones(tmp_path):
+    import marshal
+    path = str(tmp_path / 'cache' / 'r.state')
+    os.makedirs(os.path.dirname(path))
+    outputs = {'modules.dep.bin': [1, 2, 3], 'modules.dep': None}
+    good = 'ab' * 32
+    assert DepmodState(path).save('f', outputs, {}, {'modules.dep.bin': good, 'modules.gone': good})
+    again = DepmodState(path)
+    assert again.digests == {'modules.dep.bin': good}  # only of outputs the state lists
+    with open(path, 'rb') as f:
+        data = marshal.loads(f.read())
+    for bad in ({'modules.dep.bin': 'AB' * 32}, {'modules.dep.bin': good[:-1]}, {'modules.x': good},
+                {'modules.dep.bin': 7}, ['modules.dep.bin'], None):
+        with open(path, 'wb') as f:
+            f.write(marshal.dumps(dict(data, digests=bad)))
+        state = DepmodState(path)
+        assert state.digests is None and state.fingerprint is None
+        assert 'does not hold what a run saves' in state.warning

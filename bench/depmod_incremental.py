@@ -1,0 +1,204 @@
+"""Benchmark: kmod_depmod after a few module files changed, as a node runs it.
+
+The module file as a process (`python3 plugins/modules/kmod_depmod.py
+ARGS`, AnsibleModule included) with only `basedir` and `kernel_release`
+set (parse cache and state in the default cache_dir), on a hard-linked copy
+of Debian's amd64 tree (tests/lib/debian_tree.py) that a first, untimed run
+of the module indexed.  Each round then times, on that copy, one after the
+other:
+
+- one added: a module without exports dropped into updates/ (a copy of
+  dummy.ko under a new name; "add a module, run depmod");
+- nothing changed: the module again;
+- one removed: that module deleted again;
+- one rebuilt: a module of kernel/ replaced by a copy of itself (new inode
+  and mtime, same bytes: a DKMS rebuild);
+- exporter added: a module that exports symbols (a copy of mii.ko under a
+  new name) dropped into updates/;
+
+and, before or after those (alternating from round to round), kmod's
+`depmod -b COPY RELEASE` on a fresh copy without indexes, and the floor
+(`python3 -c 'import ansible.module_utils.basic'`).  Each case's time is
+divided by the same round's kmod time.  After the last step, every index
+is compared byte for byte with kmod's depmod run on the same tree.
+
+Run: .venv/bin/python bench/depmod_incremental.py   (results: bench/results/depmod_incremental.md)
+Environment: BENCH_REPEAT (rounds, default 7), BENCH_OUT.
+"""
+
+import datetime
+import filecmp
+import hashlib
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+sys.path[:0] = [os.path.join(REPO, '.build'), REPO]
+
+from tests.lib.debian_tree import get_tree  # noqa: E402
+
+REPEAT = int(os.environ.get('BENCH_REPEAT', '7'))
+OUT = os.environ.get('BENCH_OUT', os.path.join(HERE, 'results', 'depmod_incremental.md'))
+DEPMOD = '/sbin/depmod'
+DEFAULT_CACHE = '/var/cache/kernel-kmod/depmod'
+INPUTS = ('modules.order', 'modules.builtin', 'modules.builtin.modinfo')
+MODULE = os.path.join(REPO, 'plugins', 'modules', 'kmod_depmod.py')
+ENV = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.join(REPO, '.build')] + sys.path))
+CASES = ('one added', 'nothing changed', 'one removed', 'one rebuilt', 'exporter added')
+
+
+def timed(cmd, **kwargs):
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, check=False,
+                          **kwargs)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError('%s failed: %s %s' % (cmd[:3], proc.stdout[-500:], proc.stderr[-500:]))
+    return elapsed, proc.stdout
+
+
+def fresh_copy(tree, top, name):
+    """A copy of the tree's module directory, module files hard-linked, no indexes."""
+    root = os.path.join(top, name)
+    dest = os.path.join(root, 'lib', 'modules', tree.release)
+    os.makedirs(os.path.dirname(dest))
+    subprocess.run(['cp', '-al', tree.module_dir, dest], check=True)
+    for entry in os.listdir(dest):
+        if entry.startswith('modules.') and entry not in INPUTS:
+            os.unlink(os.path.join(dest, entry))
+    return root
+
+
+def outputs(module_dir):
+    return sorted(e for e in os.listdir(module_dir) if e.startswith('modules.') and e not in INPUTS)
+
+
+def same_outputs(a, b):
+    names = outputs(a)
+    return names == outputs(b) and all(filecmp.cmp(os.path.join(a, n), os.path.join(b, n), shallow=False)
+                                       for n in names)
+
+
+def run_module(root, release, args_dir):
+    path = os.path.join(args_dir, 'args.json')
+    with open(path, 'w') as f:
+        json.dump({'ANSIBLE_MODULE_ARGS': {'basedir': root, 'kernel_release': release}}, f)
+    elapsed, out = timed([sys.executable, MODULE, path], env=ENV)
+    result = json.loads(out)
+    if result.get('failed'):
+        raise RuntimeError('kmod_depmod failed: %s' % result.get('msg'))
+    return elapsed, result['releases'][release]
+
+
+def forget_cache(module_dir, release):
+    ident = hashlib.sha256(os.path.abspath(module_dir).encode('utf-8', 'surrogateescape')).hexdigest()[:16]
+    for entry in os.listdir(DEFAULT_CACHE) if os.path.isdir(DEFAULT_CACHE) else ():
+        if entry.startswith('%s-%s.' % (release, ident)):
+            os.unlink(os.path.join(DEFAULT_CACHE, entry))
+
+
+def _copy_new_inode(source, target):
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    shutil.copy(source, target + '.new')
+    os.rename(target + '.new', target)
+
+
+def one_round(tree, kmod_first):
+    top = tempfile.mkdtemp(prefix='bench-depmod-incr-')
+    times, parsed = {}, {}
+    src = tree.module_dir
+    try:
+        ours_root = fresh_copy(tree, top, 'ours')
+        ours_dir = os.path.join(ours_root, 'lib', 'modules', tree.release)
+        run_module(ours_root, tree.release, top)     # indexed, parse cache written: not timed
+
+        def kmod_and_floor():
+            kmod_root = fresh_copy(tree, top, 'kmod')
+            times['kmod'] = timed([DEPMOD, '-b', kmod_root, tree.release])[0]
+            times['floor'] = timed([sys.executable, '-c', 'import ansible.module_utils.basic'], env=ENV)[0]
+            shutil.rmtree(kmod_root)
+
+        if kmod_first:
+            kmod_and_floor()
+        steps = (
+            ('one added', lambda: _copy_new_inode(os.path.join(src, 'kernel/drivers/net/dummy.ko'),
+                                                  os.path.join(ours_dir, 'updates', 'bench_added.ko'))),
+            ('nothing changed', lambda: None),
+            ('one removed', lambda: os.unlink(os.path.join(ours_dir, 'updates', 'bench_added.ko'))),
+            ('one rebuilt', lambda: _copy_new_inode(os.path.join(src, 'kernel/drivers/net/dummy.ko'),
+                                                    os.path.join(ours_dir, 'kernel/drivers/net/dummy.ko'))),
+            ('exporter added', lambda: _copy_new_inode(os.path.join(src, 'kernel/drivers/net/mii.ko'),
+                                                       os.path.join(ours_dir, 'updates', 'bench_mii.ko'))),
+        )
+        for name, change in steps:
+            change()
+            times[name], report = run_module(ours_root, tree.release, top)
+            parsed[name] = report['parsed']
+            if report['changed'] != (name not in ('nothing changed', 'one rebuilt')):
+                raise RuntimeError('%s: changed is %s' % (name, report['changed']))
+        if not kmod_first:
+            kmod_and_floor()
+        check_root = os.path.join(top, 'check')
+        check_dir = os.path.join(check_root, 'lib', 'modules', tree.release)
+        os.makedirs(os.path.dirname(check_dir))
+        subprocess.run(['cp', '-al', ours_dir, check_dir], check=True)
+        for entry in outputs(check_dir):
+            os.unlink(os.path.join(check_dir, entry))
+        timed([DEPMOD, '-b', check_root, tree.release])
+        if not same_outputs(check_dir, ours_dir):
+            raise RuntimeError('after the changes our outputs differ from kmod\'s')
+        forget_cache(ours_dir, tree.release)
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
+    return times, parsed
+
+
+def main():
+    tree = get_tree()
+    load_before = os.getloadavg()
+    one_round(tree, True)     # warm-up: page cache, .pyc files
+    rounds = []
+    parsed = None
+    for k in range(REPEAT):
+        times, parsed = one_round(tree, k % 2 == 0)
+        rounds.append(times)
+    load_after = os.getloadavg()
+    med = dict((name, statistics.median(r[name] for r in rounds)) for name in rounds[0])
+    ratio = dict((name, statistics.median(r[name] / r['kmod'] for r in rounds)) for name in rounds[0])
+    lines = [
+        '# kmod_depmod after a few changed module files (module process, default options) against kmod\'s full run',
+        '',
+        '%s; %d CPUs, %s, Python %s; %s, %d modules; median of %d rounds, kmod before or after alternating, after '
+        'one warm-up; load average (1, 5, 15 min) %s before, %s after.' % (
+            datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC'), os.cpu_count(),
+            platform.machine(), platform.python_version(), tree.package, len(tree.ko_files()), REPEAT,
+            '/'.join('%.2f' % v for v in load_before), '/'.join('%.2f' % v for v in load_after)),
+        '', 'Reproduce: `.venv/bin/python bench/depmod_incremental.py` (BENCH_REPEAT=%d).' % REPEAT, '',
+        '| run | wall (median) | / kmod full (median of the rounds\' ratios) | module files parsed |',
+        '|---|---|---|---|',
+        '| kmod 30 `depmod -b COPY REL` (full, fresh copy) | %.3f s | 1.00 | all |' % med['kmod'],
+    ]
+    for name in CASES:
+        lines.append('| kmod_depmod, %s | %.3f s | %.2f | %d |' % (name, med[name], ratio[name], parsed[name]))
+    lines.append('| `python3 -c "import ansible.module_utils.basic"` (the floor) | %.3f s | %.2f | |'
+                 % (med['floor'], ratio['floor']))
+    lines += ['', 'Raw seconds per round:', '']
+    for name in med:
+        lines.append('- %s: %s' % (name, ', '.join('%.3f' % r[name] for r in rounds)))
+    text = '\n'.join(lines) + '\n'
+    print(text)
+    os.makedirs(os.path.dirname(OUT), exist_ok=True)
+    with open(OUT, 'w') as f:
+        f.write(text)
+
+
+if __name__ == '__main__':
+    main()
