@@ -365,7 +365,8 @@ def _translate_bracket(pattern, i):
                 parts.append(re.escape(name))
             i = close + 2
             continue
-        if c == '-' and parts[-1] not in ('[', '^') and i + 1 < n and pattern[i + 1] != ']':
+        # a '-' right after a range's '-' is its end point, escaped: '--' would read as a set difference
+        if c == '-' and parts[-1] not in ('[', '^', '-') and i + 1 < n and pattern[i + 1] != ']':
             parts.append('-')
         else:
             parts.append(re.escape(c))
