@@ -113,7 +113,6 @@ class ReleasePlan(object):
         self.output_names = []
         self.state = None
         self.fingerprint = None
-        self.fingerprint_of = None
         self.parse_cache = None
         self.parse_delta = None
         self.digests = None
@@ -318,8 +317,8 @@ def plan_release(release, options):
 
     settings = options.output_settings()
     if options.cache_dir:
-        plan.fingerprint_of = (module_dir, config, settings, options.workers is None or options.workers > 1)
-        plan.fingerprint = input_fingerprint(*plan.fingerprint_of)
+        plan.fingerprint = input_fingerprint(module_dir, config, settings,
+                                             options.workers is None or options.workers > 1)
         plan.state = DepmodState(os.path.join(options.cache_dir, plan.state_name + '.state'))
         if plan.state.warning:
             report['warnings'].append(plan.state.warning)
@@ -495,13 +494,11 @@ def apply_release(plan, options):
         if plan.parse_cache.warning:
             report['warnings'].append(plan.parse_cache.warning)
     if plan.state is not None and plan.output_names:
-        if input_fingerprint(*plan.fingerprint_of) != plan.fingerprint:
-            # a module file changed while this run read the tree: a state
-            # saved now would vouch for outputs that do not describe it
-            plan.state.forget()
-            report['warnings'].append('module files changed during the run; the next run rebuilds the indexes')
-        elif not plan.state.save(plan.fingerprint, outputs_stat(plan.module_dir, plan.output_names), kept,
-                                 plan.digests):
+        # plan.fingerprint was taken before the tree was read: a module file
+        # changed since makes the next run's fingerprint differ, so this
+        # state can never vouch for outputs that do not describe the tree
+        if not plan.state.save(plan.fingerprint, outputs_stat(plan.module_dir, plan.output_names), kept,
+                               plan.digests):
             report['warnings'].append(plan.state.warning)
         elif plan.graph_cache is not None:
             cache, records, direct, names = plan.graph_cache
