@@ -20,7 +20,7 @@
   common to the start and the end of both versions cancel out of a multiset
   difference, so only the middle is counted.
 - ``parsed_count``: how many module files this run parsed (not from a cache).
-- ``OutputReuse`` and ``render_outputs_reusing``: an index file is not
+- ``OutputReuse`` (render_outputs takes it): an index file is not
   built again when the entries it is built from are those of the run that
   wrote it and the file is as that run left it.  The state (state.py)
   keeps, beside each output's (size, mtime_ns, inode), a digest of the
@@ -287,67 +287,6 @@ def build_indexes(entries_by_name, layout):
     """{name: trie bytes} of each {name: entries} (the work a child does)."""
     from ansible_collections.kernel.kmod.plugins.module_utils.index.bulk import build_index_bytes
     return dict((name, build_index_bytes(entries, layout)) for name, entries in entries_by_name.items())
-
-
-def render_outputs_reusing(graph, module_dir, reuse, large, layout='post', weakdep=False, entries=None,
-                           aliases=None, symbol_digest=None):
-    """render_outputs, with the files OutputReuse finds current taken
-    from disk instead of rendered: ({name: bytes}, [warning, ...]).
-
-    large: a function giving {name: bytes} of LARGE_FILES (called
-    last: a process may be building them; see large_files); symbol_digest:
-    the digest of the symbol entries (symbol_entries_unordered's) that both
-    modules.symbols and its trie are rendered from.  The other arguments
-    are render_outputs' own.
-    """
-    from ansible_collections.kernel.kmod.plugins.module_utils.depmod.outputs import (
-        LARGE_FILES, SOFTDEP_HEADER, WEAKDEP_HEADER, _read_optional, build_index_bytes, builtin_alias_entries,
-        builtin_entries, output_names, render_aliases, render_dep, render_devname, render_modinfo_lines,
-        render_outputs, render_symbols)
-    if graph.cycles:
-        return render_outputs(graph, module_dir, layout=layout, weakdep=weakdep)  # raises
-    records = graph.records
-    warnings = []
-    files = {}
-    kept = entries if entries is not None else {}
-
-    def index(name, made):
-        got = reuse.bytes_of(name, made)
-        return got if got is not None else build_index_bytes(made, layout)
-
-    dep_text, dep_entries = render_dep(records)
-    files['modules.dep'] = _encode(dep_text)
-    files['modules.dep.bin'] = index('modules.dep.bin', dep_entries)
-    kept['modules.dep.bin'] = dep_entries
-    if aliases is None:
-        alias_text, alias_entries = render_aliases(records, warnings)
-    else:
-        alias_text, alias_entries, alias_warnings = aliases
-        warnings.extend(alias_warnings)
-    files['modules.alias'] = _encode(alias_text)
-    kept['modules.alias.bin'] = alias_entries
-    files['modules.softdep'] = _encode(render_modinfo_lines(records, 'softdep', SOFTDEP_HEADER))
-    if weakdep:
-        files['modules.weakdep'] = _encode(render_modinfo_lines(records, 'weakdep', WEAKDEP_HEADER))
-    symbols = reuse.bytes_of('modules.symbols', digest=symbol_digest) if symbol_digest else None
-    if symbols is None:
-        symbols_text, kept['modules.symbols.bin'] = render_symbols(records, graph.owners)
-        symbols = _encode(symbols_text)
-    files['modules.symbols'] = symbols
-    for name, source, make_entries in (('modules.builtin.bin', 'modules.builtin', builtin_entries),
-                                       ('modules.builtin.alias.bin', 'modules.builtin.modinfo',
-                                        builtin_alias_entries)):
-        data = _read_optional(module_dir, source, warnings)
-        if data is None:
-            files[name] = b''  # as depmod leaves it when its input is missing
-        else:
-            kept[name] = make_entries(data, warnings)
-            files[name] = index(name, kept[name])
-    files['modules.devname'] = _encode(render_devname(records, warnings))
-    done = large()
-    for name in LARGE_FILES:
-        files[name] = done[name]
-    return dict((name, files[name]) for name in output_names(weakdep)), warnings
 
 
 # ---------------------------------------------------------------- dependencies the last run worked out

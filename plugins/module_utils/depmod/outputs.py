@@ -352,7 +352,8 @@ def _read_optional(module_dir, name, warnings):
 
 
 def render_outputs(graph, module_dir=None, builtin=FROM_MODULE_DIR, builtin_modinfo=FROM_MODULE_DIR,
-                   layout='post', weakdep=False, prebuilt=None, entries=None, aliases=None):
+                   layout='post', weakdep=False, prebuilt=None, entries=None, aliases=None, reuse=None,
+                   symbol_digest=None):
     """Every file depmod writes, as bytes: ({name: bytes}, [warning, ...]).
 
     graph: a GraphResult without cycles (graph.resolve_dependencies).
@@ -368,7 +369,11 @@ def render_outputs(graph, module_dir=None, builtin=FROM_MODULE_DIR, builtin_modi
     a dict to fill with {name: [(key, value, priority), ...]} of every .bin
     file built from entries (what the trie holds, cheaper than reading it
     back).  aliases: (text, entries, warnings) of render_aliases over the
-    same records in module order, when already rendered.
+    same records in module order, when already rendered.  reuse: an
+    incremental.OutputReuse; an index whose entries are the last run's and
+    whose file is as that run left it is taken from disk instead of built
+    (with prebuilt given, modules.symbols too when symbol_digest, the digest
+    of the entries both it and its trie come from, says so).
     """
     if graph.cycles:
         raise KmodError('dependency cycle: %s; nothing is written'
@@ -379,9 +384,14 @@ def render_outputs(graph, module_dir=None, builtin=FROM_MODULE_DIR, builtin_modi
         if module_dir is None:
             raise KmodError('render_outputs needs module_dir to read modules.builtin and modules.builtin.modinfo')
     files = {}
+
+    def index(name, made):
+        got = reuse.bytes_of(name, made) if reuse is not None else None
+        return got if got is not None else _index_bytes(made, layout)
+
     dep_text, dep_entries = render_dep(records)
     files['modules.dep'] = _encode(dep_text)
-    files['modules.dep.bin'] = _index_bytes(dep_entries, layout)
+    files['modules.dep.bin'] = index('modules.dep.bin', dep_entries)
     kept = entries if entries is not None else {}
     kept['modules.dep.bin'] = dep_entries
     if aliases is None:
@@ -394,8 +404,13 @@ def render_outputs(graph, module_dir=None, builtin=FROM_MODULE_DIR, builtin_modi
     files['modules.softdep'] = _encode(render_modinfo_lines(records, 'softdep', SOFTDEP_HEADER))
     if weakdep:
         files['modules.weakdep'] = _encode(render_modinfo_lines(records, 'weakdep', WEAKDEP_HEADER))
-    symbols_text, kept['modules.symbols.bin'] = render_symbols(records, graph.owners)
-    files['modules.symbols'] = _encode(symbols_text)
+    symbols = None
+    if reuse is not None and symbol_digest and prebuilt is not None:
+        symbols = reuse.bytes_of('modules.symbols', digest=symbol_digest)
+    if symbols is None:
+        symbols_text, kept['modules.symbols.bin'] = render_symbols(records, graph.owners)
+        symbols = _encode(symbols_text)
+    files['modules.symbols'] = symbols
 
     for name, data, source, make_entries in (
             ('modules.builtin.bin', builtin, 'modules.builtin', builtin_entries),
@@ -406,7 +421,7 @@ def render_outputs(graph, module_dir=None, builtin=FROM_MODULE_DIR, builtin_modi
             files[name] = b''  # as depmod leaves it when its input is missing
         else:
             kept[name] = make_entries(data, warnings)
-            files[name] = _index_bytes(kept[name], layout)
+            files[name] = index(name, kept[name])
     files['modules.devname'] = _encode(render_devname(records, warnings))
     if prebuilt is None:
         files['modules.alias.bin'] = _index_bytes(alias_entries, layout)

@@ -337,7 +337,7 @@ def plan_release(release, options):
     from ansible_collections.kernel.kmod.plugins.module_utils.depmod.graph import (
         build_symbol_table, order_records, resolve_dependencies)
     from ansible_collections.kernel.kmod.plugins.module_utils.depmod.incremental import (
-        GraphCache, OutputReuse, build_indexes, entries_digest, graph_cache_path, render_outputs_reusing,
+        GraphCache, OutputReuse, build_indexes, entries_digest, graph_cache_path,
         resolve_reusing)
     from ansible_collections.kernel.kmod.plugins.module_utils.depmod.outputs import (
         large_index_bytes, render_aliases, render_outputs, symbol_entries_unordered)
@@ -413,10 +413,10 @@ def plan_release(release, options):
                 done = dict(reused)
                 done.update(large.result())
                 return done
-            files, warnings = render_outputs_reusing(graph, module_dir, reuse, built, layout=flavour.layout,
-                                                     weakdep=flavour.weakdep, entries=entries,
-                                                     aliases=(alias_text, alias_entries, alias_warnings),
-                                                     symbol_digest=symbol_digest)
+            files, warnings = render_outputs(graph, module_dir, layout=flavour.layout, weakdep=flavour.weakdep,
+                                             prebuilt=built, entries=entries,
+                                             aliases=(alias_text, alias_entries, alias_warnings),
+                                             reuse=reuse, symbol_digest=symbol_digest)
             plan.digests = reuse.digests
     finally:
         large.cancel()

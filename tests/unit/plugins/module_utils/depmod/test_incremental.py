@@ -378,7 +378,7 @@ def test_digests_of_another_layout_are_not_reused(tree):
     assert tree.outputs() == tree.outputs(os.path.join(tree.root + '.full', 'lib', 'modules', REL))
 
 
-def test_render_outputs_reusing_nothing_is_render_outputs(tree):
+def test_render_outputs_reusing_nothing_is_render_outputs_alone(tree):
     from ansible_collections.kernel.kmod.plugins.module_utils.depmod.graph import resolve_dependencies
     from ansible_collections.kernel.kmod.plugins.module_utils.depmod.parse import parse_records
     from ansible_collections.kernel.kmod.plugins.module_utils.depmod.scan import scan_modules
@@ -395,12 +395,11 @@ def test_render_outputs_reusing_nothing_is_render_outputs(tree):
         graph = resolve_dependencies(scan.modules)
         expected = outputs.render_outputs(graph, tree.module_dir, layout=layout, weakdep=weakdep)
         reuse = incremental.OutputReuse(None, tree.module_dir, layout)
-        got = incremental.render_outputs_reusing(
-            graph, tree.module_dir, reuse,
-            lambda: outputs.large_index_bytes(outputs.render_aliases(graph.records, [])[1],
-                                              outputs.symbol_entries_unordered(graph.records, graph.owners),
-                                              layout),
-            layout=layout, weakdep=weakdep)
+        got = outputs.render_outputs(
+            graph, tree.module_dir, layout=layout, weakdep=weakdep, reuse=reuse,
+            prebuilt=lambda: outputs.large_index_bytes(outputs.render_aliases(graph.records, [])[1],
+                                                       outputs.symbol_entries_unordered(graph.records, graph.owners),
+                                                       layout))
         assert got == expected
         assert reuse.reused == []
 
