@@ -27,9 +27,6 @@ Environment: BENCH_REPEAT (rounds, default 7), BENCH_OUT.
 """
 
 import datetime
-import filecmp
-import hashlib
-import json
 import os
 import platform
 import shutil
@@ -37,72 +34,18 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path[:0] = [os.path.join(REPO, '.build'), REPO]
 
 from tests.lib.debian_tree import get_tree  # noqa: E402
+from bench.module_process import (  # noqa: E402
+    DEPMOD, ENV, forget_cache, fresh_copy, outputs, run_module, same_outputs, timed)
 
 REPEAT = int(os.environ.get('BENCH_REPEAT', '7'))
 OUT = os.environ.get('BENCH_OUT', os.path.join(HERE, 'results', 'depmod_incremental.md'))
-DEPMOD = '/sbin/depmod'
-DEFAULT_CACHE = '/var/cache/kernel-kmod/depmod'
-INPUTS = ('modules.order', 'modules.builtin', 'modules.builtin.modinfo')
-MODULE = os.path.join(REPO, 'plugins', 'modules', 'kmod_depmod.py')
-ENV = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.join(REPO, '.build')] + sys.path))
 CASES = ('one added', 'nothing changed', 'one removed', 'one rebuilt', 'exporter added')
-
-
-def timed(cmd, **kwargs):
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, check=False,
-                          **kwargs)
-    elapsed = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise RuntimeError('%s failed: %s %s' % (cmd[:3], proc.stdout[-500:], proc.stderr[-500:]))
-    return elapsed, proc.stdout
-
-
-def fresh_copy(tree, top, name):
-    """A copy of the tree's module directory, module files hard-linked, no indexes."""
-    root = os.path.join(top, name)
-    dest = os.path.join(root, 'lib', 'modules', tree.release)
-    os.makedirs(os.path.dirname(dest))
-    subprocess.run(['cp', '-al', tree.module_dir, dest], check=True)
-    for entry in os.listdir(dest):
-        if entry.startswith('modules.') and entry not in INPUTS:
-            os.unlink(os.path.join(dest, entry))
-    return root
-
-
-def outputs(module_dir):
-    return sorted(e for e in os.listdir(module_dir) if e.startswith('modules.') and e not in INPUTS)
-
-
-def same_outputs(a, b):
-    names = outputs(a)
-    return names == outputs(b) and all(filecmp.cmp(os.path.join(a, n), os.path.join(b, n), shallow=False)
-                                       for n in names)
-
-
-def run_module(root, release, args_dir):
-    path = os.path.join(args_dir, 'args.json')
-    with open(path, 'w') as f:
-        json.dump({'ANSIBLE_MODULE_ARGS': {'basedir': root, 'kernel_release': release}}, f)
-    elapsed, out = timed([sys.executable, MODULE, path], env=ENV)
-    result = json.loads(out)
-    if result.get('failed'):
-        raise RuntimeError('kmod_depmod failed: %s' % result.get('msg'))
-    return elapsed, result['releases'][release]
-
-
-def forget_cache(module_dir, release):
-    ident = hashlib.sha256(os.path.abspath(module_dir).encode('utf-8', 'surrogateescape')).hexdigest()[:16]
-    for entry in os.listdir(DEFAULT_CACHE) if os.path.isdir(DEFAULT_CACHE) else ():
-        if entry.startswith('%s-%s.' % (release, ident)):
-            os.unlink(os.path.join(DEFAULT_CACHE, entry))
 
 
 def _copy_new_inode(source, target):
@@ -140,7 +83,8 @@ def one_round(tree, kmod_first):
         )
         for name, change in steps:
             change()
-            times[name], report = run_module(ours_root, tree.release, top)
+            times[name], result = run_module(ours_root, tree.release, top)
+            report = result['releases'][tree.release]
             parsed[name] = report['parsed']
             if report['changed'] != (name not in ('nothing changed', 'one rebuilt')):
                 raise RuntimeError('%s: changed is %s' % (name, report['changed']))

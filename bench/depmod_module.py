@@ -25,82 +25,23 @@ Environment: BENCH_REPEAT (rounds, default 5), BENCH_OUT.
 """
 
 import datetime
-import filecmp
-import hashlib
-import json
 import os
 import platform
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path[:0] = [os.path.join(REPO, '.build'), REPO]
 
 from tests.lib.debian_tree import get_tree  # noqa: E402
+from bench.module_process import (  # noqa: E402
+    DEPMOD, ENV, forget_cache, fresh_copy, run_module, same_outputs, timed)
 
 REPEAT = int(os.environ.get('BENCH_REPEAT', '5'))
 OUT = os.environ.get('BENCH_OUT', os.path.join(HERE, 'results', 'depmod_module.md'))
-DEPMOD = '/sbin/depmod'
-DEFAULT_CACHE = '/var/cache/kernel-kmod/depmod'
-INPUTS = ('modules.order', 'modules.builtin', 'modules.builtin.modinfo')
-MODULE = os.path.join(REPO, 'plugins', 'modules', 'kmod_depmod.py')
-ENV = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.join(REPO, '.build')] + sys.path))
-
-
-def timed(cmd, **kwargs):
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, check=False,
-                          **kwargs)
-    elapsed = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise RuntimeError('%s failed: %s %s' % (cmd[:3], proc.stdout[-500:], proc.stderr[-500:]))
-    return elapsed, proc.stdout
-
-
-def fresh_copy(tree, top, name):
-    """A copy of the tree's module directory, module files hard-linked, no indexes."""
-    root = os.path.join(top, name)
-    dest = os.path.join(root, 'lib', 'modules', tree.release)
-    os.makedirs(os.path.dirname(dest))
-    subprocess.run(['cp', '-al', tree.module_dir, dest], check=True)
-    for entry in os.listdir(dest):
-        if entry.startswith('modules.') and entry not in INPUTS:
-            os.unlink(os.path.join(dest, entry))
-    return root
-
-
-def outputs(module_dir):
-    return sorted(e for e in os.listdir(module_dir) if e.startswith('modules.') and e not in INPUTS)
-
-
-def same_outputs(a, b):
-    names = outputs(a)
-    if names != outputs(b):
-        return False
-    return all(filecmp.cmp(os.path.join(a, n), os.path.join(b, n), shallow=False) for n in names)
-
-
-def run_module(root, release, args_dir):
-    path = os.path.join(args_dir, 'args.json')
-    with open(path, 'w') as f:
-        json.dump({'ANSIBLE_MODULE_ARGS': {'basedir': root, 'kernel_release': release}}, f)
-    elapsed, out = timed([sys.executable, MODULE, path], env=ENV)
-    result = json.loads(out)
-    if result.get('failed'):
-        raise RuntimeError('kmod_depmod failed: %s' % result.get('msg'))
-    return elapsed, result
-
-
-def forget_cache(module_dir, release):
-    ident = hashlib.sha256(os.path.abspath(module_dir).encode('utf-8', 'surrogateescape')).hexdigest()[:16]
-    for entry in os.listdir(DEFAULT_CACHE) if os.path.isdir(DEFAULT_CACHE) else ():
-        if entry.startswith('%s-%s.' % (release, ident)):
-            os.unlink(os.path.join(DEFAULT_CACHE, entry))
 
 
 def one_round(tree, added_ko, order):
