@@ -10,11 +10,11 @@ Whatever is read back steers what root writes, so a cache is trusted only
 when nobody but root (or the user running us) could have written it (see
 trust.py: the file, its directory and every directory above).  The file is
 opened without following a symlink and must be a regular file (a FIFO
-would hang the run).  Only then is it decoded.  Two
-encodings: JSON (the parse cache), and Python's marshal for the depmod
-state, which a run with nothing to do reads: marshal is built into the
-interpreter, while importing json also imports the regular expression
-engine, milliseconds such a run cannot spare.  A marshal file written by
+would hang the run).  Only then is it decoded.  The depmod state,
+parse cache, its delta and the graph cache are in Python's marshal form (JSON, still
+offered, has no user left): marshal is built into the interpreter, while
+importing json also imports the regular expression engine, milliseconds
+a run with nothing to do cannot spare.  A marshal file written by
 another Python version that this one cannot read is only a warning, like a
 damaged file.
 """

@@ -224,7 +224,8 @@ class Transaction(object):
             if parent == directory:
                 break
             directory = parent
-        fd = self.directory(directory)
+        # a relative path whose first directory is missing: they are made in the working directory
+        fd = self.directory(directory or '.')
         for path in reversed(missing):
             name = os.path.basename(path)
             make_directory(name, DIRECTORY_MODE, fd)

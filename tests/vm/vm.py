@@ -120,7 +120,8 @@ def grub_default_entry(text):
             break
     if kernel is None:
         return None
-    return kernel, initrd, ' '.join(arguments)
+    # GRUB's loader puts an argument holding a space in double quotes (the kernel takes it as one)
+    return kernel, initrd, ' '.join('"%s"' % a if ' ' in a else a for a in arguments)
 
 
 def sha256_of(path):

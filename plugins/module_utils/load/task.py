@@ -164,7 +164,8 @@ def _why_apply_cannot(module, options, kernel, builtin, info):
         plan_drift(module, options, kernel.module_params(module), kernel.module_param_modes(module), 'apply',
                    builtin=builtin, holders=info.get('holders') or [], refcnt=info.get('refcnt') or 0)
     except KmodError as exc:
-        return exc.msg.split(': ', 1)[-1]
+        # 'cannot apply NAME=VALUE... to MODULE: why': a value may hold ': ' itself, the reason never this
+        return exc.msg.rpartition(' to %s: ' % module)[2]
     return None
 
 

@@ -58,3 +58,9 @@ def test_no_entry_no_linux_line():
 def test_an_unknown_boot_loader_is_refused():
     with pytest.raises(VMError):
         VM(boot_loader='lilo')
+
+
+def test_an_argument_with_a_space_is_handed_on_in_double_quotes_as_grub_does():
+    # GRUB's parser takes the quotes off; its loader puts an argument holding a space in double quotes
+    text = "menuentry 'x' {\n\tlinux /boot/vmlinuz root=/dev/vda dyndbg=\"file a.c +p\" 'quiet'\n}\n"
+    assert grub_default_entry(text) == ('/boot/vmlinuz', None, 'root=/dev/vda "dyndbg=file a.c +p" quiet')

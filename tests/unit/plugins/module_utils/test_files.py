@@ -95,6 +95,12 @@ def test_missing_directories_are_made_0755(tmp_path):
     assert [os.stat(str(d)).st_mode & 0o777 for d in (target.parent.parent, target.parent)] == [0o755, 0o755]
 
 
+def test_missing_directories_of_a_relative_path_are_made_from_the_working_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(str(tmp_path))
+    files.apply_changes(files.plan_changes({os.path.join('etc', 'modprobe.d', 'x.conf'): b'x'}))
+    assert (tmp_path / 'etc' / 'modprobe.d' / 'x.conf').read_bytes() == b'x'
+
+
 def test_missing_directories_are_made_by_the_given_maker_and_taken_back_on_failure(tmp_path):
     made = []
 

@@ -832,3 +832,15 @@ def test_a_persistence_directory_others_may_write_is_warned_about(tmp_path, tree
     assert host.run(name='dummy', params='numdummies=2')[1] == []   # without persistence, no warning
     os.chmod(host.path('etc/modprobe.d'), 0o755)
     assert host.run(name='dummy', params='numdummies=2', persistent='present')[1] == []
+
+
+def test_param_drift_warn_why_apply_cannot_keeps_a_value_with_a_colon(tmp_path, tree_root):
+    # the reason is cut from apply's error after the module's name, not after the first ': '
+    host = Host(tmp_path, tree_root)
+    host.kernel.add_module('netcore', params={'size': '1'}, param_modes={'size': 0o444}, used_by=['bonding'])
+    host.kernel.add_module('bonding')
+    host.kernel.write()
+    _result, warnings = host.run(name='netcore', params='size="a: b"')
+    assert len(warnings) == 1
+    assert warnings[0].endswith('; param_drift=apply cannot change them now either (size (mode 0444) is read-only, '
+                                'so the module must be reloaded, and it is in use by: bonding)')
