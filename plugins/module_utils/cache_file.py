@@ -11,8 +11,8 @@ when nobody but root (or the user running us) could have written it (see
 trust.py: the file, its directory and every directory above).  The file is
 opened without following a symlink and must be a regular file (a FIFO
 would hang the run).  Only then is it decoded.  The depmod state,
-parse cache, its delta and the graph cache are in Python's marshal form (JSON, still
-offered, has no user left): marshal is built into the interpreter, while
+parse cache, its delta and the graph cache are in Python's marshal form:
+marshal is built into the interpreter, while
 importing json also imports the regular expression engine, milliseconds
 a run with nothing to do cannot spare.  A marshal file written by
 another Python version that this one cannot read is only a warning, like a
@@ -99,22 +99,6 @@ def save(path, data, what):
     except OSError as exc:
         return 'cannot save %s %s: %s' % (what, path, exc.strerror or exc)
     return None
-
-
-def _json_decode(data):
-    import json  # only where JSON is used (see the docstring)
-    return json.loads(data.decode('utf-8'))
-
-
-def load_json(path, what, absent=ABSENT):
-    """load() of a JSON file."""
-    return load(path, what, _json_decode, absent)
-
-
-def save_json(path, data, what, **dumps_args):
-    """save() of data as JSON (json.dumps: its C encoder is far faster than json.dump)."""
-    import json
-    return save(path, json.dumps(data, **dumps_args).encode('utf-8'), what)
 
 
 def load_marshal(path, what, absent=ABSENT):

@@ -3,10 +3,9 @@ import signal
 
 import pytest
 
-from ansible_collections.kernel.kmod.plugins.module_utils.cache_file import (
-    load_json, load_marshal, save_json, save_marshal)
+from ansible_collections.kernel.kmod.plugins.module_utils.cache_file import load_marshal, save_marshal
 
-CODECS = [(load_json, save_json), (load_marshal, save_marshal)]
+CODECS = [(load_marshal, save_marshal)]
 
 
 @pytest.mark.parametrize('load, save', CODECS)
@@ -18,14 +17,7 @@ def test_round_trip_and_absent(tmp_path, load, save):
     assert os.listdir(str(tmp_path / 'sub')) == ['state']
 
 
-def test_json_options_reach_the_encoder(tmp_path):
-    path = tmp_path / 'c.json'
-    assert save_json(str(path), {'b': 1, 'a': 2}, 'x', sort_keys=True, separators=(',', ':')) is None
-    assert path.read_text() == '{"a":2,"b":1}'
-
-
-@pytest.mark.parametrize('load, garbage', [(load_json, b'{nope'), (load_marshal, b'\xff\x00garbage'),
-                                           (load_marshal, b'')])
+@pytest.mark.parametrize('load, garbage', [(load_marshal, b'\xff\x00garbage'), (load_marshal, b'')])
 def test_garbage_is_a_warning(tmp_path, load, garbage):
     path = tmp_path / 'c'
     path.write_bytes(garbage)
