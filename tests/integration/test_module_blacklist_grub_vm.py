@@ -9,7 +9,9 @@ whether the drop-in reached the kernel.
 - The role with module_blacklist_kernel_cmdline, pcspkr loaded and left loaded (unload false), reboot allowed:
   the drop-in is written, update-grub runs before the reboot handler, and the kernel boots with
   modprobe.blacklist=pcspkr; pcspkr is not loaded after that boot. A second run changes nothing.
-- state absent: the drop-in goes, update-grub runs again, and grub.cfg no longer has the argument.
+- state absent with update-grub failing (made not executable): the drop-in is gone, the task fails; with
+  update-grub back, a rerun regenerates grub.cfg although the drop-in has nothing left to change (grub.cfg is
+  older than /etc/default/grub.d), and grub.cfg no longer has the argument; a third run changes nothing.
 """
 
 import pytest
@@ -88,9 +90,21 @@ def test_the_blacklist_reaches_the_kernel_command_line_through_update_grub(grub_
     assert again.rc == 0, again.stdout + again.stderr
     assert not again.changed, [t['task'] for t in again.tasks if t['changed']]
 
+    _sh(vm, 'chmod -x /usr/sbin/update-grub')
+    try:
+        failed = run_playbook(vm, PLAYBOOK.format(state='absent'))
+    finally:
+        _sh(vm, 'chmod +x /usr/sbin/update-grub')
+    assert failed.rc != 0
+    assert _one(failed, 'Remove the GRUB drop-in (no module left)')['status'] == 'changed'
+    assert _one(failed, 'Update the GRUB configuration')['status'] == 'failed'
+    assert _sh(vm, 'test -e %s && echo present || echo gone' % DROP_IN).strip() == 'gone'
+    assert 'modprobe.blacklist=pcspkr' in _sh(vm, 'cat /boot/grub/grub.cfg')
+
     gone = run_playbook(vm, PLAYBOOK.format(state='absent'))
     assert gone.rc == 0, gone.stdout + gone.stderr
-    assert _one(gone, 'Remove the GRUB drop-in (no module left)')['status'] == 'changed'
+    assert _one(gone, 'Remove the GRUB drop-in (no module left)')['status'] == 'ok'
     assert _one(gone, 'Update the GRUB configuration')['status'] == 'changed'
-    assert _sh(vm, 'test -e %s && echo present || echo gone' % DROP_IN).strip() == 'gone'
     assert 'modprobe.blacklist' not in _sh(vm, 'cat /boot/grub/grub.cfg')
+    settled = run_playbook(vm, PLAYBOOK.format(state='absent'))
+    assert settled.rc == 0 and not settled.changed, [t['task'] for t in settled.tasks if t['changed']]
