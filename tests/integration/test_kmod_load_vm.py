@@ -423,7 +423,8 @@ PLAYBOOK_TWO = '''
     - name: The boot module after the reboot
       ansible.builtin.shell: |
         cat /sys/module/{{ boot_module }}/initstate
-        journalctl -b -u systemd-modules-load --no-pager -o cat | grep -F "'{{ boot_module }}'"
+        # by identifier, not unit: what it logs before journald runs comes through kmsg without a unit
+        journalctl -b -t systemd-modules-load --no-pager -o cat | grep -F "'{{ boot_module }}'"
       changed_when: false
     - name: The boot module loaded by Debian's kmod init script
       ansible.builtin.shell: |
