@@ -156,12 +156,12 @@ def _after_unload(loaded, plan):
     return out
 
 
-def _why_apply_cannot(module, options, kernel, builtin, info):
+def _why_apply_cannot(module, options, live_params, kernel, builtin, info):
     """Why param_drift=apply would fail for this module now (a read-only
     parameter differs and it is built in or in use), or None when it would
     work: so that warn's advice never names a way that cannot work."""
     try:
-        plan_drift(module, options, kernel.module_params(module), kernel.module_param_modes(module), 'apply',
+        plan_drift(module, options, live_params, kernel.module_param_modes(module), 'apply',
                    builtin=builtin, holders=info.get('holders') or [], refcnt=info.get('refcnt') or 0)
     except KmodError as exc:
         # 'cannot apply NAME=VALUE... to MODULE: why': a value may hold ': ' itself, the reason never this
@@ -320,12 +320,13 @@ class _Task(object):
                 continue
             info = loaded.get(step.name) or {}
             modes = kernel.module_param_modes(step.name) if req.param_drift == 'apply' else {}
-            drift = plan_drift(step.name, req.options, kernel.module_params(step.name), modes, req.param_drift,
+            live_params = kernel.module_params(step.name)
+            drift = plan_drift(step.name, req.options, live_params, modes, req.param_drift,
                                builtin=step.action == 'builtin', holders=info.get('holders') or [],
                                refcnt=info.get('refcnt') or 0)
             if drift.differences and req.param_drift == 'warn':
-                drift.apply_blocked = _why_apply_cannot(step.name, req.options, kernel, step.action == 'builtin',
-                                                        info)
+                drift.apply_blocked = _why_apply_cannot(step.name, req.options, live_params, kernel,
+                                                        step.action == 'builtin', info)
             named.drifts.append(drift)
             if drift.reload:
                 named.reloads.append((self._reload_plan(tree, config, step.name, live, builtin),
