@@ -35,15 +35,15 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 import zipfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, REPO)
 
-from tests.vm.ansible_run import ansible_env, ansible_tool  # noqa: E402
+from tests.vm.ansible_run import ansible_env  # noqa: E402
 from tests.vm.vm import VM  # noqa: E402
+from bench.playbook_timing import time_playbook  # noqa: E402
 
 ROUNDS = int(os.environ.get('BENCH_LOAD_N', '5'))
 RESULTS = os.path.join(HERE, 'results', 'load_vm.md')
@@ -104,19 +104,7 @@ def baseline_plays(directory):
 
 
 def run_play(vm, name, env):
-    with tempfile.NamedTemporaryFile('w', suffix='.yml', delete=False) as f:
-        f.write(PLAY % '\n'.join(PLAYS[name]))
-    try:
-        cmd = [ansible_tool('ansible-playbook'), '-i', vm.inventory, f.name]
-        start = time.perf_counter()
-        proc = subprocess.run(cmd, env=env, cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, universal_newlines=True, check=False)
-        elapsed = time.perf_counter() - start
-    finally:
-        os.remove(f.name)
-    if proc.returncode != 0:
-        raise RuntimeError('%s failed (rc %s):\n%s' % (name, proc.returncode, proc.stdout[-3000:]))
-    return elapsed
+    return time_playbook(vm, PLAY % '\n'.join(PLAYS[name]), env, name)
 
 
 def main():
