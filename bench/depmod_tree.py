@@ -59,15 +59,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path[:0] = [REPO]
 
-from tests.lib.debian_tree import cache_dir, get_tree  # noqa: E402
+from tests.lib.debian_tree import get_tree  # noqa: E402
 from tests.lib.kmod_chroot import ensure_root  # noqa: E402
+from tests.lib.compressed_tree import INPUTS, delete_outputs, tree_copy  # noqa: E402
 
 REPEAT = int(os.environ.get('BENCH_REPEAT', '7'))
 TREES = [t for t in os.environ.get('BENCH_TREES', 'plain,xz').split(',') if t]
 DEPMOD = '/sbin/depmod'
-XZ_ARGS = ['xz', '--check=crc32', '--lzma2=dict=1MiB']
-# depmod's inputs in the module directory; every other modules.* file is an output
-INPUTS = ('modules.order', 'modules.builtin', 'modules.builtin.modinfo')
 
 # The child process for our runs: times only the run_depmod call itself.  It
 # imports nothing the library does not (no json to print its findings): the
@@ -104,78 +102,6 @@ def timed(argv, env=None):
     return wall, cpu, proc.stdout
 
 
-def delete_outputs(module_dir):
-    for name in os.listdir(module_dir):
-        if name.startswith('modules.') and name not in INPUTS:
-            os.unlink(os.path.join(module_dir, name))
-
-
-def _link_or_copy(src, dst):
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
-
-
-def copy_tree(src_root, dst_root, module_name=None):
-    """The module tree of src_root under dst_root: module files hard-linked
-    (module_name maps a file name to the one to link, or None), every other
-    file copied so that nothing written here reaches the source."""
-    for dirpath, dirs, files in os.walk(src_root):
-        rel = os.path.relpath(dirpath, src_root)
-        target = os.path.join(dst_root, rel)
-        os.makedirs(target, exist_ok=True)
-        for name in files:
-            src = os.path.join(dirpath, name)
-            if name.endswith('.ko'):
-                linked = module_name(os.path.join(rel, name)) if module_name else src
-                _link_or_copy(linked, os.path.join(target, os.path.basename(linked)))
-            else:
-                shutil.copy2(src, os.path.join(target, name))
-
-
-def xz_modules(tree):
-    """A cached directory holding every module of the tree as REL.ko.xz."""
-    base = os.path.join(cache_dir(), 'bench', 'xz-' + tree.package)
-    done = os.path.join(base, '.done')
-    if os.path.exists(done):
-        return base
-    sys.stderr.write('compressing %d modules with %s (once; cached in %s)\n'
-                     % (len(tree.ko_files()), ' '.join(XZ_ARGS), base))
-    todo = []
-    for path in tree.ko_files():
-        rel = os.path.relpath(path, tree.root)
-        out = os.path.join(base, rel + '.xz')
-        os.makedirs(os.path.dirname(out), exist_ok=True)
-        todo.append((path, out))
-    running = []
-    limit = os.cpu_count() or 1
-    for path, out in todo:
-        while len(running) >= limit:
-            running.pop(0).wait()
-        with open(out + '.tmp', 'wb') as f:
-            running.append(_XzJob(subprocess.Popen(XZ_ARGS + ['-c', path], stdout=f), out))
-    for job in running:
-        job.wait()
-    with open(done, 'w') as f:
-        f.write('%s\n' % ' '.join(XZ_ARGS))
-    return base
-
-
-class _XzJob(object):
-    def __init__(self, proc, out):
-        self.proc = proc
-        self.out = out
-
-    def wait(self):
-        if self.proc.wait() != 0:
-            raise SystemExit('xz failed for %s' % self.out)
-        os.rename(self.out + '.tmp', self.out)
-
-
-FLOOR_ANSIBLE = 'import ansible.module_utils.basic'
-
-
 def machine():
     model = ''
     try:
@@ -202,16 +128,7 @@ def bench_tree(kind, tree, work, python, envs, chroot):
     """{measure: [(wall, cpu, call)]} of REPEAT rounds on one copy of the tree
     (and its twin inside the kmod 34 root)."""
     base = os.path.join(work, kind)
-    src_modules = os.path.join(tree.root, 'lib', 'modules')
-    if kind == 'xz':
-        xz_base = xz_modules(tree)
-
-        def xz_name(rel):
-            return os.path.join(xz_base, 'lib', 'modules', rel + '.xz')
-        copy_tree(src_modules, os.path.join(base, 'lib', 'modules'), xz_name)
-    else:
-        copy_tree(src_modules, os.path.join(base, 'lib', 'modules'))
-    module_dir = os.path.join(base, 'lib', 'modules', tree.release)
+    module_dir = tree_copy(tree, kind, base)
     chroot.share([base])  # the same tree at the same path inside the kmod 34 root
     module_dir_34 = chroot.inside(module_dir)
     references = {30: os.path.join(work, kind + '-kmod30'), 34: os.path.join(work, kind + '-kmod34')}

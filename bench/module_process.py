@@ -54,12 +54,12 @@ def same_outputs(a, b):
                                        for n in names)
 
 
-def run_module(root, release, args_dir):
+def run_module(root, release, args_dir, env=None):
     """(seconds, result) of the module with only basedir and kernel_release set."""
     path = os.path.join(args_dir, 'args.json')
     with open(path, 'w') as f:
         json.dump({'ANSIBLE_MODULE_ARGS': {'basedir': root, 'kernel_release': release}}, f)
-    elapsed, out = timed([sys.executable, MODULE, path], env=ENV)
+    elapsed, out = timed([sys.executable, MODULE, path], env=env or ENV)
     result = json.loads(out)
     if result.get('failed'):
         raise RuntimeError('kmod_depmod failed: %s' % result.get('msg'))

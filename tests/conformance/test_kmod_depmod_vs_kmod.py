@@ -334,6 +334,30 @@ def test_debian_tree(kmod, indexed_debian_tree, tmp_path):
     assert (again['changed'], again['shortcut'], again['modules']) == (False, 'state', report['modules'])
 
 
+def test_debian_tree_zstd_through_the_program(debian_tree, tmp_path, monkeypatch):
+    """Debian's tree with every module zstd-compressed as modules_install
+    does, on a node without the zstandard package: files decompressed in
+    batches by the zstd program, outputs byte-identical to kmod 30's on
+    the same tree."""
+    from ansible_collections.kernel.kmod.plugins.module_utils.image import compression
+    from tests.lib.compressed_tree import tree_copy
+    kmod = get_oracle('kmod30')
+    release = debian_tree.release
+    theirs_dir = tree_copy(debian_tree, 'zst', str(tmp_path / 'theirs'))
+    ours_dir = tree_copy(debian_tree, 'zst', str(tmp_path / 'ours'))
+    proc = kmod.depmod(['-b', str(tmp_path / 'theirs'), release])
+    assert proc.returncode == 0 and proc.stderr == '', proc.stderr
+    monkeypatch.setattr(compression, '_zstandard', None)
+    empty_conf = str(tmp_path / 'depmod.d')
+    os.makedirs(empty_conf)
+    report = run_depmod(release, basedir=str(tmp_path / 'ours'), config_paths=[empty_conf], cache_dir=None,
+                        flavour=kmod.flavour())
+    assert report['modules'] == len(debian_tree.ko_files()) and report['skipped'] == []
+    theirs, ours = read_outputs(theirs_dir), read_outputs(ours_dir)
+    assert sorted(ours) == sorted(theirs)
+    assert [n for n in sorted(ours) if ours[n] != theirs[n]] == []
+
+
 def test_debian_tree_kmod_34_layout_holds_the_same_entries(debian_tree, tmp_path):
     """kmod 34's pre-order .bin files: other bytes, same entries; kmod 30's modprobe reads them
     (byte for byte they are compared with kmod 34's own in test_debian_tree)."""

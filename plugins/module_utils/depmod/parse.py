@@ -40,7 +40,9 @@ def parse_file(path, want_versions=True, zstd_needs_size=False):
     return with_export_hashes(_read_facts(path, want_versions, zstd_needs_size))
 
 
-def _read_facts(path, want_versions, zstd_needs_size=False):
+def _read_facts(path, want_versions, zstd_needs_size=False, zstd_later=None):
+    """The facts of one file, or None when it is zstd data and zstd_later,
+    a list, took (path, data) to be decompressed with others."""
     try:
         # os.open and pread, no file object: a few microseconds per file add up over thousands
         fd = os.open(path, os.O_RDONLY | getattr(os, 'O_CLOEXEC', 0))
@@ -60,6 +62,9 @@ def _read_facts(path, want_versions, zstd_needs_size=False):
             data = head + _read_rest(fd, size)
             if zstd_needs_size and compression == ZSTD and zstd_content_size(data) is None:
                 raise FormatError('%s: zstd: Failed to determine decompression size' % path, path=path)
+            if compression == ZSTD and zstd_later is not None:
+                zstd_later.append((path, data))
+                return None
             if compression is not None:
                 data = decompress(data, compression, path)
             result = depmod_facts(data, path, compression, want_versions)
@@ -104,19 +109,48 @@ def _read_rest(fd, size):
         chunks.append(chunk)
 
 
+# Compressed bytes of zstd files held before they are decompressed together.
+_ZSTD_HELD = 16 << 20
+
+
 def _parse_many(job):
     """Worker: parse a list of (index, path); errors come back as text."""
     items, want_versions, zstd_needs_size = job
     out = []
     parsed = []
+    later, later_index, held = [], [], 0
     for index, path in items:
         try:
-            parsed.append((index, _read_facts(path, want_versions, zstd_needs_size)))
+            facts = _read_facts(path, want_versions, zstd_needs_size, later)
         except KmodError as exc:
             out.append((index, None, str(exc)))
+            continue
+        if facts is not None:
+            parsed.append((index, facts))
+            continue
+        later_index.append(index)
+        held += len(later[-1][1])
+        if held >= _ZSTD_HELD:
+            _parse_zstd(later_index, later, want_versions, parsed, out)
+            later, later_index, held = [], [], 0
+    if later:
+        _parse_zstd(later_index, later, want_versions, parsed, out)
     results = _with_export_hashes([result for _index, result in parsed])
     out.extend((index, result, None) for (index, _r), result in zip(parsed, results))
     return out
+
+
+def _parse_zstd(indexes, files, want_versions, parsed, out):
+    """Decompress the (path, data) of zstd files together (one zstd process
+    for many where the program does it) and parse each."""
+    from ansible_collections.kernel.kmod.plugins.module_utils.image.compression import ZSTD, decompress_zstd_many
+    for index, (path, _data), data in zip(indexes, files, decompress_zstd_many(files)):
+        try:
+            if isinstance(data, KmodError):
+                raise data
+            parsed.append((index, depmod_facts(data, path, ZSTD, want_versions)))
+        except KmodError as exc:
+            out.append((index, None, str(exc)))
 
 
 class _ParseChunk(object):

@@ -17,6 +17,7 @@ import subprocess
 import zlib
 
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import FormatError, KmodError
+from ansible_collections.kernel.kmod.plugins.module_utils.image.zstd_frames import declared_size, frame_header
 from ansible_collections.kernel.kmod.plugins.module_utils.programs import find_program, program_env
 
 try:
@@ -61,29 +62,9 @@ _CHUNK = 1 << 20
 
 def zstd_content_size(data):
     """The uncompressed size the first zstd frame header of `data` declares,
-    or None when the header leaves it out (as `zstd` writing from a pipe does).
-
-    The frame header descriptor follows the 4-byte magic: its top two bits
-    give the size field's width (0, 2, 4 or 8 bytes, where 0 means 1 byte when
-    the single-segment bit 0x20 is set); a window descriptor byte comes first
-    unless the frame is single-segment, and a dictionary id of 0, 1, 2 or 4
-    bytes (low two bits) sits before the size."""
-    data = bytes(data[:18])
-    if len(data) < 5:
-        return None
-    descriptor = data[4]
-    single_segment = bool(descriptor & 0x20)
-    width = (0, 2, 4, 8)[descriptor >> 6]
-    if width == 0:
-        if not single_segment:
-            return None
-        width = 1
-    at = 5 + (0 if single_segment else 1) + (0, 1, 2, 4)[descriptor & 3]
-    field = data[at:at + width]
-    if len(field) != width:
-        return None
-    size = int.from_bytes(field, 'little')
-    return size + 256 if width == 2 else size
+    or None when the header leaves it out (as `zstd` writing from a pipe does)."""
+    header = frame_header(bytes(data[:18]))
+    return header[0] if header else None
 
 
 def decompress(data, compression, path=None, limit=MAX_MODULE_SIZE):
@@ -201,7 +182,7 @@ def _decompress_zstd_program(data, limit, where, path):
     # zstd reads all its input before it is done writing: feed it from a
     # thread while this one reads at most limit + 1 bytes of its output
     import threading
-    feeder = threading.Thread(target=_feed, args=(proc.stdin, bytes(data)))
+    feeder = threading.Thread(target=_feed, args=(proc.stdin, [bytes(data)]))
     feeder.daemon = True
     feeder.start()
     out, size = [], 0
@@ -222,6 +203,115 @@ def _decompress_zstd_program(data, limit, where, path):
     return b''.join(out)
 
 
+# The most output one zstd process is asked for by decompress_zstd_many.
+_BATCH_BYTES = 64 << 20
+
+
+def decompress_zstd_many(items, limit=MAX_MODULE_SIZE):
+    """The uncompressed bytes of each (path, data) of zstd data, in order;
+    where one cannot be decompressed, its place holds the KmodError that
+    decompress() raises for it.
+
+    With the zstandard package each is decompressed here.  Without it, the
+    files whose frames all declare their sizes (what `zstd` and the
+    kernel's modules_install write) go to one `zstd` process per batch of
+    up to 64 MiB of output, cut back into files by those sizes: starting
+    a process per file costs more than decompressing the file.  A batch the
+    program refuses, or whose output is not the length declared, is done
+    again in halves down to single files, so that each error names its own
+    file.
+    """
+    out = [None] * len(items)
+    batches, batch, batch_size = [], [], 0
+    for k, (path, data) in enumerate(items):
+        size = declared_size(data) if _zstandard is None else None
+        if size is None or size > limit:
+            out[k] = _decompress_or_error(data, path, limit)
+            continue
+        if batch and batch_size + size > _BATCH_BYTES:
+            batches.append(batch)
+            batch, batch_size = [], 0
+        batch.append((k, size))
+        batch_size += size
+    if batch:
+        batches.append(batch)
+    for batch in batches:
+        _decompress_batch(items, batch, out, limit)
+    return out
+
+
+def _decompress_batch(items, batch, out, limit):
+    """Fill out[k] for each (k, size) of the batch from one zstd run; when
+    the run fails, each half again, down to single files: a bad file among
+    hundreds costs a few more runs, not hundreds."""
+    outputs = _zstd_batch([items[k][1] for k, _size in batch], [size for _k, size in batch])
+    if outputs is not None:
+        for (k, _size), data in zip(batch, outputs):
+            out[k] = data
+    elif len(batch) == 1:
+        path, data = items[batch[0][0]]
+        out[batch[0][0]] = _decompress_or_error(data, path, limit)
+    else:
+        half = len(batch) // 2
+        _decompress_batch(items, batch[:half], out, limit)
+        _decompress_batch(items, batch[half:], out, limit)
+
+
+def _decompress_or_error(data, path, limit):
+    try:
+        return decompress(data, ZSTD, path, limit)
+    except KmodError as exc:
+        return exc
+
+
+def _zstd_batch(datas, sizes):
+    """The outputs of one `zstd -d` fed every data in turn, cut by the sizes
+    declared; None when the program is missing, fails or writes another length."""
+    program = find_program('zstd')
+    if program is None:
+        return None
+    total = sum(sizes)
+    try:
+        proc = subprocess.Popen([program, '-d', '-q', '-c'], stdin=subprocess.PIPE, env=program_env(),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    except OSError:
+        return None
+    _widen_pipe(proc.stdout)
+    import threading
+    feeder = threading.Thread(target=_feed, args=(proc.stdin, datas))
+    feeder.daemon = True
+    feeder.start()
+    buffer = bytearray(total + 1)   # one byte more than declared: a longer output is told apart
+    view = memoryview(buffer)
+    got = 0
+    while got <= total:
+        count = proc.stdout.readinto(view[got:])
+        if not count:
+            break
+        got += count
+    if got != total:
+        proc.kill()
+    _finish(proc, feeder)
+    if got != total or proc.returncode != 0:
+        return None
+    outputs, at = [], 0
+    for size in sizes:
+        outputs.append(bytes(view[at:at + size]))
+        at += size
+    view.release()
+    return outputs
+
+
+def _widen_pipe(pipe):
+    """Ask for a 1 MiB pipe (Linux: F_SETPIPE_SZ) instead of 64 KiB: a tenth
+    of the wake-ups for what zstd writes; without it nothing is lost but time."""
+    try:
+        import fcntl
+        fcntl.fcntl(pipe.fileno(), getattr(fcntl, 'F_SETPIPE_SZ', 1031), 1 << 20)
+    except (ImportError, OSError, ValueError):
+        pass
+
+
 def _finish(proc, feeder):
     """Wait for zstd and its feeder; zstd's stderr."""
     err = proc.stderr.read()
@@ -232,9 +322,10 @@ def _finish(proc, feeder):
     return err
 
 
-def _feed(pipe, data):
+def _feed(pipe, datas):
     try:
-        pipe.write(data)
+        for data in datas:
+            pipe.write(data)
     except OSError:   # zstd stopped reading (killed, or it failed): its exit status tells
         pass
     finally:

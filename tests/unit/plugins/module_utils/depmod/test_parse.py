@@ -126,3 +126,34 @@ def test_saving_removes_the_json_cache_of_older_versions(modules, tmp_path):
     assert cache.save() is True
     assert os.listdir(str(old.parent)) == ['r-x.parse']
     assert sorted(ParseCache(str(old.parent / 'r-x.parse')).entries) == sorted(modules[:2])
+
+
+@pytest.mark.parametrize('workers', [1, 2])
+def test_zstd_files_without_the_package_share_zstd_processes(tmp_path, monkeypatch, workers):
+    from ansible_collections.kernel.kmod.plugins.module_utils.image import compression
+    paths = [build_ko(str(tmp_path / ('z%d.ko.zst' % i)), compress='zst', modinfo=['license=GPL', 'alias=a%d' % i],
+                      exports=['e%d' % i], needs=['n%d' % i]) for i in range(30)]
+    paths.insert(7, build_ko(str(tmp_path / 'unsized.ko.zst'), compress='zst-unsized', exports=['u']))
+    broken = tmp_path / 'broken.ko.zst'
+    data = bytearray(open(paths[0], 'rb').read())
+    data[len(data) // 2] ^= 0xff
+    broken.write_bytes(bytes(data))
+    paths.insert(12, str(broken))
+    paths.insert(20, build_ko(str(tmp_path / 'plain.ko'), exports=['p']))
+    with_package = parse_records([record(p) for p in paths], workers=1)
+
+    monkeypatch.setattr(compression, '_zstandard', None)
+    monkeypatch.setattr(depmod_parse, 'PARALLEL_MIN_FILES', 1)
+    started = []
+    real = compression.subprocess.Popen
+    monkeypatch.setattr(compression.subprocess, 'Popen',
+                        lambda argv, *a, **k: started.append(argv) or real(argv, *a, **k))
+    good, problems = parse_records([record(p) for p in paths], workers=workers)
+    assert [(r.name, r.modinfo, r.exports, r.needs) for r in good] == \
+        [(r.name, r.modinfo, r.exports, r.needs) for r in with_package[0]]
+    assert len(good) == 32 and len(problems) == 1 and problems[0].startswith(str(broken) + ': corrupt zstd data')
+    # in this process (workers=1): one batch of 31, which the broken file (12th of it) fails, then halves
+    # down to it (15, 16; 7, 8; 4, 4; 2, 2; 1, 1: 10 more), the broken file by itself as decompress() does
+    # it, and the unsized file alone: 13, not 32; a child's processes (workers=2) are not counted here
+    if workers == 1:
+        assert len(started) == 1 + 10 + 1 + 1

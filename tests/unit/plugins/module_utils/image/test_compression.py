@@ -180,3 +180,99 @@ def test_zstd_content_size_of_what_the_zstd_program_writes(size):
 ])
 def test_zstd_content_size_header_fields(header, expected):
     assert compression.zstd_content_size(header) == expected
+
+
+class _CountedPopen(object):
+    """subprocess.Popen that counts the processes started, for the zstd batches."""
+
+    def __init__(self, monkeypatch):
+        self.started = []
+        real = compression.subprocess.Popen
+
+        def popen(argv, *args, **kwargs):
+            self.started.append(argv)
+            return real(argv, *args, **kwargs)
+        monkeypatch.setattr(compression.subprocess, 'Popen', popen)
+
+
+def _outcome(path, data):
+    try:
+        return decompress(data, 'zstd', path)
+    except KmodError as exc:
+        return type(exc), str(exc)
+
+
+def _outcomes(results):
+    return [(type(r), str(r)) if isinstance(r, KmodError) else r for r in results]
+
+
+def _files(count):
+    return [('/m/%d.ko.zst' % k, compress_bytes(PAYLOAD * (k + 1), 'zst')) for k in range(count)]
+
+
+@needs_zstd_program
+def test_zstd_many_through_one_program_run(monkeypatch):
+    monkeypatch.setattr(compression, '_zstandard', None)
+    files = _files(12)
+    counted = _CountedPopen(monkeypatch)
+    assert compression.decompress_zstd_many(files) == [PAYLOAD * (k + 1) for k in range(12)]
+    assert len(counted.started) == 1
+
+
+@needs_zstd_program
+def test_zstd_many_batches_by_output_size(monkeypatch):
+    monkeypatch.setattr(compression, '_zstandard', None)
+    monkeypatch.setattr(compression, '_BATCH_BYTES', len(PAYLOAD) * 7)
+    files = _files(6)   # 1+2+3 fill a batch, 4, 5 and 6 one each
+    counted = _CountedPopen(monkeypatch)
+    assert compression.decompress_zstd_many(files) == [PAYLOAD * (k + 1) for k in range(6)]
+    assert len(counted.started) == 4
+
+
+def _declaring(data, size):
+    """data's single-segment 4-byte-size frame made to declare another size."""
+    header = compression.frame_header(data)
+    assert header is not None and header[0] is not None
+    fixed = bytearray(data)
+    width = {0: 1, 1: 2, 2: 4, 3: 8}[data[4] >> 6]
+    at = header[1] - width
+    fixed[at:at + width] = (size - (256 if width == 2 else 0)).to_bytes(width, 'little')
+    return bytes(fixed)
+
+
+@needs_zstd_program
+def test_zstd_many_with_bad_files_among_good_ones(monkeypatch):
+    monkeypatch.setattr(compression, '_zstandard', None)
+    good = _files(4)
+    sized = compress_bytes(PAYLOAD, 'zst')
+    corrupt = bytearray(sized)
+    corrupt[len(corrupt) // 2] ^= 0xff
+    files = [good[0],
+             ('/m/unsized.ko.zst', compress_bytes(PAYLOAD, 'zst-unsized')),   # a process of its own
+             ('/m/corrupt.ko.zst', bytes(corrupt)),
+             good[1],
+             ('/m/larger.ko.zst', _declaring(sized, len(PAYLOAD) + 1)),
+             ('/m/smaller.ko.zst', _declaring(sized, len(PAYLOAD) - 1)),
+             ('/m/truncated.ko.zst', sized[:-7]),
+             good[2], good[3]]
+    results = compression.decompress_zstd_many(files)
+    # each file ends as decompress() alone would leave it: its data, or the error naming it
+    assert _outcomes(results) == [_outcome(path, data) for path, data in files]
+    assert results[0] == PAYLOAD and results[1] == PAYLOAD and results[-1] == PAYLOAD * 4
+    for k, name in ((2, 'corrupt'), (4, 'larger'), (5, 'smaller'), (6, 'truncated')):
+        assert isinstance(results[k], FormatError) and '/m/%s.ko.zst: corrupt zstd data' % name in str(results[k])
+
+
+def test_zstd_many_without_any_decompressor(monkeypatch):
+    monkeypatch.setattr(compression, '_zstandard', None)
+    monkeypatch.setattr(compression, 'find_program', lambda name: None)
+    results = compression.decompress_zstd_many(_files(2))
+    assert [type(r) for r in results] == [KmodError, KmodError]
+    assert '/m/1.ko.zst: cannot decompress zstd: neither' in str(results[1])
+
+
+def test_zstd_many_with_the_package(monkeypatch):
+    pytest.importorskip('zstandard')
+    files = _files(3)
+    monkeypatch.setattr(compression.subprocess, 'Popen', None)   # no process at all
+    assert compression.decompress_zstd_many(files) == [PAYLOAD * (k + 1) for k in range(3)]
