@@ -80,6 +80,7 @@ bench: deps venv collection-link
 	    PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/modinfo_tree.py; } | tee bench/results/modinfo_tree.txt
 	PATH=$(CURDIR)/$(BIN):$$PATH BENCH_OUT=bench/results/depmod_tree.md $(BIN)/python bench/depmod_tree.py
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/depmod_module.py
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/depmod_compressed.py
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/fnmatch_patterns.py
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/facts_vm.py
 	set -o pipefail; { echo "# $$(date -u '+%F %H:%M UTC'); $$(nproc) CPUs,$$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2); make bench"; \

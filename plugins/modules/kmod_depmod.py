@@ -135,6 +135,9 @@ notes:
     C(depmod) does not take this lock.
   - When a module file changes while a run reads the tree, the indexes are written but the state is not saved, so
     the next run rebuilds them.
+  - C(.ko.xz) and C(.ko.gz) files are read with the standard library. C(.ko.zst) files are read with the
+    C(zstandard) Python package when the node has it, else with the C(zstd) program, one process for many files
+    (those whose frames declare their size, as C(zstd) and the kernel's C(modules_install) write them).
 seealso:
   - module: kernel.kmod.kmod_facts
   - name: depmod(8)
