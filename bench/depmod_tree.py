@@ -66,6 +66,7 @@ from tests.lib.compressed_tree import INPUTS, delete_outputs, tree_copy  # noqa:
 REPEAT = int(os.environ.get('BENCH_REPEAT', '7'))
 TREES = [t for t in os.environ.get('BENCH_TREES', 'plain,xz').split(',') if t]
 DEPMOD = '/sbin/depmod'
+FLOOR_ANSIBLE = 'import ansible.module_utils.basic'
 
 # The child process for our runs: times only the run_depmod call itself.  It
 # imports nothing the library does not (no json to print its findings): the
