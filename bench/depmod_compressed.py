@@ -41,6 +41,7 @@ sys.path[:0] = [os.path.join(REPO, '.build'), REPO]
 from tests.lib.compressed_tree import tree_copy  # noqa: E402
 from tests.lib.debian_tree import get_tree  # noqa: E402
 from bench.module_process import DEPMOD, ENV, forget_cache, run_module, same_outputs, timed  # noqa: E402
+from bench.report import publish  # noqa: E402
 
 REPEAT = int(os.environ.get('BENCH_REPEAT', '5'))
 TREES = [t for t in os.environ.get('BENCH_TREES', 'zst,xz').split(',') if t]
@@ -141,10 +142,7 @@ def main():
             raw.append('- %s %s: %s' % (kind, name, ', '.join('%.3f/%.3f' % r[name] for r in rounds)))
     lines += ['', 'Raw seconds per round (wall/CPU):', ''] + raw
     text = '\n'.join(lines) + '\n'
-    print(text)
-    os.makedirs(os.path.dirname(OUT), exist_ok=True)
-    with open(OUT, 'w') as f:
-        f.write(text)
+    publish(text, OUT)
 
 
 if __name__ == '__main__':

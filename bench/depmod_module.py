@@ -39,6 +39,7 @@ sys.path[:0] = [os.path.join(REPO, '.build'), REPO]
 from tests.lib.debian_tree import get_tree  # noqa: E402
 from bench.module_process import (  # noqa: E402
     DEPMOD, ENV, forget_cache, fresh_copy, run_module, same_outputs, timed)
+from bench.report import publish  # noqa: E402
 
 REPEAT = int(os.environ.get('BENCH_REPEAT', '5'))
 OUT = os.environ.get('BENCH_OUT', os.path.join(HERE, 'results', 'depmod_module.md'))
@@ -112,10 +113,7 @@ def main():
     for name in med:
         lines.append('- %s: %s' % (name, ', '.join('%.3f' % r[name] for r in rounds)))
     text = '\n'.join(lines) + '\n'
-    print(text)
-    os.makedirs(os.path.dirname(OUT), exist_ok=True)
-    with open(OUT, 'w') as f:
-        f.write(text)
+    publish(text, OUT)
 
 
 if __name__ == '__main__':

@@ -36,6 +36,7 @@ REPO = os.path.dirname(HERE)
 sys.path[:0] = [os.path.join(REPO, '.build'), REPO]
 
 from tests.lib.debian_tree import get_tree  # noqa: E402
+from bench.report import publish  # noqa: E402
 
 REPEAT = int(os.environ.get('BENCH_REPEAT', '5'))
 OUT = os.environ.get('BENCH_OUT', os.path.join(HERE, 'results', 'fnmatch_patterns.md'))
@@ -118,10 +119,7 @@ def main():
             what, ' | '.join('%.6f s' % med[la] if la in med else 'not run' for la in labels),
             ' | '.join('%.1f' % (med[la] / med['libc']) if la in med else '-' for la in labels[1:])))
     text = '\n'.join(lines) + '\n'
-    print(text)
-    os.makedirs(os.path.dirname(OUT), exist_ok=True)
-    with open(OUT, 'w') as f:
-        f.write(text)
+    publish(text, OUT)
 
 
 if __name__ == '__main__':
