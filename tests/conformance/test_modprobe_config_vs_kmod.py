@@ -38,8 +38,10 @@ def has_weakdep(kmod):
 def without_glued_weakdep_blank(config):
     """kmod 33+ keeps the blank of 'weakdep m  a' (two separators) glued to the
     first name (' a'), a name no module has; we drop it on purpose (see
-    config/modprobe.py), so its -c line is compared without that blank."""
-    return re.sub(rb'(?m)^(weakdep [^ \t\n]+ )[ \t]', rb'\1', config)
+    config/modprobe.py), so its -c line is compared without that blank: a
+    space or tab, or any other character isspace() takes (\\r, \\v, \\f; a
+    fuzz run found 'weakdep 0 \\r:')."""
+    return re.sub(rb'(?m)^(weakdep [^ \t\n]+ )[ \t\r\x0b\x0c]', rb'\1', config)
 
 
 class Kmod(object):
@@ -129,6 +131,10 @@ TRICKY = {
         'd/a.conf': ('  # indented comment\nfoo bar\nalias onlyone\nalias\nblacklist\noptions m\noptions m \n'
                      'options m  \ninstall m\nremove m \nsoftdep m\nsoftdep m \nalias a] b\nalias a b[\n'
                      'blacklist [x\noptions a[-]b x=1\ninclude /etc/x\nconfig y\nweakdep a b\nALIAS a b\n'),
+    },
+    'weakdep blanks': {
+        'd/a.conf': ('weakdep 0 \r:\nweakdep m \x0bx\nweakdep n\t\rx \ry\nweakdep o \x0cx\r\nweakdep p  \rx\n'
+                     'weakdep q \r\tx\nweakdep r  x\n'),
     },
     'softdep quirks': {
         'd/a.conf': ('softdep m  pre: x\nsoftdep n   pre: y\nsoftdep o\tpre: z\nsoftdep p \tpre: z\n'

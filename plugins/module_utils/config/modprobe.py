@@ -21,7 +21,9 @@ The grammar is kmod's (modprobe.d(5), checked against kmod 30 and 34):
 Bad lines are warnings 'FILE:LINE: ...' (LINE is the first physical line of
 the directive; kmod names the last), never errors.  Deliberate differences
 from kmod: a '\\' at the very end of a file is dropped (kmod stores a 0xFF
-byte), and the first weakdep name never keeps a leading blank.
+byte), and the first weakdep name never keeps a leading blank (kmod 33+
+glues one to it after two separators, a space, tab, carriage return,
+vertical tab or form feed: ' a' is a name no module has).
 """
 
 import os
