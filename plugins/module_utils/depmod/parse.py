@@ -109,8 +109,9 @@ def _read_rest(fd, size):
         chunks.append(chunk)
 
 
-# Compressed bytes of zstd files held before they are decompressed together.
-_ZSTD_HELD = 16 << 20
+# Compressed bytes of zstd files held before they are decompressed together
+# (about a batch of decompress_zstd_many's output at zstd's usual ratio).
+_ZSTD_HELD = 4 << 20
 
 
 def _parse_many(job):

@@ -203,8 +203,10 @@ def _decompress_zstd_program(data, limit, where, path):
     return b''.join(out)
 
 
-# The most output one zstd process is asked for by decompress_zstd_many.
-_BATCH_BYTES = 64 << 20
+# The most output one zstd process is asked for by decompress_zstd_many: a
+# batch is held twice (as read, then cut into files), and a small node may
+# run two workers; Debian's tree is then about 30 zstd runs.
+_BATCH_BYTES = 16 << 20
 
 
 def decompress_zstd_many(items, limit=MAX_MODULE_SIZE):
@@ -215,7 +217,7 @@ def decompress_zstd_many(items, limit=MAX_MODULE_SIZE):
     With the zstandard package each is decompressed here.  Without it, the
     files whose frames all declare their sizes (what `zstd` and the
     kernel's modules_install write) go to one `zstd` process per batch of
-    up to 64 MiB of output, cut back into files by those sizes: starting
+    up to 16 MiB of output, cut back into files by those sizes: starting
     a process per file costs more than decompressing the file.  A batch the
     program refuses, or whose output is not the length declared, is done
     again in halves down to single files, so that each error names its own
