@@ -316,9 +316,10 @@ def plan_release(release, options):
             return plan
 
     settings = options.output_settings()
+    file_stats = {}
     if options.cache_dir:
         plan.fingerprint = input_fingerprint(module_dir, config, settings,
-                                             options.workers is None or options.workers > 1)
+                                             options.workers is None or options.workers > 1, file_stats)
         plan.state = DepmodState(os.path.join(options.cache_dir, plan.state_name + '.state'))
         if plan.state.warning:
             report['warnings'].append(plan.state.warning)
@@ -347,7 +348,7 @@ def plan_release(release, options):
     try:
         scan = scan_modules(options.basedir, release, config, module_dir=module_dir,
                             suffixes=flavour.suffixes, first_order_line_wins=flavour.first_order_line_wins,
-                            stat_files=options.cache_dir is not None)
+                            stat_files=options.cache_dir is not None, known_stats=file_stats)
     except KmodError as exc:
         raise _in_release(release, exc)
     report['warnings'].extend(scan.warnings)

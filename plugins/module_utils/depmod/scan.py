@@ -365,7 +365,7 @@ def _fgets_lines(data, path):
 # ---------------------------------------------------------------- the scan
 
 def scan_modules(root='/', release=None, config=None, module_dir=None, suffixes=MODULE_SUFFIXES,
-                 first_order_line_wins=False, stat_files=True):
+                 first_order_line_wins=False, stat_files=True, known_stats=None):
     """The module files depmod indexes for a release, in depmod's order.
 
     root: the base directory (depmod -b); release: default the running
@@ -403,8 +403,8 @@ def scan_modules(root='/', release=None, config=None, module_dir=None, suffixes=
         found.sort(key=lambda f: positions.get(f.order_key(), unlisted))
 
     for order, item in enumerate(found):
-        stat_key = None
-        if stat_files:
+        stat_key = known_stats.get(item.host) if known_stats else None
+        if stat_files and stat_key is None:
             st = item.st
             try:
                 st = os.stat(item.host)

@@ -167,12 +167,14 @@ def _config_settings(config):
     }
 
 
-def input_fingerprint(module_dir, config, options, parallel=True):
+def input_fingerprint(module_dir, config, options, parallel=True, file_stats=None):
     """A hex digest of every input of a depmod run on module_dir.
 
     config: the DepmodConfig used; options: plain data (JSON-serialisable)
     of everything else that changes the output; parallel: let a child
-    process walk part of a large tree.
+    process walk part of a large tree; file_stats: a dict filled with
+    {path: (size, mtime_ns, inode)} of each module file seen, so that a
+    rebuild that follows need not stat them again.
     """
     digest = sha256()
     head = {'module_dir': module_dir, 'config': _config_settings(config), 'options': options,
@@ -190,6 +192,8 @@ def input_fingerprint(module_dir, config, options, parallel=True):
             digest.update(('!%s\n' % exc.errno).encode())
             continue
         found = _module_files(top, (st.st_dev, st.st_ino), suffixes, skipped_names, parallel)
+        if file_stats is not None:
+            file_stats.update((item[0], item[1:]) for item in found if item[0] != '!')
         # one repr() of the whole list: far cheaper than formatting each file
         digest.update(repr(found).encode('utf-8', 'surrogateescape'))
     return digest.hexdigest()

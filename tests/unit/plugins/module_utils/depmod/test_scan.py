@@ -89,6 +89,27 @@ def test_module_records(tree):
     assert result.by_name() == {'snd_hda': record}
 
 
+def test_stat_keys_the_state_walk_took_are_used_as_they_are(tree, monkeypatch):
+    from ansible_collections.kernel.kmod.plugins.module_utils.config.depmod import parse_depmod_text as parse
+    from ansible_collections.kernel.kmod.plugins.module_utils.depmod.state import input_fingerprint
+    tree.add('kernel/a.ko', 'kernel/b.ko.xz', 'updates/c.ko')
+    file_stats = {}
+    input_fingerprint(tree.module_dir, parse('', 'x.conf', release=REL), {'suffixes': list(ds.MODULE_SUFFIXES)},
+                      parallel=False, file_stats=file_stats)
+    assert sorted(file_stats) == sorted(os.path.join(tree.module_dir, p)
+                                        for p in ('kernel/a.ko', 'kernel/b.ko.xz', 'updates/c.ko'))
+    stats = []
+    real_stat = os.stat
+    monkeypatch.setattr(ds.os, 'stat', lambda path, *a, **k: stats.append(path) or real_stat(path, *a, **k))
+    result = tree.scan(known_stats=file_stats)
+    assert [r.stat_key for r in result.modules] == [file_stats[r.path] for r in result.modules]
+    assert [p for p in stats if p.endswith('.ko') or p.endswith('.xz')] == []   # none stat()ed again
+    # a file the walk did not see is stat()ed as before
+    del file_stats[os.path.join(tree.module_dir, 'updates/c.ko')]
+    result = tree.scan(known_stats=file_stats)
+    assert [p for p in stats if p.endswith('.ko')] == [os.path.join(tree.module_dir, 'updates/c.ko')]
+
+
 def test_modules_order_first_last_position_wins(tree):
     tree.add(*['kernel/%s.ko' % n for n in KMOD_HASH_ORDER])
     tree.add('kernel/comp.ko.zst')
