@@ -22,8 +22,10 @@ Two shortcuts:
   delete at any time.
 """
 
+import marshal
 import os
 import stat
+import sys
 
 try:
     # the interpreter's own SHA-256: importing hashlib loads OpenSSL, a few
@@ -176,7 +178,10 @@ def input_fingerprint(module_dir, config, options, parallel=True, file_stats=Non
     {path: (size, mtime_ns, inode)} of each module file seen, so that a
     rebuild that follows need not stat them again.
     """
-    digest = sha256()
+    # OpenSSL's SHA-256 when something (AnsibleModule does) has imported
+    # hashlib already: five times faster on the half megabyte of a large tree
+    hashlib = sys.modules.get('hashlib')
+    digest = hashlib.sha256() if hashlib is not None else sha256()
     head = {'module_dir': module_dir, 'config': _config_settings(config), 'options': options,
             'inputs': dict((name, stat_key(os.path.join(module_dir, name))) for name in INPUT_FILES)}
     # repr, not json: the same every time (dicts keep the order they are built in), and no import
@@ -194,8 +199,9 @@ def input_fingerprint(module_dir, config, options, parallel=True, file_stats=Non
         found = _module_files(top, (st.st_dev, st.st_ino), suffixes, skipped_names, parallel)
         if file_stats is not None:
             file_stats.update((item[0], item[1:]) for item in found if item[0] != '!')
-        # one repr() of the whole list: far cheaper than formatting each file
-        digest.update(repr(found).encode('utf-8', 'surrogateescape'))
+        # the whole list in marshal's version 2, which has no back-references,
+        # so equal lists give equal bytes (a fifth of repr()'s time)
+        digest.update(marshal.dumps(found, 2))
     return digest.hexdigest()
 
 

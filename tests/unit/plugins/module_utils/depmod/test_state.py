@@ -118,6 +118,17 @@ def test_walk_shared_with_a_child_gives_the_same_fingerprint(tmp_path):
     assert input_fingerprint(str(top), config, OPTIONS, parallel=True) != alone
 
 
+def test_fingerprint_is_the_same_with_either_sha256(tmp_path, monkeypatch):
+    import sys
+    top = _tree(tmp_path)
+    (top / 'kernel' / '\udcff not utf-8.ko').write_bytes(b'x' * 3)   # a name marshal writes with surrogatepass
+    config = parse_depmod_text('')
+    import hashlib  # noqa: F401  (OpenSSL's, as when AnsibleModule has loaded it)
+    with_openssl = input_fingerprint(str(top), config, OPTIONS, parallel=False)
+    monkeypatch.setitem(sys.modules, 'hashlib', None)
+    assert input_fingerprint(str(top), config, OPTIONS, parallel=False) == with_openssl
+
+
 def test_state_keeps_digests_and_refuses_bad_ones(tmp_path):
     import marshal
     path = str(tmp_path / 'cache' / 'r.state')
