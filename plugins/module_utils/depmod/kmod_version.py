@@ -15,7 +15,12 @@ that its modprobe reads what it expects:
 - a compression kmod was built without (-XZ, -ZLIB, -ZSTD) makes its depmod
   ignore module files with that suffix.
 Without kmod on the node, kmod 30 with every compression is assumed.
+What `kmod --version` printed is kept in the cache directory with the
+program's identity (path, size, mtime, inode, ctime), so a run asks it only
+after kmod was installed or upgraded.
 """
+
+import os
 
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
 from ansible_collections.kernel.kmod.plugins.module_utils.names import MODULE_SUFFIXES
@@ -75,15 +80,51 @@ def find_kmod():
 def detect_kmod(program=None):
     """(version or None, features) of the node's kmod; (None, {}) without one."""
     program = program or find_kmod()
-    if program is None:
-        return None, {}
+    output = _version_output(program) if program is not None else None
+    return parse_version_output(output) if output is not None else (None, {})
+
+
+def _version_output(program):
     import subprocess  # imported here: most runs need only the version they cached
     try:
         proc = subprocess.run([program, '--version'], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               universal_newlines=True, timeout=30, check=False, env=program_env())
     except (OSError, subprocess.SubprocessError):
+        return None
+    return proc.stdout
+
+
+# The file in a cache directory that keeps what `kmod --version` printed.
+VERSION_CACHE = 'kmod-version'
+
+
+def detect_kmod_cached(cache_dir, save=True, program=None):
+    """detect_kmod(), from cache_dir/kmod-version when it holds the output
+    of this very program (same path, size, mtime, inode and ctime: an
+    upgrade changes them); otherwise kmod is asked and, with save, the
+    answer kept (a check-mode run writes nothing).  The file is read only
+    when trusted (cache_file.py); any trouble with it means asking kmod."""
+    program = program or find_kmod()
+    if program is None:
         return None, {}
-    return parse_version_output(proc.stdout)
+    if not cache_dir:
+        return detect_kmod(program)
+    try:
+        st = os.stat(program)
+    except OSError:
+        return detect_kmod(program)
+    from ansible_collections.kernel.kmod.plugins.module_utils.cache_file import load_marshal, save_marshal
+    key = [program, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns]
+    path = os.path.join(cache_dir, VERSION_CACHE)
+    data, _warning = load_marshal(path, 'kmod version cache')
+    if isinstance(data, dict) and data.get('key') == key and isinstance(data.get('output'), str):
+        return parse_version_output(data['output'])
+    output = _version_output(program)
+    if output is None:
+        return None, {}
+    if save:
+        save_marshal(path, {'key': key, 'output': output}, 'kmod version cache')
+    return parse_version_output(output)
 
 
 def parse_version_option(value):

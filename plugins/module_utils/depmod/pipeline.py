@@ -23,7 +23,8 @@ import gc
 import os
 
 from ansible_collections.kernel.kmod.plugins.module_utils.config.depmod import load_depmod_config
-from ansible_collections.kernel.kmod.plugins.module_utils.depmod.kmod_version import KmodFlavour, kmod_flavour
+from ansible_collections.kernel.kmod.plugins.module_utils.depmod.kmod_version import (
+    KmodFlavour, detect_kmod_cached, kmod_flavour)
 from ansible_collections.kernel.kmod.plugins.module_utils.depmod.state import (
     DepmodState, input_fingerprint, outputs_stat, quick_up_to_date, state_file_name, stat_key)
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
@@ -564,9 +565,12 @@ def resolve_releases(releases, basedir='/'):
 
 
 def make_options(kmod_version=None, flavour=None, **kwargs):
-    """DepmodOptions with the KmodFlavour of the node's kmod (or kmod_version)."""
+    """DepmodOptions with the KmodFlavour of the node's kmod (or kmod_version);
+    what the node's kmod says is kept in the cache directory, if any."""
     if flavour is None:
-        flavour = kmod_flavour(kmod_version)
+        cache_dir = kwargs.get('cache_dir', DEFAULT_CACHE_DIR)
+        save = not kwargs.get('check_mode', False)
+        flavour = kmod_flavour(kmod_version, detect=lambda: detect_kmod_cached(cache_dir, save=save))
     return DepmodOptions(flavour=flavour, **kwargs)
 
 

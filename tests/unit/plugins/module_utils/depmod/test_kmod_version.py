@@ -3,7 +3,8 @@ import os
 import pytest
 
 from ansible_collections.kernel.kmod.plugins.module_utils.depmod.kmod_version import (
-    KmodFlavour, detect_kmod, kmod_flavour, parse_version_option, parse_version_output)
+    VERSION_CACHE, KmodFlavour, detect_kmod, detect_kmod_cached, kmod_flavour, parse_version_option,
+    parse_version_output)
 from ansible_collections.kernel.kmod.plugins.module_utils.errors import KmodError
 
 DEBIAN_30 = 'kmod version 30\n+ZSTD +XZ -ZLIB +LIBCRYPTO -EXPERIMENTAL\n'
@@ -52,3 +53,57 @@ def test_detect_kmod_with_a_fake_program(tmp_path):
     os.chmod(str(program), 0o755)
     assert detect_kmod(str(program)) == (33, {'ZSTD': False, 'XZ': True, 'ZLIB': True})
     assert detect_kmod(str(tmp_path / 'missing')) == (None, {})
+
+
+def _fake_kmod(tmp_path, version):
+    program = tmp_path / 'bin' / 'kmod'
+    program.parent.mkdir(exist_ok=True)
+    calls = tmp_path / 'calls'
+    program.write_text('#!/bin/sh\necho x >> %s\necho "kmod version %d"\necho "+ZSTD +XZ -ZLIB"\n' % (calls, version))
+    os.chmod(str(program), 0o755)
+    return str(program), calls
+
+
+def _calls(calls):
+    return len(calls.read_text().splitlines()) if calls.exists() else 0
+
+
+def test_kmod_version_is_asked_once_per_program(tmp_path):
+    program, calls = _fake_kmod(tmp_path, 33)
+    cache = str(tmp_path / 'cache')
+    expected = (33, {'ZSTD': True, 'XZ': True, 'ZLIB': False})
+    assert detect_kmod_cached(cache, program=program) == expected
+    assert detect_kmod_cached(cache, program=program) == expected
+    assert _calls(calls) == 1
+    # kmod upgraded: a new file in its place (new inode, mtime, ctime) is asked again
+    os.unlink(program)
+    program, calls = _fake_kmod(tmp_path, 34)
+    assert detect_kmod_cached(cache, program=program)[0] == 34
+    assert detect_kmod_cached(cache, program=program)[0] == 34
+    assert _calls(calls) == 2
+    # even rewritten in place with the same size: its ctime moves
+    with open(program, 'r+') as f:
+        text = f.read()
+        f.seek(0)
+        f.write(text.replace('version 34', 'version 35'))
+    assert detect_kmod_cached(cache, program=program)[0] == 35
+    assert _calls(calls) == 3
+
+
+def test_kmod_version_cache_in_check_mode_and_when_distrusted(tmp_path):
+    program, calls = _fake_kmod(tmp_path, 33)
+    cache = tmp_path / 'cache'
+    assert detect_kmod_cached(str(cache), save=False, program=program)[0] == 33
+    assert not (cache / VERSION_CACHE).exists()          # check mode writes nothing
+    assert detect_kmod_cached(None, program=program)[0] == 33   # no cache directory: kmod is asked
+    assert detect_kmod_cached(str(cache), program=program)[0] == 33
+    assert _calls(calls) == 3
+    # a cache file another user could have written is not believed
+    os.chmod(str(cache / VERSION_CACHE), 0o666)
+    assert detect_kmod_cached(str(cache), program=program)[0] == 33
+    assert _calls(calls) == 4
+    # nor one that holds something else
+    (cache / VERSION_CACHE).write_bytes(b'not marshal')
+    os.chmod(str(cache / VERSION_CACHE), 0o600)
+    assert detect_kmod_cached(str(cache), program=program)[0] == 33
+    assert _calls(calls) == 5
