@@ -90,6 +90,8 @@ options:
         index as written. When all of them still match, the task reports no change without reading
         any module. A touched, added or removed module, a changed setting, or an index edited or
         deleted by hand makes it rebuild as usual.
+      - C(kmod-version) keeps what C(kmod --version) printed, with the program's path, size, modification
+        time, inode and change time, so that kmod is asked again only after it changed.
       - Everything in it is safe to delete at any time; the next run rebuilds it.
       - It is used only when nobody but root (or the user running the task) could have written it. The
         directory, every directory above it (a root-owned sticky one such as C(/tmp) excepted) and each file
