@@ -175,16 +175,10 @@ def _decompress_zstd_program(data, limit, where, path):
         raise KmodError('%s: cannot decompress zstd: neither the Python package zstandard '
                         'nor the zstd program (in the system directories) is installed' % where, path=path)
     try:
-        proc = subprocess.Popen([program, '-d', '-q', '-c'], stdin=subprocess.PIPE, env=program_env(),
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc, feeder = _start_zstd(program, [bytes(data)])
     except OSError as exc:
         raise KmodError.from_os_error(exc, 'cannot run %s to decompress' % program, path=path)
-    # zstd reads all its input before it is done writing: feed it from a
-    # thread while this one reads at most limit + 1 bytes of its output
-    import threading
-    feeder = threading.Thread(target=_feed, args=(proc.stdin, [bytes(data)]))
-    feeder.daemon = True
-    feeder.start()
+    # at most limit + 1 bytes of its output are read
     out, size = [], 0
     while True:
         chunk = proc.stdout.read(min(_CHUNK, limit + 1 - size))
@@ -224,9 +218,11 @@ def decompress_zstd_many(items, limit=MAX_MODULE_SIZE):
     file.
     """
     out = [None] * len(items)
+    # without the program every file goes to decompress(), which says so for each
+    program = find_program('zstd') if _zstandard is None else None
     batches, batch, batch_size = [], [], 0
     for k, (path, data) in enumerate(items):
-        size = declared_size(data) if _zstandard is None else None
+        size = declared_size(data) if program is not None else None
         if size is None or size > limit:
             out[k] = _decompress_or_error(data, path, limit)
             continue
@@ -238,15 +234,15 @@ def decompress_zstd_many(items, limit=MAX_MODULE_SIZE):
     if batch:
         batches.append(batch)
     for batch in batches:
-        _decompress_batch(items, batch, out, limit)
+        _decompress_batch(program, items, batch, out, limit)
     return out
 
 
-def _decompress_batch(items, batch, out, limit):
+def _decompress_batch(program, items, batch, out, limit):
     """Fill out[k] for each (k, size) of the batch from one zstd run; when
     the run fails, each half again, down to single files: a bad file among
     hundreds costs a few more runs, not hundreds."""
-    outputs = _zstd_batch([items[k][1] for k, _size in batch], [size for _k, size in batch])
+    outputs = _zstd_batch(program, [items[k][1] for k, _size in batch], [size for _k, size in batch])
     if outputs is not None:
         for (k, _size), data in zip(batch, outputs):
             out[k] = data
@@ -255,8 +251,8 @@ def _decompress_batch(items, batch, out, limit):
         out[batch[0][0]] = _decompress_or_error(data, path, limit)
     else:
         half = len(batch) // 2
-        _decompress_batch(items, batch[:half], out, limit)
-        _decompress_batch(items, batch[half:], out, limit)
+        _decompress_batch(program, items, batch[:half], out, limit)
+        _decompress_batch(program, items, batch[half:], out, limit)
 
 
 def _decompress_or_error(data, path, limit):
@@ -266,23 +262,15 @@ def _decompress_or_error(data, path, limit):
         return exc
 
 
-def _zstd_batch(datas, sizes):
+def _zstd_batch(program, datas, sizes):
     """The outputs of one `zstd -d` fed every data in turn, cut by the sizes
-    declared; None when the program is missing, fails or writes another length."""
-    program = find_program('zstd')
-    if program is None:
-        return None
+    declared; None when the program cannot run, fails or writes another length."""
     total = sum(sizes)
     try:
-        proc = subprocess.Popen([program, '-d', '-q', '-c'], stdin=subprocess.PIPE, env=program_env(),
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc, feeder = _start_zstd(program, datas)
     except OSError:
         return None
     _widen_pipe(proc.stdout)
-    import threading
-    feeder = threading.Thread(target=_feed, args=(proc.stdin, datas))
-    feeder.daemon = True
-    feeder.start()
     buffer = bytearray(total + 1)   # one byte more than declared: a longer output is told apart
     view = memoryview(buffer)
     got = 0
@@ -302,6 +290,20 @@ def _zstd_batch(datas, sizes):
         at += size
     view.release()
     return outputs
+
+
+def _start_zstd(program, datas):
+    """(process, feeder thread) of `zstd -d` writing to a pipe what the
+    thread feeds it, datas one after another: zstd reads all its input
+    before it is done writing, so one thread cannot do both.  OSError when
+    the program cannot be started."""
+    proc = subprocess.Popen([program, '-d', '-q', '-c'], stdin=subprocess.PIPE, env=program_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    import threading
+    feeder = threading.Thread(target=_feed, args=(proc.stdin, datas))
+    feeder.daemon = True
+    feeder.start()
+    return proc, feeder
 
 
 def _widen_pipe(pipe):
