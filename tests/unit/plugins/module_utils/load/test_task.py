@@ -629,11 +629,17 @@ def test_param_drift_apply_without_rollback_leaves_a_refused_reload_unloaded(tmp
     assert host.loaded() == []
 
 
-def test_param_drift_apply_refuses_a_module_in_use_before_anything_changes(tmp_path, tree_root):
+def _netcore_in_use_by_bonding(tmp_path, tree_root):
+    """A host where netcore is loaded with a read-only size=1 and held by bonding."""
     host = Host(tmp_path, tree_root)
     host.kernel.add_module('netcore', params={'size': '1'}, param_modes={'size': 0o444}, used_by=['bonding'])
     host.kernel.add_module('bonding')
     host.kernel.write()
+    return host
+
+
+def test_param_drift_apply_refuses_a_module_in_use_before_anything_changes(tmp_path, tree_root):
+    host = _netcore_in_use_by_bonding(tmp_path, tree_root)
     with pytest.raises(TaskError) as info:
         host.run(name='netcore', params='size=2', param_drift='apply')
     assert info.value.msg == ('cannot apply size=2 to netcore: size (mode 0444) is read-only, so the module must be '
@@ -643,10 +649,7 @@ def test_param_drift_apply_refuses_a_module_in_use_before_anything_changes(tmp_p
 
 def test_param_drift_warn_does_not_advise_apply_where_apply_would_fail(tmp_path, tree_root):
     # the persistent_modules role retries with warn after apply failed: the advice must not send it back
-    host = Host(tmp_path, tree_root)
-    host.kernel.add_module('netcore', params={'size': '1'}, param_modes={'size': 0o444}, used_by=['bonding'])
-    host.kernel.add_module('bonding')
-    host.kernel.write()
+    host = _netcore_in_use_by_bonding(tmp_path, tree_root)
     result, warnings = host.run(name='netcore', params='size=2')
     assert result['changed'] is False and result['params_differ'] == {'size': {'asked': '2', 'live': '1'}}
     assert warnings == ['netcore is already loaded with other parameter values: size=2 (loaded with 1). '
@@ -836,10 +839,7 @@ def test_a_persistence_directory_others_may_write_is_warned_about(tmp_path, tree
 
 def test_param_drift_warn_why_apply_cannot_keeps_a_value_with_a_colon(tmp_path, tree_root):
     # the reason is cut from apply's error after the module's name, not after the first ': '
-    host = Host(tmp_path, tree_root)
-    host.kernel.add_module('netcore', params={'size': '1'}, param_modes={'size': 0o444}, used_by=['bonding'])
-    host.kernel.add_module('bonding')
-    host.kernel.write()
+    host = _netcore_in_use_by_bonding(tmp_path, tree_root)
     _result, warnings = host.run(name='netcore', params='size="a: b"')
     assert len(warnings) == 1
     assert warnings[0].endswith('; param_drift=apply cannot change them now either (size (mode 0444) is read-only, '
