@@ -27,7 +27,6 @@ Environment: BENCH_REPEAT (rounds, default 5), BENCH_TREES (default 'zst,xz'), B
 import datetime
 import os
 import platform
-import resource
 import shutil
 import statistics
 import sys
@@ -40,7 +39,8 @@ sys.path[:0] = [os.path.join(REPO, '.build'), REPO]
 
 from tests.lib.compressed_tree import tree_copy  # noqa: E402
 from tests.lib.debian_tree import get_tree  # noqa: E402
-from bench.module_process import DEPMOD, ENV, forget_cache, run_module, same_outputs, timed  # noqa: E402
+from bench.module_process import (  # noqa: E402
+    DEPMOD, ENV, children_cpu, forget_cache, run_module, same_outputs, timed)
 from bench.report import publish  # noqa: E402
 
 REPEAT = int(os.environ.get('BENCH_REPEAT', '5'))
@@ -48,17 +48,12 @@ TREES = [t for t in os.environ.get('BENCH_TREES', 'zst,xz').split(',') if t]
 OUT = os.environ.get('BENCH_OUT', os.path.join(HERE, 'results', 'depmod_compressed.md'))
 
 
-def _cpu():
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 def cpu_timed(fn):
     """(wall, CPU of the children) of fn()."""
-    before = _cpu()
+    before = children_cpu()
     start = time.perf_counter()
     fn()
-    return time.perf_counter() - start, _cpu() - before
+    return time.perf_counter() - start, children_cpu() - before
 
 
 def one_round(tree, kind, order, hidden):

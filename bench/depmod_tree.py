@@ -47,7 +47,6 @@ import ast
 import filecmp
 import os
 import platform
-import resource
 import shutil
 import statistics
 import subprocess
@@ -62,6 +61,7 @@ sys.path[:0] = [REPO]
 from tests.lib.debian_tree import get_tree  # noqa: E402
 from tests.lib.kmod_chroot import ensure_root  # noqa: E402
 from tests.lib.compressed_tree import INPUTS, delete_outputs, tree_copy  # noqa: E402
+from bench.module_process import children_cpu  # noqa: E402
 
 REPEAT = int(os.environ.get('BENCH_REPEAT', '7'))
 TREES = [t for t in os.environ.get('BENCH_TREES', 'plain,xz').split(',') if t]
@@ -85,18 +85,13 @@ print(repr({'import': imported - start, 'call': done - imported, 'shortcut': rep
 '''
 
 
-def _children_cpu():
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 def timed(argv, env=None):
     """(wall seconds, CPU seconds of the process tree, stdout) of one command."""
-    cpu = _children_cpu()
+    cpu = children_cpu()
     start = time.perf_counter()
     proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, check=False)
     wall = time.perf_counter() - start
-    cpu = _children_cpu() - cpu
+    cpu = children_cpu() - cpu
     if proc.returncode != 0:
         raise SystemExit('%s failed (%d): %s' % (' '.join(argv), proc.returncode,
                                                  proc.stderr.decode('utf-8', 'replace')[-2000:]))

@@ -7,6 +7,7 @@ import filecmp
 import hashlib
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -19,6 +20,12 @@ DEFAULT_CACHE = '/var/cache/kernel-kmod/depmod'
 INPUTS = ('modules.order', 'modules.builtin', 'modules.builtin.modinfo')
 MODULE = os.path.join(REPO, 'plugins', 'modules', 'kmod_depmod.py')
 ENV = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.join(REPO, '.build'), REPO] + sys.path))
+
+
+def children_cpu():
+    """CPU seconds (user + system) of every child process waited for so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def timed(cmd, **kwargs):
