@@ -12,12 +12,13 @@ import subprocess
 import sys
 import time
 
+from tests.lib.compressed_tree import INPUTS, delete_outputs
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 
 DEPMOD = '/sbin/depmod'
 DEFAULT_CACHE = '/var/cache/kernel-kmod/depmod'
-INPUTS = ('modules.order', 'modules.builtin', 'modules.builtin.modinfo')
 MODULE = os.path.join(REPO, 'plugins', 'modules', 'kmod_depmod.py')
 ENV = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.join(REPO, '.build'), REPO] + sys.path))
 
@@ -45,9 +46,7 @@ def fresh_copy(tree, top, name):
     dest = os.path.join(root, 'lib', 'modules', tree.release)
     os.makedirs(os.path.dirname(dest))
     subprocess.run(['cp', '-al', tree.module_dir, dest], check=True)
-    for entry in os.listdir(dest):
-        if entry.startswith('modules.') and entry not in INPUTS:
-            os.unlink(os.path.join(dest, entry))
+    delete_outputs(dest)
     return root
 
 
